@@ -1,0 +1,214 @@
+"""Convert MovieLens / GoodReads raw files into RecBole atomic files.
+
+Command::
+
+    python -m recbole_ext.convert SOURCE --input PATH --output-dir DIR [--name NAME] [options]
+
+SOURCE is ``ml-100k`` (``u.data``/``u.item``/``u.user``: a directory or ``ml-100k.zip``),
+``ml-1m`` (``ratings.dat``/``movies.dat``/``users.dat``: a directory or ``ml-1m.zip``) or
+``goodreads`` (any UCSD Book Graph reviews/interactions JSON lines file or
+``goodreads_interactions.csv``, gzip or plain). It writes ``DIR/NAME/NAME.inter`` (+ ``.item``,
+``.user`` for MovieLens) and prints what it read, wrote and skipped, with reasons.
+
+Python::
+
+    from recbole_ext.convert import convert
+    report = convert("goodreads", "goodreads_reviews_spoiler.json.gz", "atomic_data",
+                     min_user_inter=10)
+
+Decisions (see README "Converting datasets"):
+
+* ``.inter`` rows keep the source's order; they are not sorted. RecBole sorts by time itself
+  (``eval_args.order: TO`` and sequential data augmentation) with a *stable* sort, so equal
+  timestamps keep the source's order, as the seed's ``sort_values([user, time])`` does.
+* ids are written as they are in the source; RecBole re-indexes them (0 = padding).
+* ``.item``/``.user`` keep only ids present in the ``.inter`` written.
+* Bad lines (malformed, missing field, unparseable date) are skipped and counted by default
+  (``on_error="skip"``), the first five shown with file and line; ``on_error="stop"`` stops at
+  the first. File-level problems (missing, empty, truncated/corrupt gzip, wrong file for the
+  source, nothing left to write, bad option) always stop. Nothing is renamed into place unless
+  the whole conversion succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from recbole_ext.data import goodreads, movielens
+from recbole_ext.data.atomic import AtomicFileSet, ConvertError, Report, write_inter
+
+SOURCES = ("ml-100k", "ml-1m", "goodreads")
+DEFAULT_NAMES = {
+    "ml-100k": "ml100k",
+    "ml-1m": "ml1m",
+    "goodreads": "goodreads-<schema>",  # goodreads-reviews or goodreads-interactions
+}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def recbole_reserved_names() -> set[str]:
+    """Dataset names RecBole 1.2.1 treats specially: every key of its ``url.yaml`` (download
+    when the folder is missing) plus ``ml-100k`` (always the bundled copy)."""
+    names = {"ml-100k"}
+    spec = importlib.util.find_spec("recbole")
+    if spec and spec.origin:
+        url_yaml = Path(spec.origin).parent / "properties" / "dataset" / "url.yaml"
+        if url_yaml.is_file():
+            for line in url_yaml.read_text(encoding="utf-8").splitlines():
+                key, sep, _ = line.partition(":")
+                if sep and key and not key.startswith((" ", "#")):
+                    names.add(key.strip())
+    return names
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ConvertError(f"dataset name {name!r}: use letters, digits, '.', '_' and '-' only")
+    if name.lower() in recbole_reserved_names():
+        raise ConvertError(
+            f"dataset name {name!r} is one RecBole treats specially (ml-100k always loads the copy "
+            f"bundled with recbole; names in its url.yaml are downloaded when the folder is "
+            f"missing): choose another --name, e.g. {name.replace('-', '')}-local"
+        )
+    return name
+
+
+def _write_side(files: AtomicFileSet, filename: str, fields, rows: Iterable[tuple], keep: set[str],
+                report: Report) -> None:
+    writer = None
+    for row in rows:
+        if row[0] not in keep:
+            continue
+        if writer is None:
+            writer = files.open(filename, fields)
+        writer.write_row(row)
+    if writer is not None:
+        report.written[filename] = writer.rows
+
+
+def convert(
+    source: str,
+    input: str | Path,
+    output_dir: str | Path,
+    name: str | None = None,
+    *,
+    time_field: str = "auto",
+    min_user_inter: int = 0,
+    min_rating: float | None = None,
+    read_only: bool = False,
+    on_error: str = "skip",
+    strict_json: bool = False,
+    progress: bool | None = None,
+) -> Report:
+    """Convert one source; returns the :class:`Report` (``report.summary()`` is what the command
+    prints). Raises :class:`ConvertError` for anything that stops the conversion; then no file
+    of ``output_dir/name`` has been changed.
+
+    Args:
+        source: ``"ml-100k"``, ``"ml-1m"`` or ``"goodreads"``.
+        input: directory or zip (MovieLens), file (GoodReads, gzip or plain).
+        output_dir: files go to ``output_dir/name/name.inter`` etc.
+        name: dataset name; default ``ml100k``, ``ml1m``, ``goodreads-reviews`` or
+            ``goodreads-interactions`` (by detected schema).
+        time_field: GoodReads: ``timestamp`` (reviews_spoiler) or ``date_added`` (default),
+            ``date_updated``, ``read_at``, ``started_at``. ``auto`` = the schema's default.
+        min_user_inter: keep only users with at least this many rows (after the other filters);
+            0 or 1 keeps all. The GoodReads seed uses 10.
+        min_rating: keep rows with rating >= this (GoodReads: 0 means "not rated").
+        read_only: GoodReads interactions: keep only ``is_read`` rows.
+        on_error: ``"skip"`` (count bad lines, show the first five) or ``"stop"``.
+        strict_json: parse every GoodReads JSON line with ``json.loads`` (no fast path).
+        progress: tqdm bar on the GoodReads input; default only when stderr is a terminal.
+    """
+    if source not in SOURCES:
+        raise ConvertError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    if min_user_inter < 0:
+        raise ConvertError("min_user_inter must be >= 0")
+    report = Report(on_error=on_error)
+    input = Path(input)
+    items = users = None
+    if source == "goodreads":
+        if not input.is_file():
+            raise ConvertError(f"{input}: no such file")
+        schema = goodreads.detect_schema(input)
+        name = name or goodreads.DEFAULT_NAMES[schema]
+        report.notes.append(f"GoodReads schema detected: {schema}")
+        rows = goodreads.iter_rows(input, report, time_field, min_rating, read_only, strict_json,
+                                   schema=schema, progress=progress)
+    else:
+        if time_field not in ("auto", "timestamp", None, ""):
+            raise ConvertError(f"{source} has only the 'timestamp' time field")
+        if read_only:
+            raise ConvertError(f"read_only is a GoodReads option; {source} has no is_read")
+        name = name or DEFAULT_NAMES[source]
+        if source == "ml-100k":
+            rows = movielens.iter_ml100k_rows(input, report, min_rating)
+            items, users = movielens.iter_ml100k_items, movielens.iter_ml100k_users
+        else:
+            rows = movielens.iter_ml1m_rows(input, report, min_rating)
+            items, users = movielens.iter_ml1m_items, movielens.iter_ml1m_users
+    check_name(name)
+    out = Path(output_dir) / name
+    report.output_dir = str(out)
+    with AtomicFileSet(out) as files:
+        kept_users, kept_items = write_inter(files, name, rows, report, min_user_inter)
+        if not report.written[f"{name}.inter"]:
+            raise ConvertError(f"{input}: no interaction left to write; nothing was written\n"
+                               + report.summary())
+        if items is not None:
+            _write_side(files, f"{name}.item", movielens.ITEM_FIELDS, items(input, report), kept_items, report)
+            _write_side(files, f"{name}.user", movielens.USER_FIELDS, users(input, report), kept_users, report)
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m recbole_ext.convert",
+        description="Convert MovieLens / GoodReads raw files into RecBole atomic files "
+        "(DIR/NAME/NAME.inter, .item, .user).",
+    )
+    p.add_argument("source", choices=SOURCES)
+    p.add_argument("--input", required=True, help="MovieLens directory or zip; GoodReads file (.gz or plain)")
+    p.add_argument("--output-dir", required=True, help="parent folder, e.g. atomic_data")
+    p.add_argument("--name", help="dataset name (default: ml100k, ml1m, goodreads-reviews, goodreads-interactions)")
+    p.add_argument("--time-field", default="auto",
+                   help="GoodReads: timestamp | date_added | date_updated | read_at | started_at (default: the schema's)")
+    p.add_argument("--min-user-inter", type=int, default=0, metavar="N",
+                   help="keep users with >= N interactions (the GoodReads seed: 10)")
+    p.add_argument("--min-rating", type=float, default=None, metavar="R", help="keep rows with rating >= R")
+    p.add_argument("--read-only", action="store_true", help="GoodReads interactions: keep is_read rows only")
+    p.add_argument("--on-error", choices=("skip", "stop"), default="skip",
+                   help="bad lines: skip and count (default) or stop at the first")
+    p.add_argument("--strict-json", action="store_true", help="parse every JSON line fully (slower)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = convert(
+            args.source, args.input, args.output_dir, args.name,
+            time_field=args.time_field, min_user_inter=args.min_user_inter,
+            min_rating=args.min_rating, read_only=args.read_only, on_error=args.on_error,
+            strict_json=args.strict_json, progress=args.progress,
+        )
+    except ConvertError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

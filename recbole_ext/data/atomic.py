@@ -1,0 +1,286 @@
+"""Streaming writer for RecBole atomic files, and the bookkeeping every converter shares.
+
+Atomic file format (what RecBole 1.2.1 reads, see RECBOLE_NOTES.md "Data"):
+
+* UTF-8, tab-separated, ``\\n`` line endings (RecBole reads the header with ``readline()[:-1]``);
+* first line ``name:type`` per column, type one of ``token``, ``token_seq``, ``float``, ``float_seq``;
+* RecBole parses the body with ``pandas.read_csv(engine="python")``: a field that *starts* with
+  ``"`` is taken as a quoted CSV field. :func:`format_value` therefore replaces tabs and line
+  breaks by spaces and CSV-quotes any value that contains a double quote (x"y -> "x""y"), which
+  pandas reads back as the original text.
+
+Safety: every file of one conversion is written to a hidden temporary file in the target folder
+(``.NAME.inter.tmp-PID``) and renamed over the final name only when the whole conversion has
+succeeded (:class:`AtomicFileSet`). A failed or interrupted run (exception, Ctrl-C) deletes its
+temporaries and leaves any earlier output untouched; a killed process (SIGKILL, power loss) can
+leave a hidden ``.tmp-PID`` file behind but never a half ``NAME.inter``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Sequence
+
+__all__ = [
+    "ConvertError",
+    "Report",
+    "AtomicFileSet",
+    "AtomicWriter",
+    "format_value",
+    "format_header",
+    "write_inter",
+    "INTER_FIELDS",
+]
+
+#: Columns of every ``.inter`` file the converters write.
+INTER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("user_id", "token"),
+    ("item_id", "token"),
+    ("rating", "float"),
+    ("timestamp", "float"),
+)
+
+#: One interaction as the converters yield it: (user_id, item_id, rating, timestamp), all
+#: already formatted as text (ids are written as they appear in the source).
+Row = tuple[str, str, str, str]
+
+try:  # one base class for the errors users can fix, when the package provides it
+    from recbole_ext.errors import RecboleExtError as _Base
+except ImportError:  # pragma: no cover - the data package also works on its own
+    _Base = Exception
+
+_TRANS = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\x0b": " ", "\x0c": " "})
+
+
+class ConvertError(_Base):
+    """A conversion that cannot go on: unreadable, empty, truncated or wrong input, bad option,
+    or a bad line under ``on_error="stop"``. The message names the file (and line)."""
+
+
+def format_value(value: object) -> str:
+    """Text of one field: tabs/line breaks -> space; CSV-quoted if it contains ``"``."""
+    text = str(value).translate(_TRANS)
+    if '"' in text:
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def format_header(fields: Sequence[tuple[str, str]]) -> str:
+    return "\t".join(f"{name}:{ftype}" for name, ftype in fields) + "\n"
+
+
+@dataclass
+class Report:
+    """What a conversion read, wrote and skipped. ``bad`` lines are malformed input (counted by
+    reason, the first ``max_examples`` kept as ``file:line: message``); ``skipped`` rows are
+    well-formed but removed by an option (rating threshold, read-only, empty time field,
+    minimum interactions per user). ``on_error="stop"`` turns the first bad line into a
+    :class:`ConvertError`."""
+
+    on_error: str = "skip"
+    max_examples: int = 5
+    lines_read: int = 0
+    bad: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)  # file name -> data rows
+    n_users: int = 0
+    n_items: int = 0
+    notes: list[str] = field(default_factory=list)
+    output_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("skip", "stop"):
+            raise ConvertError(f"on_error must be 'skip' or 'stop', not {self.on_error!r}")
+
+    def bad_line(self, path: object, lineno: int, reason: str, detail: str = "") -> None:
+        """Record a malformed line; raise under ``on_error="stop"``."""
+        message = f"{path}:{lineno}: {reason}" + (f": {detail}" if detail else "")
+        if self.on_error == "stop":
+            raise ConvertError(message + "  (on_error=stop; use on_error=skip to skip and count)")
+        self.bad[reason] = self.bad.get(reason, 0) + 1
+        if len(self.examples) < self.max_examples:
+            self.examples.append(message)
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    @property
+    def n_bad(self) -> int:
+        return sum(self.bad.values())
+
+    def summary(self) -> str:
+        lines = [f"read {self.lines_read:,} lines"]
+        for name, n in self.written.items():
+            lines.append(f"wrote {n:,} rows to {Path(self.output_dir) / name}")
+        lines.append(f"interactions: {self.n_users:,} users, {self.n_items:,} items")
+        if self.skipped:
+            for reason, n in self.skipped.items():
+                lines.append(f"skipped {n:,} rows: {reason}")
+        else:
+            lines.append("skipped 0 rows")
+        if self.bad:
+            for reason, n in self.bad.items():
+                lines.append(f"bad lines skipped {n:,}: {reason}")
+            lines.append("first bad lines:")
+            lines.extend(f"  {e}" for e in self.examples)
+        else:
+            lines.append("bad lines: 0")
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+class AtomicWriter:
+    """One atomic file being written to a temporary path. Use through :class:`AtomicFileSet`."""
+
+    def __init__(self, final: Path, fields: Sequence[tuple[str, str]] | None) -> None:
+        self.final = final
+        self.tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        self._f: IO[str] = open(self.tmp, "w", encoding="utf-8", newline="\n")
+        self.rows = 0
+        if fields is not None:
+            self._f.write(format_header(fields))
+
+    def write_row(self, values: Iterable[object]) -> None:
+        self._f.write("\t".join(map(format_value, values)) + "\n")
+        self.rows += 1
+
+    def write_line(self, line: str) -> None:
+        """Write an already formatted line (ending in ``\\n``)."""
+        self._f.write(line)
+        self.rows += 1
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+    def discard(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class AtomicFileSet:
+    """Write several files to temporaries; rename them all at the end, or delete them all.
+
+    >>> with AtomicFileSet(out_dir) as files:                     # doctest: +SKIP
+    ...     w = files.open("ml100k.inter", INTER_FIELDS)
+    ...     w.write_row(("1", "2", "5", "881250949"))
+    """
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+        self.writers: list[AtomicWriter] = []
+        self._created = False
+
+    def __enter__(self) -> "AtomicFileSet":
+        self._created = not self.directory.exists()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def open(self, name: str, fields: Sequence[tuple[str, str]] | None) -> AtomicWriter:
+        writer = AtomicWriter(self.directory / name, fields)
+        self.writers.append(writer)
+        return writer
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            for w in self.writers:
+                w.discard()
+            if self._created:
+                try:
+                    self.directory.rmdir()  # only if we made it and it is still empty
+                except OSError:
+                    pass
+            return
+        finals = [w for w in self.writers if not w.final.name.startswith(".")]
+        try:
+            for w in self.writers:
+                w.close()
+        except BaseException:
+            for w in self.writers:
+                w.discard()
+            raise
+        for w in self.writers:
+            if w not in finals:
+                w.discard()
+        for w in finals:
+            os.replace(w.tmp, w.final)
+
+
+def _progress(iterable: Iterable, desc: str, progress: bool | None, unit: str = "lines"):
+    """tqdm around ``iterable`` when wanted (default: only on a terminal)."""
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    if not progress:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit=unit, unit_scale=True, mininterval=1.0)
+
+
+def write_inter(
+    files: AtomicFileSet,
+    name: str,
+    rows: Iterator[Row],
+    report: Report,
+    min_user_inter: int = 0,
+) -> tuple[set[str], set[str]]:
+    """Stream ``rows`` into ``NAME.inter``, keeping users with >= ``min_user_inter`` rows.
+
+    Rows are written in the order they come (the source's order). Without a user threshold this
+    is one pass. With one, pass 1 writes every row to a spool file beside the output and counts
+    rows per user; pass 2 copies the lines of the kept users. Memory holds only the per-user
+    counts and the set of item ids, never the rows; the disk needs room for the spool (about
+    the size of the output) until the end. Returns the (user ids, item ids) written.
+    """
+    user_counts: dict[str, int] = {}
+    items: set[str] = set()
+    fields = INTER_FIELDS
+    if min_user_inter <= 1:
+        out = files.open(f"{name}.inter", fields)
+        write = out._f.write
+        n = 0
+        for row in rows:
+            u = row[0]
+            user_counts[u] = user_counts.get(u, 0) + 1
+            items.add(row[1])
+            write("\t".join(row) + "\n")
+            n += 1
+        out.rows = n
+    else:
+        spool = files.open(f".{name}.spool", None)
+        write = spool._f.write
+        for row in rows:
+            u = row[0]
+            user_counts[u] = user_counts.get(u, 0) + 1
+            write("\t".join(row) + "\n")
+        spool.close()
+        out = files.open(f"{name}.inter", fields)
+        write = out._f.write
+        n = 0
+        dropped = 0
+        with open(spool.tmp, "r", encoding="utf-8", newline="\n") as f:
+            for line in f:
+                tab = line.index("\t")
+                if user_counts[line[:tab]] >= min_user_inter:
+                    write(line)
+                    items.add(line[tab + 1 : line.index("\t", tab + 1)])
+                    n += 1
+                else:
+                    dropped += 1
+        spool.discard()
+        out.rows = n
+        if dropped:
+            report.skip(f"user has fewer than {min_user_inter} interactions", dropped)
+        user_counts = {u: c for u, c in user_counts.items() if c >= min_user_inter}
+    report.written[f"{name}.inter"] = out.rows
+    report.n_users = len(user_counts)
+    report.n_items = len(items)
+    return set(user_counts), items

@@ -1,0 +1,244 @@
+"""MovieLens-100K and MovieLens-1M (GroupLens) raw files -> rows for RecBole atomic files.
+
+ML-100K: ``u.data`` (user \\t item \\t rating \\t unix time), ``u.item`` (``|``-separated: id, title
+with the year in parentheses, release date, video date, URL, 19 genre flags), ``u.user``
+(id|age|gender|occupation|zip), from a directory or from ``ml-100k.zip``. All latin-1.
+
+ML-1M: ``ratings.dat`` (user::item::rating::time), ``movies.dat`` (id::title (year)::genre|genre),
+``users.dat`` (id::gender::age::occupation::zip), from a directory or from ``ml-1m.zip``. latin-1.
+In ML-1M ``age`` and ``occupation`` are the source's codes (age bucket 1/18/25/.., occupation
+0-20 as listed in its README); they are kept as codes.
+
+The ``.item`` and ``.user`` columns mirror the copy of ml-100k bundled with RecBole:
+``movie_title:token_seq`` (title without the trailing year), ``release_year:token``,
+``class:token_seq`` (genres); ``age, gender, occupation, zip_code`` as tokens. Text is written as
+UTF-8.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+from .atomic import ConvertError, Report, Row, format_value
+
+ITEM_FIELDS = (
+    ("item_id", "token"),
+    ("movie_title", "token_seq"),
+    ("release_year", "token"),
+    ("class", "token_seq"),
+)
+USER_FIELDS = (
+    ("user_id", "token"),
+    ("age", "token"),
+    ("gender", "token"),
+    ("occupation", "token"),
+    ("zip_code", "token"),
+)
+
+#: u.genre of ML-100K, in flag order (used when u.genre is absent).
+ML100K_GENRES = (
+    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
+    "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
+
+ENCODING = "latin-1"
+_YEAR_AT_END = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
+_YEAR_IN_DATE = re.compile(r"(\d{4})\s*$")
+
+
+def split_title(title: str) -> tuple[str, str]:
+    """``"City of Lost Children, The (Cité des enfants perdus, La) (1995)"`` ->
+    ``("City of Lost Children, The (Cité des enfants perdus, La)", "1995")``: only a final
+    ``(YYYY)`` is the year; other parentheses stay in the title. No year -> ``(title, "")``."""
+    title = title.strip()
+    m = _YEAR_AT_END.match(title)
+    if m:
+        return m.group(1), m.group(2)
+    return title, ""
+
+
+class _Source:
+    """A MovieLens release given as a directory, a zip, or one of its files."""
+
+    def __init__(self, path: str | Path, names: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        self.names = names
+        if not self.path.exists():
+            raise ConvertError(f"{self.path}: no such file or directory")
+        if self.path.is_file() and not zipfile.is_zipfile(self.path):
+            if self.path.name in names:  # one of the release's files: use its folder
+                self.path = self.path.parent
+            else:
+                raise ConvertError(
+                    f"{self.path}: expected a directory with {', '.join(names)} or the release zip"
+                )
+        if self.path.is_dir():
+            self.zip_members: dict[str, str] | None = None
+            if not (self.path / names[0]).is_file():
+                raise ConvertError(f"{self.path}: no {names[0]} in this directory (wrong source?)")
+        else:
+            with zipfile.ZipFile(self.path) as zf:
+                self.zip_members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
+            if names[0] not in self.zip_members:
+                raise ConvertError(f"{self.path}: no {names[0]} in this zip (wrong source?)")
+
+    def has(self, name: str) -> bool:
+        if self.zip_members is None:
+            return (self.path / name).is_file()
+        return name in self.zip_members
+
+    def label(self, name: str) -> str:
+        return str(self.path / name) if self.zip_members is None else f"{self.path}!{name}"
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[str]]:
+        if self.zip_members is None:
+            with open(self.path / name, "r", encoding=ENCODING, newline="") as f:
+                yield f
+        else:
+            with zipfile.ZipFile(self.path) as zf, zf.open(self.zip_members[name]) as raw:
+                yield io.TextIOWrapper(raw, encoding=ENCODING, newline="")
+
+
+def _lines(src: _Source, name: str, report: Report | None) -> Iterator[tuple[int, str]]:
+    """Non-empty lines without their line ending, with 1-based line numbers."""
+    with src.open(name) as f:
+        for lineno, line in enumerate(f, 1):
+            if report is not None:
+                report.lines_read += 1
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield lineno, line
+
+
+def _check_first_line(label: str, line: str, sep: str, n_fields: int, kind: str) -> None:
+    parts = line.split(sep)
+    if len(parts) != n_fields or not parts[0].strip().isdigit():
+        raise ConvertError(
+            f"{label}:1: does not look like {kind} (expected {n_fields} {sep!r}-separated fields "
+            f"starting with a numeric id, got {line[:80]!r}); wrong file for this source?"
+        )
+
+
+def _iter_ratings(
+    src: _Source, name: str, sep: str, report: Report, min_rating: float | None
+) -> Iterator[Row]:
+    label = src.label(name)
+    first = True
+    for lineno, line in _lines(src, name, report):
+        parts = line.split(sep)
+        if first:
+            _check_first_line(label, line, sep, 4, name)
+            first = False
+        if len(parts) != 4:
+            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 4")
+            continue
+        user, item, rating, ts = (p.strip() for p in parts)
+        try:
+            if not (user and item) or not (user.isdigit() and item.isdigit()):
+                raise ValueError
+            r = float(rating)
+            int(ts)
+        except ValueError:
+            report.bad_line(label, lineno, "unparseable field", repr(line[:80]))
+            continue
+        if min_rating is not None and r < min_rating:
+            report.skip(f"rating below {min_rating:g}")
+            continue
+        yield user, item, rating, ts
+
+
+def iter_ml100k_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
+    """``u.data`` -> (user_id, item_id, rating, timestamp), in file order."""
+    src = _Source(path, ("u.data", "u.item", "u.user"))
+    return _iter_ratings(src, "u.data", "\t", report, min_rating)
+
+
+def iter_ml1m_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
+    """``ratings.dat`` -> (user_id, item_id, rating, timestamp), in file order."""
+    src = _Source(path, ("ratings.dat", "movies.dat", "users.dat"))
+    return _iter_ratings(src, "ratings.dat", "::", report, min_rating)
+
+
+def _genres100k(src: _Source) -> list[str]:
+    if not src.has("u.genre"):
+        return list(ML100K_GENRES)
+    genres: dict[int, str] = {}
+    for _, line in _lines(src, "u.genre", None):
+        g, _, idx = line.rpartition("|")
+        genres[int(idx)] = g
+    return [genres[i] for i in range(len(genres))]
+
+
+def iter_ml100k_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
+    """``u.item`` -> (item_id, title, release_year, genres). Year from the title's final
+    ``(YYYY)``, else from the release date."""
+    src = _Source(path, ("u.data", "u.item", "u.user"))
+    if not src.has("u.item"):
+        return
+    genres = _genres100k(src)
+    label = src.label("u.item")
+    for lineno, line in _lines(src, "u.item", None):
+        parts = line.split("|")
+        if len(parts) != 5 + len(genres) or not parts[0].isdigit():
+            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of {5 + len(genres)}")
+            continue
+        title, year = split_title(parts[1])
+        if not year:
+            m = _YEAR_IN_DATE.search(parts[2])
+            year = m.group(1) if m else ""
+        cls = " ".join(g for g, flag in zip(genres, parts[5:]) if flag.strip() == "1")
+        yield parts[0], title, year, cls
+
+
+def iter_ml100k_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
+    """``u.user`` -> (user_id, age, gender, occupation, zip_code)."""
+    src = _Source(path, ("u.data", "u.item", "u.user"))
+    if not src.has("u.user"):
+        return
+    label = src.label("u.user")
+    for lineno, line in _lines(src, "u.user", None):
+        parts = line.split("|")
+        if len(parts) != 5 or not parts[0].isdigit():
+            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 5")
+            continue
+        yield tuple(parts)
+
+
+def iter_ml1m_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
+    """``movies.dat`` -> (item_id, title, release_year, genres)."""
+    src = _Source(path, ("ratings.dat", "movies.dat", "users.dat"))
+    if not src.has("movies.dat"):
+        return
+    label = src.label("movies.dat")
+    for lineno, line in _lines(src, "movies.dat", None):
+        parts = line.split("::")
+        if len(parts) != 3 or not parts[0].isdigit():
+            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 3")
+            continue
+        title, year = split_title(parts[1])
+        yield parts[0], title, year, " ".join(g for g in parts[2].split("|") if g)
+
+
+def iter_ml1m_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
+    """``users.dat`` (id::gender::age::occupation::zip) -> (user_id, age, gender, occupation, zip)."""
+    src = _Source(path, ("ratings.dat", "movies.dat", "users.dat"))
+    if not src.has("users.dat"):
+        return
+    label = src.label("users.dat")
+    for lineno, line in _lines(src, "users.dat", None):
+        parts = line.split("::")
+        if len(parts) != 5 or not parts[0].isdigit():
+            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 5")
+            continue
+        uid, gender, age, occupation, zip_code = parts
+        yield uid, age, gender, occupation, zip_code
+
+
+def format_side_row(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(format_value(v) for v in values)
