@@ -1,0 +1,162 @@
+"""Build a RecBole ``Config`` for one of our models or a stock RecBole model.
+
+The configuration is stacked, later layers overriding earlier ones:
+
+1. RecBole's internal defaults (``overall.yaml``; for a stock model also its own model YAML);
+2. ``recbole_ext/properties/overall.yaml``: the project's protocol (leave-one-out, full ranking,
+   Hit/NDCG@5/10/20, validation on NDCG@10, timestamps loaded);
+3. for our models: the stock parent's model YAML (e.g. RecBole's ``SASRec.yaml``), then ours
+   (``recbole_ext/properties/<Model>.yaml``). RecBole itself would give a subclass with a new name
+   none of its parent's defaults;
+4. the dataset's YAML, ``configs/datasets/<dataset>.yaml``, when there is one;
+5. the user's ``config_files``, in order;
+6. ``overrides`` (a dict, e.g. from ``--key=value`` on the command line).
+
+``sys.argv`` never reaches RecBole's ``Config`` (it would read any ``--key=value`` there, pytest's
+options included). Datasets are looked up before anything is loaded, so a missing dataset is a
+clear error and never one of RecBole's download attempts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import recbole
+import yaml
+from recbole.config import Config
+
+from recbole_ext.errors import ConfigError, UnknownDatasetError
+from recbole_ext.models import is_stock, resolve_model
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+PROPERTIES_DIR = PACKAGE_DIR / "properties"
+CONFIGS_DIR = REPO_ROOT / "configs"
+DEFAULT_DATA_PATH = REPO_ROOT / "atomic_data"
+RECBOLE_DIR = Path(recbole.__file__).resolve().parent
+RECBOLE_MODEL_PROPERTIES = RECBOLE_DIR / "properties" / "model"
+# Datasets RecBole always loads from its own wheel, whatever data_path says.
+BUNDLED_DATASETS = {"ml-100k": RECBOLE_DIR / "dataset_example" / "ml-100k"}
+
+
+def build_config(
+    model: str | type,
+    dataset: str,
+    config_files: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Return RecBole's ``Config`` for ``model`` (a name or one of our classes) on ``dataset``."""
+    model_class = resolve_model(model) if isinstance(model, str) else model
+    config_dict = stacked_config_dict(model_class, dataset, config_files, overrides)
+    with mock.patch.object(sys, "argv", sys.argv[:1]):
+        config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
+    check_dataset(config)
+    if not is_stock(model_class):
+        check_required_keys(config, model_class)
+    return config
+
+
+def stacked_config_dict(
+    model_class: type,
+    dataset: str,
+    config_files: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Layers 2-6 of the module docstring merged into one dict (RecBole adds layer 1)."""
+    merged: dict[str, Any] = {}
+    for path in [*model_yaml_files(model_class), *dataset_yaml_files(dataset)]:
+        merged.update(read_yaml(path))
+    for path in config_files:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file '{path}' does not exist (given in --config_files).")
+        merged.update(read_yaml(path))
+    merged.update(overrides or {})
+    merged.setdefault("data_path", str(DEFAULT_DATA_PATH))
+    if merged.get("loss_type") == "CE":
+        # RecBole 1.2.1 refuses CE with its own default negative sampling unless told "None".
+        merged.setdefault("train_neg_sample_args", None)
+    # Runs execute inside their own output directory: make the data location absolute first.
+    merged["data_path"] = str(Path(merged["data_path"]).expanduser().resolve())
+    return merged
+
+
+def model_yaml_files(model_class: type) -> list[Path]:
+    """The project's overall YAML, then each class's YAML from the stock parent down to the model.
+
+    A stock class's YAML is RecBole's (``recbole/properties/model/``); any other class's is ours
+    (``recbole_ext/properties/``). Subclasses of our models inherit our defaults the same way.
+    """
+    files = [PROPERTIES_DIR / "overall.yaml"]
+    for cls in reversed(model_class.__mro__):
+        directory = RECBOLE_MODEL_PROPERTIES if is_stock(cls) else PROPERTIES_DIR
+        if (directory / f"{cls.__name__}.yaml").is_file():
+            files.append(directory / f"{cls.__name__}.yaml")
+    return files
+
+
+def dataset_yaml_files(dataset: str) -> list[Path]:
+    path = CONFIGS_DIR / "datasets" / f"{dataset}.yaml"
+    return [path] if path.is_file() else []
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML file the way RecBole does (``1e-4`` is a float, not a string)."""
+    with open(path, encoding="utf-8") as f:
+        loaded = yaml.load(f.read(), Loader=recbole_yaml_loader())
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"Config file '{path}' must hold 'key: value' lines, not {type(loaded).__name__}.")
+    return loaded
+
+
+def recbole_yaml_loader():
+    """RecBole's YAML loader (it adds a float resolver for ``1e-4``-style numbers)."""
+    return Config._build_yaml_loader(None)
+
+
+def available_datasets(data_path: str | Path = DEFAULT_DATA_PATH) -> list[str]:
+    """Bundled datasets plus every ``data_path/NAME/NAME.inter``."""
+    found = set(BUNDLED_DATASETS)
+    data_path = Path(data_path)
+    if data_path.is_dir():
+        found |= {d.name for d in data_path.iterdir() if (d / f"{d.name}.inter").is_file()}
+    return sorted(found)
+
+
+def check_dataset(config: Config) -> None:
+    """Fail with the close matches and the converter to run when the dataset's files are missing."""
+    dataset = config["dataset"]
+    if dataset in BUNDLED_DATASETS:
+        return
+    dataset_dir = Path(config["data_path"])  # RecBole has joined data_path and the dataset name
+    if (dataset_dir / f"{dataset}.inter").is_file():
+        return
+    known = available_datasets(dataset_dir.parent)
+    close = difflib.get_close_matches(dataset, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UnknownDatasetError(
+        f"Unknown dataset '{dataset}': no {dataset_dir / (dataset + '.inter')}.{hint} "
+        f"Available: {', '.join(known)}. To add one, convert the raw files, e.g. "
+        f"'python -m recbole_ext.convert ml-1m --input PATH/ml-1m --output-dir {dataset_dir.parent}', "
+        "or point --data_path=DIR at a folder holding DIR/NAME/NAME.inter."
+    )
+
+
+def check_required_keys(config: Config, model_class: type) -> None:
+    """Every key our model's stacked YAMLs give a value must still have one (RecBole returns None)."""
+    documented: dict[str, Any] = {}
+    for path in model_yaml_files(model_class)[1:]:
+        documented.update(read_yaml(path))
+    missing = [key for key, default in documented.items() if default is not None and config[key] is None]
+    if missing:
+        raise ConfigError(
+            f"{model_class.__name__} needs a value for {', '.join(missing)} "
+            f"(set to None or removed); give one with --key=value or in a config file."
+        )
