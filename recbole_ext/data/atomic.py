@@ -175,10 +175,13 @@ class AtomicFileSet:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
         self.writers: list[AtomicWriter] = []
-        self._created = False
+        self._created: list[Path] = []  # folders this set made, deepest first
 
     def __enter__(self) -> "AtomicFileSet":
-        self._created = not self.directory.exists()
+        folder = self.directory.absolute()
+        while not folder.exists():
+            self._created.append(folder)
+            folder = folder.parent
         self.directory.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -191,11 +194,11 @@ class AtomicFileSet:
         if exc_type is not None:
             for w in self.writers:
                 w.discard()
-            if self._created:
+            for folder in self._created:  # only those we made, and only while empty
                 try:
-                    self.directory.rmdir()  # only if we made it and it is still empty
+                    folder.rmdir()
                 except OSError:
-                    pass
+                    break
             return
         finals = [w for w in self.writers if not w.final.name.startswith(".")]
         try:
