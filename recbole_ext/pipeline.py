@@ -67,11 +67,16 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         logger.info(model)
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
-        start = time.perf_counter()
-        best_valid_score, best_valid_result = trainer.fit(
-            train_data, valid_data, saved=True, show_progress=config["show_progress"]
-        )
-        train_seconds = time.perf_counter() - start
+        curve = ValidationCurve(config["max_train_seconds"])
+        try:
+            best_valid_score, best_valid_result = trainer.fit(
+                train_data, valid_data, saved=True, show_progress=config["show_progress"],
+                callback_fn=curve.record,
+            )
+        except TimeCapReached:
+            logger.info(f"Stopped: max_train_seconds={config['max_train_seconds']} reached.")
+            best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
+        train_seconds = curve.elapsed()
         test_result = trainer.evaluate(
             test_data, load_best_model=True, show_progress=config["show_progress"]
         )
@@ -88,6 +93,8 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         "train_seconds": round(train_seconds, 3),
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(epochs, 1), 3),
+        "stopped_by_time_cap": curve.cap_reached,
+        "valid_curve": curve.points,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "device": str(config["device"]),
         "seed": config["seed"],
@@ -95,6 +102,40 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
     }
     (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+class TimeCapReached(Exception):
+    """Raised between epochs once ``max_train_seconds`` have passed (the best model is saved)."""
+
+
+class ValidationCurve:
+    """Validation score against training time, one point per validation; enforces the time cap.
+
+    Its :meth:`record` is ``Trainer.fit``'s ``callback_fn``, called after each validation (and after
+    the best checkpoint is saved), so stopping there loses nothing. The points make time-to-quality
+    measurable: when did a run first reach a given validation score?
+    """
+
+    def __init__(self, max_seconds: float | None = None):
+        self.max_seconds = max_seconds
+        self.start = time.perf_counter()
+        self.points: list[dict[str, float]] = []
+        self.cap_reached = False
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def record(self, epoch_idx: int, valid_score: float) -> None:
+        seconds = self.elapsed()
+        self.points.append({"epoch": epoch_idx + 1, "seconds": round(seconds, 3), "valid_score": float(valid_score)})
+        if self.max_seconds is not None and seconds >= self.max_seconds:
+            self.cap_reached = True
+            raise TimeCapReached
+
+
+def seconds_to_reach(curve: list[dict[str, float]], score: float) -> float | None:
+    """Training seconds until the validation score first reached ``score`` (None: never)."""
+    return next((point["seconds"] for point in curve if point["valid_score"] >= score), None)
 
 
 def eval_protocol(config: Config) -> str:

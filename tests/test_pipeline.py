@@ -7,6 +7,7 @@ import json
 import pytest
 
 from recbole_ext import run
+from recbole_ext.pipeline import seconds_to_reach
 from tests.conftest import FAST_SASREC
 
 import run as run_script
@@ -23,6 +24,7 @@ def one_epoch(tiny_dataset, tmp_path):
 def test_one_epoch_run_returns_metrics(one_epoch, tmp_path):
     result = one_epoch
     assert result["model"] == "SASRec" and result["dataset"] == "tiny" and result["epochs"] == 1
+    assert result["stopped_by_time_cap"] is False and [p["epoch"] for p in result["valid_curve"]] == [1]
     assert set(result["test_result"]) == METRIC_KEYS == set(result["best_valid_result"])
     for metrics in (result["test_result"], result["best_valid_result"]):
         assert all(0.0 <= value <= 1.0 for value in metrics.values())
@@ -80,3 +82,18 @@ def test_run_script_errors_are_one_clear_line(args, expected, capsys):
     assert run_script.main(args) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_time_cap_stops_after_first_validation_and_keeps_best_model(tiny_dataset, tmp_path):
+    data_path, name = tiny_dataset
+    result = run("SASRec", name, overrides={**FAST_SASREC, "data_path": data_path, "epochs": 50,
+                                            "max_train_seconds": 0.0}, output_dir=tmp_path / "capped")
+    assert result["stopped_by_time_cap"] is True
+    assert result["epochs"] == 1 and len(result["valid_curve"]) == 1
+    assert result["valid_curve"][0]["valid_score"] == result["best_valid_score"]
+    assert set(result["test_result"]) == METRIC_KEYS
+
+
+def test_seconds_to_reach_reads_the_curve():
+    curve = [{"epoch": 1, "seconds": 2.0, "valid_score": 0.1}, {"epoch": 2, "seconds": 4.0, "valid_score": 0.3}]
+    assert (seconds_to_reach(curve, 0.05), seconds_to_reach(curve, 0.3), seconds_to_reach(curve, 0.31)) == (2.0, 4.0, None)
