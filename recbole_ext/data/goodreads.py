@@ -230,6 +230,13 @@ def _fast_fields(line: bytes, keys: tuple[bytes, ...]) -> list | None:
 
 
 # ----------------------------------------------------------------------------- rows
+def _show(value: object) -> str:
+    """repr of a value for a message; bytes shown as text."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return repr(value)
+
+
 def _id_text(value: object) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("utf-8")
@@ -307,7 +314,7 @@ def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_j
                     report.bad_line(path, lineno, "malformed JSON", str(e))
                     continue
                 if not isinstance(record, dict):
-                    report.bad_line(path, lineno, "not a JSON object", repr(line[:60]))
+                    report.bad_line(path, lineno, "not a JSON object", _show(line[:60]))
                     continue
                 values = [record.get(n, _MISSING) for n in names]
                 missing = [n for n, v in zip(names, values) if v is _MISSING]
@@ -320,11 +327,11 @@ def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_j
             except UnicodeDecodeError:
                 user = book = None
             if user is None or book is None:
-                report.bad_line(path, lineno, "bad user_id or book_id", repr(line[:80]))
+                report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
                 continue
             rating = _number(values[2])
             if rating is None:
-                report.bad_line(path, lineno, "bad rating", repr(values[2]))
+                report.bad_line(path, lineno, "bad rating", _show(values[2]))
                 continue
             t = values[3]
             if isinstance(t, bytes):
@@ -340,7 +347,7 @@ def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_j
             if read_only:
                 is_read = values[4]
                 if not isinstance(is_read, bool):
-                    report.bad_line(path, lineno, "bad is_read", repr(is_read))
+                    report.bad_line(path, lineno, "bad is_read", _show(is_read))
                     continue
                 if not is_read:
                     report.skip(skip_unread)
@@ -373,17 +380,17 @@ def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Row]:
                 continue
             user, book, rating = parts[ui].strip(), parts[bi].strip(), parts[ri].strip()
             if not (user.isdigit() and book.isdigit()):
-                report.bad_line(path, lineno, "bad user_id or book_id", repr(line[:80]))
+                report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
                 continue
             try:
                 r = float(rating)
             except ValueError:
-                report.bad_line(path, lineno, "bad rating", repr(rating))
+                report.bad_line(path, lineno, "bad rating", _show(rating))
                 continue
             if read_only:
                 flag = parts[ii].strip()
                 if flag not in (b"0", b"1"):
-                    report.bad_line(path, lineno, "bad is_read", repr(flag))
+                    report.bad_line(path, lineno, "bad is_read", _show(flag))
                     continue
                 if flag == b"0":
                     report.skip(skip_unread)
