@@ -80,20 +80,18 @@ def test_interrupted_run_leaves_earlier_output_untouched(tmp_path, monkeypatch):
     convert("goodreads", src, tmp_path / "out", name="gr")
     before = snapshot(tmp_path / "out" / "gr")
 
-    real = goodreads._fast_fields
-    calls = []
+    real = goodreads.iter_lines
 
-    def interrupt_on_tenth_line(line, keys):
-        calls.append(line)
-        if len(calls) == 10:
-            raise KeyboardInterrupt
-        return real(line, keys)
+    def interrupt_at_tenth_line(path, progress=False):
+        for n, item in enumerate(real(path, progress), 1):
+            if n == 10:
+                raise KeyboardInterrupt
+            yield item
 
-    monkeypatch.setattr(goodreads, "_fast_fields", interrupt_on_tenth_line)
+    monkeypatch.setattr(goodreads, "iter_lines", interrupt_at_tenth_line)
     with pytest.raises(KeyboardInterrupt):
         convert("goodreads", src, tmp_path / "out", name="gr", min_user_inter=2)
     assert snapshot(tmp_path / "out" / "gr") == before
-    calls.clear()
     with pytest.raises(KeyboardInterrupt):
         convert("goodreads", src, tmp_path / "new" / "deeper", name="gr")
     assert not (tmp_path / "new").exists()  # folders made by the failed run are removed

@@ -207,7 +207,7 @@ def test_truncated_and_corrupt_gzip_write_nothing(tmp_path):
         convert("goodreads", truncated, tmp_path / "out")
     corrupt = tmp_path / "c.json.gz"
     corrupt.write_bytes(data[:-8] + bytes(8))  # wrong CRC and length
-    with pytest.raises(ConvertError, match=r"c\.json\.gz: compressed data is truncated or corrupt after line 3000"):
+    with pytest.raises(ConvertError, match=r"c\.json\.gz: compressed data is truncated or corrupt after line \d+ \(.*incorrect data check"):
         convert("goodreads", corrupt, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
