@@ -266,18 +266,25 @@ def write_inter(
             write("\t".join(row) + "\n")
         spool.close()
         out = files.open(f"{name}.inter", fields)
-        write = out._f.write
+        out._f.flush()
+        raw = out._f.buffer  # bytes: the spool is already UTF-8 text in the final format
+        kept = {u.encode() for u, c in user_counts.items() if c >= min_user_inter}
         n = 0
-        dropped = 0
-        with open(spool.tmp, "r", encoding="utf-8", newline="\n") as f:
-            for line in f:
-                tab = line.index("\t")
-                if user_counts[line[:tab]] >= min_user_inter:
-                    write(line)
-                    items.add(line[tab + 1 : line.index("\t", tab + 1)])
-                    n += 1
-                else:
-                    dropped += 1
+        total = sum(user_counts.values())
+        rest = b""
+        with open(spool.tmp, "rb") as f:
+            while block := f.read(1 << 22):
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                keep = [line for line in lines if line[: line.index(b"\t")] in kept]
+                if keep:
+                    raw.write(b"\n".join(keep) + b"\n")
+                    n += len(keep)
+                    items.update(line.split(b"\t", 2)[1] for line in keep)
+        if rest:
+            raise ConvertError(f"{spool.tmp}: spool file does not end with a line break")
+        dropped = total - n
+        items = {i.decode() for i in items}
         spool.discard()
         out.rows = n
         if dropped:
