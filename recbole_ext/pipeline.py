@@ -87,7 +87,8 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         "model": config["model"],
         "dataset": config["dataset"],
         "eval_protocol": eval_protocol(config),
-        "best_valid_score": float(best_valid_score),
+        # None when there was no validation part (e.g. a train/test-only split): no inf in the JSON.
+        "best_valid_score": float(best_valid_score) if best_valid_result else None,
         "best_valid_result": floats(best_valid_result),
         "test_result": floats(test_result),
         "train_seconds": round(train_seconds, 3),

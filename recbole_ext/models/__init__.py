@@ -15,8 +15,13 @@ import pkgutil
 from recbole.model.abstract_recommender import AbstractRecommender
 
 from recbole_ext.errors import UnknownModelError
+from recbole_ext.models.biasedmf import BiasedMF
+from recbole_ext.models.deepmf import DeepMF
 
-MODELS: dict[str, type[AbstractRecommender]] = {}
+MODELS: dict[str, type[AbstractRecommender]] = {
+    "BiasedMF": BiasedMF,
+    "DeepMF": DeepMF,
+}
 
 # RecBole's model families that `python run.py --model NAME` accepts by name. exlib_recommender
 # (xgboost / lightgbm wrappers) is left out: it needs libraries recbole-ext does not install.
