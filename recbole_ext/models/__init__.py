@@ -17,10 +17,12 @@ from recbole.model.abstract_recommender import AbstractRecommender
 from recbole_ext.errors import UnknownModelError
 from recbole_ext.models.biasedmf import BiasedMF
 from recbole_ext.models.deepmf import DeepMF
+from recbole_ext.models.caserpaper import CaserPaper
 
 MODELS: dict[str, type[AbstractRecommender]] = {
     "BiasedMF": BiasedMF,
     "DeepMF": DeepMF,
+    "CaserPaper": CaserPaper,
 }
 
 # RecBole's model families that `python run.py --model NAME` accepts by name. exlib_recommender

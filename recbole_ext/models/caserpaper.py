@@ -1,0 +1,156 @@
+"""CaserPaper: Caser with the paper's and the d2l chapter's output head, windows and training.
+
+Source: Jiaxi Tang and Ke Wang, "Personalized Top-N Sequential Recommendation via Convolutional
+Sequence Embedding", WSDM 2018 (reference code graytowne/caser_pytorch), and the d2l.ai chapter
+"Sequence-Aware Recommender Systems" (SEEDS.md section 1). The last ``L`` items of a user go
+through a vertical convolution (``nv`` filters of L x 1) and horizontal convolutions (``nh``
+filters of each height h = 1..L, ReLU, max-pool over time); the concatenation goes through dropout
+and a fully connected layer with ReLU to ``z`` (k); the score of item i is
+``y_i = V_i . [z, p_u] + b_i`` with a *separate* output item embedding ``V`` (n x 2k) and an item
+bias ``b``. Training samples are every window of ``L`` consecutive training items with the next
+``T`` items as targets (:mod:`recbole_ext.data.windows`), each target with negatives drawn from
+items the user never interacted with.
+
+Differs from stock RecBole (``recbole.model.sequential_recommender.caser.Caser``):
+    - scores with ``V`` and ``b`` over ``[z, p_u]``; stock scores with the *input* item embedding
+      over ``fc2([z, p_u])`` (its ``fc2`` is dropped here);
+    - trains on sliding windows with ``n_targets`` (T) targets and sampled negatives (BPR or BCE);
+      stock trains on RecBole's prefix rows with one target and CE by default;
+    - ``horizontal_conv`` / ``vertical_conv`` switch either part off (stock crashes with nh or nv
+      = 0: it concatenates ``None``);
+    - histories shorter than L are right-aligned (padding first, the latest item last, as in the
+      training windows and caser_pytorch); RecBole hands them left-aligned;
+    - ``init_std`` set: every weight Normal(0, init_std), every bias 0 (d2l's ``Normal(0.01)``);
+    - ``reg_weight`` is not used: L2 comes from the optimizer's ``weight_decay`` (d2l, caser_pytorch).
+
+Differs from the paper:
+    - L is ``MAX_ITEM_LIST_LENGTH`` (RecBole's evaluation hands the model that many latest items);
+    - the paper's activation choices (identity for conv, sigmoid for z) are the d2l / caser_pytorch
+      defaults here: ReLU on the horizontal convolutions and on ``z``, identity on the vertical one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from recbole.model.sequential_recommender.caser import Caser
+from recbole.utils import InputType
+from torch import nn
+from torch.nn import functional as F
+
+from recbole_ext.data.windows import right_align
+
+LOSSES = ("BPR", "BCE")
+
+
+class _ParentConfig:
+    """Read-only view of a RecBole ``Config`` with a few keys replaced, for ``Caser.__init__``."""
+
+    def __init__(self, config: Any, replaced: Mapping[str, Any]) -> None:
+        self._config, self._replaced = config, dict(replaced)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._replaced[key] if key in self._replaced else self._config[key]
+
+
+class CaserPaper(Caser):
+    r"""Caser scoring ``V_i . [z, p_u] + b_i``, trained on sliding windows with sampled negatives.
+
+    NOTE:
+        - ``loss_type`` BPR (d2l): mean of ``-log sigmoid(y_pos - y_neg)`` over every (target,
+          negative) pair; BCE (paper): ``-mean log sigmoid(y_pos) - mean log(1 - sigmoid(y_neg))``.
+        - A training batch holds ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets and
+          ``neg_item_id`` [B, T, N] negatives (see :mod:`recbole_ext.data.windows`); a stock
+          RecBole batch ([B] targets, [B] negatives) is accepted too (T = N = 1).
+        - ``predict`` / ``full_sort_predict`` score the last L items of RecBole's ``item_id_list``.
+        - Either convolution can be switched off; then ``z`` is computed from the other alone.
+    """
+
+    input_type = InputType.PAIRWISE  # targets with sampled negatives, whatever the loss
+
+    def __init__(self, config: Any, dataset: Any) -> None:
+        loss_type = config["loss_type"]
+        if loss_type not in LOSSES:
+            raise ValueError(f"CaserPaper: loss_type must be one of {LOSSES}, not {loss_type!r}.")
+        self.use_vertical: bool = bool(config["vertical_conv"])
+        self.use_horizontal: bool = bool(config["horizontal_conv"])
+        if not (self.use_vertical or self.use_horizontal):
+            raise ValueError("CaserPaper: vertical_conv and horizontal_conv cannot both be False.")
+        # Caser.__init__ only knows BPR / CE; its loss module is not used here.
+        super().__init__(_ParentConfig(config, {"loss_type": "BPR"}), dataset)
+        self.loss_type: str = loss_type
+        self.n_targets: int = config["n_targets"]
+        self.init_std: float | None = config["init_std"]
+        k = self.embedding_size
+
+        del self.fc2, self.loss_fct, self.reg_loss  # the paper's head replaces fc2
+        if not self.use_vertical:
+            self.conv_v, self.fc1_dim_v = None, 0
+        if not self.use_horizontal:
+            self.conv_h, self.fc1_dim_h = None, 0
+        self.fc1 = nn.Linear(self.fc1_dim_v + self.fc1_dim_h, k)  # -> z
+        self.output_embedding = nn.Embedding(self.n_items, 2 * k)  # V
+        self.output_bias = nn.Embedding(self.n_items, 1)  # b
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.init_std is None:  # RecBole's Caser init; V like the input embeddings, b = 0
+            self.apply(self._init_weights)
+            nn.init.normal_(self.output_embedding.weight, 0.0, 1.0 / self.output_embedding.embedding_dim)
+            nn.init.zeros_(self.output_bias.weight)
+        else:  # d2l: every weight Normal(0, init_std), every bias 0
+            for name, parameter in self.named_parameters():
+                if name.endswith("bias"):
+                    nn.init.zeros_(parameter)
+                else:
+                    nn.init.normal_(parameter, 0.0, self.init_std)
+        with torch.no_grad():  # padding item 0 feeds zeros into the convolutions
+            self.item_embedding.weight[0].zero_()
+
+    def forward(self, user: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor:
+        """``[z, p_u]`` [B, 2k] for right-aligned windows ``item_seq`` [B, L] (0 = padding)."""
+        item_seq_emb = self.item_embedding(item_seq).unsqueeze(1)  # [B, 1, L, k]
+        parts = []
+        if self.use_vertical:
+            out_v = self.conv_v(item_seq_emb)  # [B, nv, 1, k]
+            parts.append(out_v.reshape(-1, self.fc1_dim_v))  # [B, nv * k]
+        if self.use_horizontal:
+            for conv in self.conv_h:
+                conv_out = self.ac_conv(conv(item_seq_emb).squeeze(3))  # [B, nh, L - h + 1]
+                parts.append(F.max_pool1d(conv_out, conv_out.size(2)).squeeze(2))  # [B, nh]
+        out = self.dropout(torch.cat(parts, dim=1))  # [B, nv * k + nh * L]
+        z = self.ac_fc(self.fc1(out))  # [B, k]
+        return torch.cat([z, self.user_embedding(user)], dim=1)  # [B, 2k]
+
+    def score(self, seq_output: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``V_i . [z, p_u] + b_i`` for ``items`` [B, ...] against ``seq_output`` [B, 2k] -> [B, ...]."""
+        flat = items.reshape(items.size(0), -1)  # [B, M]
+        v = self.output_embedding(flat)  # [B, M, 2k]
+        scores = torch.bmm(v, seq_output.unsqueeze(2)).squeeze(2) + self.output_bias(flat).squeeze(2)  # [B, M]
+        return scores.view(items.shape)
+
+    def calculate_loss(self, interaction: Any) -> torch.Tensor:
+        seq_output = self.forward(interaction[self.USER_ID], interaction[self.ITEM_SEQ])  # [B, 2k]
+        pos_items = interaction[self.POS_ITEM_ID].reshape(seq_output.size(0), -1)  # [B, T]
+        neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
+        pos_score = self.score(seq_output, pos_items)  # [B, T]
+        neg_score = self.score(seq_output, neg_items)  # [B, T, N]
+        if self.loss_type == "BPR":
+            return -F.logsigmoid(pos_score.unsqueeze(2) - neg_score).mean()
+        return -F.logsigmoid(pos_score).mean() - F.logsigmoid(-neg_score).mean()
+
+    def sequence_output(self, interaction: Any) -> torch.Tensor:
+        """``[z, p_u]`` [B, 2k] for RecBole's evaluation rows (left-aligned ``item_id_list``)."""
+        item_seq = right_align(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B, L]
+        return self.forward(interaction[self.USER_ID], item_seq)
+
+    def predict(self, interaction: Any) -> torch.Tensor:
+        seq_output = self.sequence_output(interaction)  # [B, 2k]
+        return self.score(seq_output, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)  # [B]
+
+    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+        seq_output = self.sequence_output(interaction)  # [B, 2k]
+        return seq_output @ self.output_embedding.weight.T + self.output_bias.weight.T  # [B, n_items]
+
