@@ -6,15 +6,26 @@ Public API::
     result = run("SASRec", "ml-100k", overrides={"epochs": 1})
     result["test_result"]["ndcg@10"]
 
-``compat`` is imported first: it checks the numpy/pandas/setuptools pins recbole 1.2.1 needs and
-patches RecBole's checkpoint loading for torch >= 2.6.
+The names are loaded on first use, so tools that need neither torch nor recbole (the dataset
+converters, ``python -m recbole_ext.convert``) start fast. Every module that uses recbole imports
+:mod:`recbole_ext.compat` first: it checks the numpy/pandas/setuptools/hyperopt pins recbole 1.2.1
+needs and patches RecBole's checkpoint loading for torch >= 2.6.
 """
 
-from recbole_ext import compat  # noqa: F401  (must run before recbole is used)
-from recbole_ext.config import build_config
-from recbole_ext.errors import RecboleExtError
-from recbole_ext.models import MODELS
-from recbole_ext.pipeline import run
+from importlib import import_module
 
 __all__ = ["MODELS", "RecboleExtError", "build_config", "run"]
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "MODELS": "recbole_ext.models",
+    "RecboleExtError": "recbole_ext.errors",
+    "build_config": "recbole_ext.config",
+    "run": "recbole_ext.pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'recbole_ext' has no attribute '{name}'")

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from recbole_ext import compat  # noqa: F401  (before recbole is used)
+
 import recbole
 import yaml
 from recbole.config import Config

@@ -25,6 +25,9 @@ from typing import Any
 
 import colorlog
 import yaml
+
+from recbole_ext import compat  # noqa: F401  (before recbole is used)
+
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_trainer, init_seed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import recbole_ext  # noqa: F401  (compat runs first)
+import recbole_ext.compat  # noqa: F401  (checks the stack and patches RecBole before any test)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

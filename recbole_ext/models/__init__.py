@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 import pkgutil
 
+from recbole_ext import compat  # noqa: F401  (before recbole is used)
+
 from recbole.model.abstract_recommender import AbstractRecommender
 
 from recbole_ext.errors import UnknownModelError
