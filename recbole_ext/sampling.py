@@ -1,0 +1,182 @@
+"""Negative sampling, in one module: uniform or popularity^alpha, excluding per-owner item sets.
+
+An *owner* is whatever negatives are drawn for: a user (training: exclude the user's training
+items) or one evaluation row (exclude the items the user saw before the target, and the target).
+The excluded sets are given once as CSR arrays (``indptr`` [O + 1], ``items`` [E]: owner ``o``
+excludes ``items[indptr[o]:indptr[o + 1]]``) and kept as one sorted array of keys
+``owner * n_items + item``; membership of a whole batch of candidates is one ``searchsorted``.
+
+Sampling is vectorised: draw every candidate, find the excluded ones, redraw only those, repeat.
+Each round keeps a candidate with probability >= 1 - (excluded share of the owner's probability
+mass), so few rounds are needed unless an owner excluded nearly every item; after
+``max_rounds`` the rest are drawn exactly from the owner's allowed items (a slow path that only
+such owners reach). Item 0 is RecBole's padding and is never drawn::
+
+    >>> sampler = NegativeSampler(n_items=5, indptr=torch.tensor([0, 2]), items=torch.tensor([1, 2]))
+    >>> sorted(set(sampler.sample(torch.tensor([0]), 50, torch.Generator().manual_seed(0)).tolist()[0]))
+    [3, 4]
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def csr_from_lists(lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(indptr, items)`` CSR arrays from Python lists (tests and small inputs only)."""
+    lengths = torch.tensor([len(x) for x in lists], dtype=torch.long)
+    indptr = torch.zeros(len(lists) + 1, dtype=torch.long)
+    indptr[1:] = lengths.cumsum(0)
+    items = torch.tensor([i for x in lists for i in x], dtype=torch.long)
+    return indptr, items
+
+
+class NegativeSampler:
+    """Draw negatives for owners from ``[1, n_items)``, never an item in the owner's excluded set.
+
+    Args:
+        n_items: number of item ids, padding 0 included (RecBole's ``dataset.item_num``).
+        indptr, items: CSR of the excluded items per owner (duplicates allowed), or both None.
+        weights: [n_items] non-negative sampling weights (``None``: uniform). Item 0's is ignored.
+        max_rounds: redraw rounds before the exact slow path.
+
+    Raises ValueError when an owner has no item left to draw.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        indptr: torch.Tensor | None = None,
+        items: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+        max_rounds: int = 50,
+    ) -> None:
+        if n_items < 2:
+            raise ValueError(f"Need at least one real item (n_items includes padding 0), got n_items={n_items}.")
+        self.n_items = n_items
+        self.max_rounds = max_rounds
+        if weights is None:
+            self.cdf = None
+        else:
+            weights = weights.detach().to(torch.float64).clone()
+            if weights.shape != (n_items,) or bool((weights < 0).any()):
+                raise ValueError(f"weights must be [n_items]={n_items} non-negative values.")
+            weights[0] = 0.0
+            if float(weights.sum()) <= 0:
+                raise ValueError("weights are all zero.")
+            self.cdf = weights.cumsum(0) / weights.sum()  # [n_items]
+        self.weights = weights
+        if indptr is None:
+            self.keys = None
+            return
+        indptr, items = indptr.long(), items.long()
+        owners = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr[1:] - indptr[:-1])  # [E]
+        self.keys = torch.unique(owners * n_items + items)  # sorted, [E']
+        self._check_not_exhausted(len(indptr) - 1)
+
+    def _check_not_exhausted(self, n_owners: int) -> None:
+        owners, items = self.keys // self.n_items, self.keys % self.n_items
+        real = items > 0
+        if self.weights is None:
+            allowed = (self.n_items - 1) - torch.bincount(owners[real], minlength=n_owners)
+        else:
+            total = float(self.weights.sum())
+            excluded = torch.zeros(n_owners, dtype=torch.float64).index_add_(0, owners[real], self.weights[items[real]])
+            allowed = total - excluded
+        empty = (allowed <= 0).nonzero().flatten()
+        if len(empty):
+            raise ValueError(
+                f"{len(empty)} owner(s) (e.g. row {int(empty[0])}) excluded every item that can be drawn: "
+                "no negative exists for them."
+            )
+
+    def draw(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Candidates from the distribution, ignoring exclusions: a LongTensor of ``shape``."""
+        if self.cdf is None:
+            return torch.randint(1, self.n_items, shape, generator=generator)
+        u = torch.rand(shape, generator=generator, dtype=torch.float64)
+        return torch.searchsorted(self.cdf, u, right=True).clamp_(1, self.n_items - 1)
+
+    def is_excluded(self, owners: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """Bool [B, N]: ``candidates`` [B, N] in the excluded set of ``owners`` [B] (or item 0)."""
+        hit = candidates == 0
+        if self.keys is None or len(self.keys) == 0:
+            return hit
+        query = owners.long().unsqueeze(1) * self.n_items + candidates  # [B, N]
+        pos = torch.searchsorted(self.keys, query).clamp_(max=len(self.keys) - 1)
+        return hit | (self.keys[pos] == query)
+
+    def sample(self, owners: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num`` negatives for each of ``owners`` [B] (row indices of the CSR): LongTensor [B, num].
+
+        Draws are independent (with replacement across the ``num`` columns), as in the paper.
+        """
+        owners = owners.long().cpu()
+        out = self.draw((len(owners), num), generator)  # [B, num]
+        bad = self.is_excluded(owners, out)
+        for _ in range(self.max_rounds):
+            if not bool(bad.any()):
+                return out
+            rows, cols = bad.nonzero(as_tuple=True)
+            redraw = self.draw((len(rows),), generator)  # [R]
+            out[rows, cols] = redraw
+            bad[rows, cols] = self.is_excluded(owners[rows], redraw.unsqueeze(1)).squeeze(1)
+        rows, cols = bad.nonzero(as_tuple=True)
+        for row, col in zip(rows.tolist(), cols.tolist()):  # slow path: owners that excluded nearly all
+            out[row, col] = self._exact(int(owners[row]), generator)
+        return out
+
+    def _exact(self, owner: int, generator: torch.Generator | None) -> int:
+        allowed = torch.ones(self.n_items, dtype=torch.bool)
+        allowed[0] = False
+        if self.keys is not None:
+            lo, hi = torch.searchsorted(self.keys, torch.tensor([owner * self.n_items, (owner + 1) * self.n_items]))
+            allowed[self.keys[lo:hi] - owner * self.n_items] = False
+        weights = allowed.double() if self.weights is None else self.weights * allowed
+        return int(torch.multinomial(weights, 1, generator=generator))
+
+
+def popularity_weights(item_ids: torch.Tensor, n_items: int, alpha: float = 1.0) -> torch.Tensor:
+    """``count(item) ** alpha`` over ``item_ids`` (e.g. the training interactions): [n_items] float64.
+
+    ``alpha`` 0 is uniform over the items that occur; 1 is proportional to popularity (GRU4Rec's
+    official code uses ``alpha`` in [0, 1]). Items that never occur get weight 0.
+    """
+    counts = torch.bincount(item_ids.long().flatten(), minlength=n_items).to(torch.float64)
+    weights = torch.where(counts > 0, counts.pow(alpha), torch.zeros_like(counts))
+    weights[0] = 0.0
+    return weights
+
+
+def sampler_from_args(
+    neg_sample_args: dict,
+    n_items: int,
+    indptr: torch.Tensor | None,
+    items: torch.Tensor | None,
+    popularity_of: torch.Tensor | None = None,
+) -> NegativeSampler | None:
+    """The sampler RecBole's ``train_neg_sample_args`` describe, or None for no negatives.
+
+    ``distribution``: ``uniform`` or ``popularity`` (weights ``count ** alpha`` over
+    ``popularity_of``, default the excluded items themselves, i.e. the training interactions);
+    ``none`` (e.g. softmax cross-entropy) gives None.
+    """
+    distribution = neg_sample_args.get("distribution", "none")
+    if distribution in (None, "none") or neg_sample_args.get("sample_num") in (None, "none", 0):
+        return None
+    if distribution == "uniform":
+        return NegativeSampler(n_items, indptr, items)
+    if distribution == "popularity":
+        alpha = neg_sample_args.get("alpha")
+        alpha = 1.0 if alpha in (None, "none") else float(alpha)
+        source = items if popularity_of is None else popularity_of
+        return NegativeSampler(n_items, indptr, items, weights=popularity_weights(source, n_items, alpha))
+    raise ValueError(f"Unknown negative distribution {distribution!r}: use uniform, popularity or none.")
+
+
+def as_generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` (negatives are drawn on the CPU, then moved)."""
+    return torch.Generator().manual_seed(int(seed) % (2**63))
+
+
+__all__ = ["NegativeSampler", "popularity_weights", "sampler_from_args", "csr_from_lists", "as_generator"]
