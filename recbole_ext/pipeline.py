@@ -34,6 +34,9 @@ from recbole.utils import get_trainer, init_seed
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
 from recbole_ext.config import build_config
+from recbole_ext.data.user_sequences import swap_train_loader
+from recbole_ext.evaluation import describe as describe_protocol
+from recbole_ext.evaluation import protocol_dataloaders
 
 DEFAULT_OUTPUT_ROOT = Path("outputs")
 
@@ -64,6 +67,8 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         dataset = create_dataset(config)
         logger.info(dataset)
         train_data, valid_data, test_data = data_preparation(config, dataset)
+        train_data = swap_train_loader(config, train_data)  # the model's own, e.g. one row per user
+        valid_data, test_data = protocol_dataloaders(config, train_data, valid_data, test_data)
 
         init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
         model = config.model_class(config, train_data._dataset).to(config["device"])
@@ -146,6 +151,9 @@ def eval_protocol(config: Config) -> str:
     """A short, table-ready description of how the numbers were computed."""
     split = config["eval_args"]["split"]
     split_name = "leave-one-out" if split == {"LS": "valid_and_test"} else f"split {split}"
+    ours = describe_protocol(config)  # ranking_protocol full_masked / sampled_masked
+    if ours is not None:
+        return f"{split_name}, {ours}"
     test_mode = config["eval_args"]["mode"]["test"]
     if test_mode == "full":
         ranking = "full ranking (RecBole: seen items not masked)"

@@ -1,0 +1,168 @@
+"""Evaluation protocols, chosen by the ``ranking_protocol`` config key, for every model (stock too).
+
+=================  ===========================================================================
+``recbole``        RecBole's own ``eval_args.mode`` as is (``full``, ``uniN``, ``popN``): for
+                   sequential models full ranking does not mask the history and sampled
+                   negatives only avoid the target.
+``full_masked``    rank every item; the items the user saw before the target are masked
+                   (score -inf), except the target itself.
+``sampled_masked`` rank the target against ``ranking_neg_num`` (default 100) negatives drawn
+                   uniformly from the items the user did not see before the target (never the
+                   target); the SASRec paper's and the GoodReads tutorial's protocol.
+=================  ===========================================================================
+
+"Seen" is the user's whole history *before the target*, not truncated to
+``MAX_ITEM_LIST_LENGTH``: for the validation row the training items, for the test row the
+training items and the validation item. This is what the SASRec paper masks for its test
+numbers (train + valid); for validation it does not include the test item, which lies in the
+future. The histories are rebuilt exactly from RecBole's split datasets
+(:class:`recbole_ext.data.user_sequences.UserSequences`); RecBole's own samplers miss each
+user's first item in sequential data, so they are not used.
+
+Only the evaluation rows change: the split, the models and RecBole's ``Trainer.evaluate`` stay
+as they are. ``full_masked`` subclasses RecBole's ``FullSortEvalDataLoader`` and hands the mask
+as its ``history_index``; ``sampled_masked`` hands ``(1 + n)`` candidate rows per target to
+RecBole's sampled-evaluation path (``model.predict``). Negatives are drawn once per loader from
+a generator seeded with ``seed``: every validation epoch ranks the same candidates. For
+non-sequential (general) models, RecBole's full ranking already masks the history, so
+``full_masked`` requires ``eval_args.mode: full`` and keeps RecBole's loader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
+from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
+from recbole.data.interaction import Interaction
+from recbole.utils import ModelType
+
+from recbole_ext.data.user_sequences import UserSequences
+from recbole_ext.errors import ConfigError
+from recbole_ext.sampling import NegativeSampler, as_generator
+
+PROTOCOLS = ("recbole", "full_masked", "sampled_masked")
+
+
+def protocol_name(config: Any) -> str:
+    """The configured protocol (``recbole`` when unset), validated."""
+    protocol = config["ranking_protocol"] or "recbole"
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"ranking_protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}.")
+    return protocol
+
+
+def protocol_dataloaders(config: Any, train_data: Any, valid_data: Any, test_data: Any) -> tuple[Any, Any]:
+    """The validation and test loaders of the configured protocol (RecBole's for ``recbole``)."""
+    protocol = protocol_name(config)
+    if protocol == "recbole":
+        return valid_data, test_data
+    sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
+    if protocol == "full_masked" and not sequential:
+        modes = config["eval_args"]["mode"]
+        if any(modes[phase] != "full" for phase in ("valid", "test")):
+            raise ConfigError("ranking_protocol full_masked with a non-sequential model needs eval_args mode: full.")
+        return valid_data, test_data
+    datasets = [train_data._dataset, valid_data._dataset, test_data._dataset]
+    histories, positions = UserSequences.from_datasets(*datasets)
+    loaders = []
+    for phase, loader, pos in (("valid", valid_data, positions[1]), ("test", test_data, positions[2])):
+        if protocol == "full_masked":
+            loaders.append(MaskedFullSortEvalDataLoader(config, loader._dataset, loader._sampler, histories, pos))
+        else:
+            n_neg = int(config["ranking_neg_num"] or 100)
+            loaders.append(MaskedSampledEvalDataLoader(config, loader._dataset, histories, pos, n_neg, phase))
+    return loaders[0], loaders[1]
+
+
+def describe(config: Any) -> str | None:
+    """Table-ready text for our protocols; None for ``recbole`` (pipeline.eval_protocol describes it)."""
+    protocol = protocol_name(config)
+    if protocol == "full_masked":
+        return "full ranking, items seen before the target masked"
+    if protocol == "sampled_masked":
+        return f"target vs {int(config['ranking_neg_num'] or 100)} uniform negatives never seen before the target"
+    return None
+
+
+class _PrefixIndex:
+    """Each evaluation row's history before its target, as slices of ``histories.items``."""
+
+    def __init__(self, dataset: Any, histories: UserSequences, positions: torch.Tensor) -> None:
+        rows = histories.rows_of(dataset.inter_feat[dataset.uid_field])  # [R]
+        self.histories = histories
+        self.start = histories.indptr[rows]  # [R]
+        self.length = positions - self.start  # [R] items seen before the target
+        self.target = histories.items[positions]  # [R]
+
+    def pairs(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch row [P], item [P]) of every seen item of the rows ``index`` [b]."""
+        lengths = self.length[index]  # [b]
+        batch_rows = torch.repeat_interleave(torch.arange(len(index)), lengths)  # [P]
+        first = torch.repeat_interleave(self.start[index], lengths)  # [P]
+        offsets = torch.arange(len(batch_rows)) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
+        return batch_rows, self.histories.items[first + offsets]
+
+
+class MaskedFullSortEvalDataLoader(FullSortEvalDataLoader):
+    """RecBole's full-sort loader for sequential rows, with the items seen before each target masked."""
+
+    def __init__(self, config: Any, dataset: Any, sampler: Any, histories: UserSequences, positions: torch.Tensor) -> None:
+        self.prefix = _PrefixIndex(dataset, histories, positions)
+        super().__init__(config, dataset, sampler, shuffle=False)
+
+    def collate_fn(self, index: list[int]) -> tuple[Any, tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
+        interaction, _, positive_u, positive_i = super().collate_fn(index)
+        rows, items = self.prefix.pairs(torch.as_tensor(index, dtype=torch.long))
+        keep = items != positive_i[rows]  # the target itself is never masked
+        return interaction, (rows[keep], items[keep]), positive_u, positive_i
+
+
+class MaskedSampledEvalDataLoader(AbstractDataLoader):
+    """The target and ``n_neg`` negatives never seen before it, scored by ``model.predict``.
+
+    A batch is RecBole's sampled-evaluation tuple ``(interaction, row_idx, positive_u,
+    positive_i)``: ``interaction`` holds each row ``1 + n_neg`` times with ``item_id`` = the
+    target, then its negatives; ``Trainer._neg_sample_batch_eval`` scatters the scores into a
+    [rows, n_items] matrix that is -inf elsewhere.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        dataset: Any,
+        histories: UserSequences,
+        positions: torch.Tensor,
+        n_neg: int,
+        phase: str = "test",
+    ) -> None:
+        self.prefix = _PrefixIndex(dataset, histories, positions)
+        self.n_neg = n_neg
+        self.iid_field = dataset.iid_field
+        n_rows = len(self.prefix.target)
+        rows, items = self.prefix.pairs(torch.arange(n_rows))
+        excluded_rows = torch.cat([rows, torch.arange(n_rows)])  # seen items and the target
+        excluded_items = torch.cat([items, self.prefix.target])
+        order = torch.argsort(excluded_rows, stable=True)
+        indptr = torch.zeros(n_rows + 1, dtype=torch.long)
+        indptr[1:] = torch.bincount(excluded_rows, minlength=n_rows).cumsum(0)
+        sampler = NegativeSampler(dataset.item_num, indptr, excluded_items[order])
+        seed = config["seed"] + (1 if phase == "valid" else 2)
+        self.negatives = sampler.sample(torch.arange(n_rows), n_neg, as_generator(seed))  # [R, n]
+        self.sample_size = n_rows
+        super().__init__(config, dataset, None, shuffle=False)
+
+    def _init_batch_size_and_step(self) -> None:
+        self.step = max(self.config["eval_batch_size"] // (1 + self.n_neg), 1)
+        self.set_batch_size(self.step * (1 + self.n_neg))
+
+    def collate_fn(self, index: list[int]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(index, dtype=torch.long)
+        interaction = self.transform(self._dataset, self._dataset[index])
+        target = self.prefix.target[index]  # [b]
+        candidates = torch.cat([target.unsqueeze(1), self.negatives[index]], dim=1)  # [b, 1 + n]
+        repeated = interaction.repeat_interleave(1 + self.n_neg)
+        repeated.update(Interaction({self.iid_field: candidates.flatten()}))
+        row_idx = torch.arange(len(index)).repeat_interleave(1 + self.n_neg)  # [b * (1 + n)]
+        return repeated, row_idx, torch.arange(len(index)), target
