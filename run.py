@@ -3,6 +3,7 @@
     python run.py                                    # the quick-start job on the bundled ML-100K
     python run.py --model SASRec --dataset ml-100k --epochs=5
     python run.py --model M --dataset D --config_files a.yaml b.yaml --key=value --result_file out.json
+    python run.py --model SASRec --dataset ml-100k --tune configs/tune/SASRec.hyper --algo random --max_evals 20
 
 Any ``--key=value`` is a RecBole configuration override (it wins over the config files).
 ``python run.py --help`` lists the models and the datasets it can find.
@@ -19,6 +20,7 @@ from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.config import CONFIGS_DIR, DEFAULT_DATA_PATH, available_datasets
 from recbole_ext.errors import ConfigError
 from recbole_ext.models import stock_model_names
+from recbole_ext.tuning import add_tuning_arguments, print_tuning_summary, tune_from_args
 
 # The job `python run.py` runs with no arguments: offline, on the ML-100K copy bundled in recbole.
 QUICKSTART = {
@@ -51,6 +53,7 @@ def build_parser(with_listing: bool) -> argparse.ArgumentParser:
     parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
     parser.add_argument("--result_file", type=Path, help="also write the result JSON here")
     parser.add_argument("--output_dir", type=Path, help="this run's output directory (default outputs/<run>)")
+    add_tuning_arguments(parser)  # --tune FILE [--algo ...] [--max_evals N] [--tool hyperopt|ray]
     return parser
 
 
@@ -75,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"No arguments: running the quick-start job ({QUICKSTART['model']} on {QUICKSTART['dataset']}).")
             args.model, args.dataset, args.config_files = (
                 QUICKSTART["model"], QUICKSTART["dataset"], QUICKSTART["config_files"])
+        if args.tune:  # hyperparameter search: every trial is one run (recbole_ext/tuning.py)
+            args.model, args.dataset = args.model or QUICKSTART["model"], args.dataset or QUICKSTART["dataset"]
+            search = tune_from_args(args, overrides)
+            print_tuning_summary(search)
+            return 0 if search["best"] else 1
         result = run(
             args.model or QUICKSTART["model"],
             args.dataset or QUICKSTART["dataset"],

@@ -449,28 +449,17 @@ def print_tuning_summary(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from recbole_ext.errors import RecboleExtError
+    """``python -m recbole_ext.tuning ...``: the same as ``python run.py ... --tune FILE``."""
+    sys.path.insert(0, str(REPO_ROOT))
+    import run as run_script
 
-    import run as run_script  # the same argument handling as run.py
-
-    parser = argparse.ArgumentParser(description="Hyperparameter search through the recbole-ext pipeline.")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML")
-    parser.add_argument("--output_dir", type=Path, help="the search's directory (default outputs/tune-...)")
-    add_tuning_arguments(parser)
-    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if args.tune is None:
-        parser.error("--tune FILE is required")
-    try:
-        result = tune_from_args(args, run_script.parse_overrides(extra))
-    except RecboleExtError as error:
-        print(f"error: {error}", file=sys.stderr)
+    argv = sys.argv[1:] if argv is None else argv
+    if "--tune" not in argv and not any(a in ("-h", "--help") for a in argv):
+        print("error: --tune FILE is required (a RecBole search-space file, e.g. configs/tune/SASRec.hyper)",
+              file=sys.stderr)
         return 2
-    print_tuning_summary(result)
-    return 0 if result["best"] else 1
+    return run_script.main(argv)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT))
     sys.exit(main())

@@ -114,3 +114,15 @@ def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_poi
     # the two trials overlapped in time: both ran at once on the 2 CPUs Ray was given
     first, second = sorted(rows, key=lambda row: row["started_at"])
     assert second["started_at"] < first["finished_at"]
+
+
+def test_run_py_tune_flag_runs_the_search(tiny_dataset, tmp_path, two_point_space, capsys):
+    data_path, name = tiny_dataset
+    out = tmp_path / "cli"
+    code = run_script.main(["--model", "SASRec", "--dataset", name, "--tune", str(two_point_space),
+                            "--output_dir", str(out), f"--data_path={data_path}",
+                            *[f"--{k}={v}" for k, v in FAST_SASREC.items()]])
+    assert code == 0
+    assert "2 trials, 2 ok" in capsys.readouterr().out
+    assert len(json.loads((out / "trials.json").read_text())["trials"]) == 2
+    assert "learning_rate" in read_yaml(out / "best_params.yaml")
