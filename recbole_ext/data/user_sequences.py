@@ -235,6 +235,22 @@ class UserSequenceDataLoader(AbstractDataLoader):
         return Interaction(fields)
 
 
+def right_align(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Move the first ``lengths`` entries of each row to its end, padding (0) first: [B, M, ...].
+
+    The loader's batches and RecBole's evaluation rows are left-aligned; the SASRec paper and
+    the GoodReads tutorial pad on the left (the latest item always at position M - 1). Works on
+    any trailing dimensions (e.g. negatives [B, M, k]); lengths above M count as M.
+    """
+    width = values.size(1)
+    shift = width - lengths.clamp(max=width).unsqueeze(1)  # [B, 1]
+    source = torch.arange(width, device=values.device).unsqueeze(0) - shift  # [B, M]
+    index = source.clamp(min=0).view(*source.shape, *([1] * (values.dim() - 2))).expand_as(values)
+    aligned = values.gather(1, index)
+    pad = (source < 0).view(*source.shape, *([1] * (values.dim() - 2)))
+    return aligned.masked_fill(pad, 0)
+
+
 def swap_train_loader(config: Any, train_data: Any) -> Any:
     """``config.model_class.train_loader_class(config, train_dataset)`` when the model names one.
 

@@ -20,11 +20,13 @@ from recbole_ext.errors import UnknownModelError
 from recbole_ext.models.biasedmf import BiasedMF
 from recbole_ext.models.deepmf import DeepMF
 from recbole_ext.models.caserpaper import CaserPaper
+from recbole_ext.models.sasrecpaper import SASRecPaper
 
 MODELS: dict[str, type[AbstractRecommender]] = {
     "BiasedMF": BiasedMF,
     "DeepMF": DeepMF,
     "CaserPaper": CaserPaper,
+    "SASRecPaper": SASRecPaper,
 }
 
 # RecBole's model families that `python run.py --model NAME` accepts by name. exlib_recommender

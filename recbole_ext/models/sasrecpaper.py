@@ -1,0 +1,179 @@
+"""SASRecPaper: SASRec trained as its paper and the GoodReads tutorial train it, on every position.
+
+Source: Wang-Cheng Kang and Julian McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018
+(reference code kang205/SASRec, and its PyTorch port pmixer/SASRec.pytorch), and the PyTorch
+GoodReads tutorial of SEEDS.md section 2. Each user is one training row: the last ``L`` items of
+the training sequence (padding on the left), the next item at every position as its target and
+``k`` negatives per position drawn from items the user never interacted with in training; the
+loss is put on every non-padding position. A causal self-attention encoder scores item ``i`` at
+position ``t`` by ``h_t . E_i`` with the input item embedding ``E``.
+
+Differs from stock RecBole (``recbole.model.sequential_recommender.sasrec.SASRec``):
+    - one row per user with a loss on every position (:mod:`recbole_ext.data.user_sequences`),
+      where stock trains on one row per prefix with a loss on its last position only;
+    - ``loss_type`` BCE (k sampled negatives, default 1), gBCE, sampled softmax (SSM) or CE over
+      all items (:mod:`recbole_ext.losses`); stock has BPR and CE on the last position;
+    - sequences padded on the left (``pad_left``), so the latest item is always at position
+      L - 1, as in the paper and the tutorial; stock pads on the right;
+    - the encoder is ``torch.nn.TransformerEncoderLayer`` blocks with ``block_norm`` post
+      (tutorial, stock: ``LN(x + f(x))``) or pre (paper: ``x + f(LN(x))`` and a final
+      LayerNorm); ``embedding_layer_norm`` switches the LayerNorm after the embeddings (tutorial:
+      dropout then LayerNorm; stock: LayerNorm then dropout); ``embedding_scale`` multiplies
+      item embeddings by sqrt(d) (paper code); padding positions are zeroed after the
+      embeddings and after every block (paper code);
+    - padding is never attended to: a padding query attends only to itself (so no row of the
+      attention is empty), real queries only to real items at or before them.
+
+Differs from the paper:
+    - the paper's pre-norm blocks normalise the attention's query only
+      (``Q = LN(x)``, ``K = V = x``); here queries, keys and values are ``LN(x)``;
+    - the position-wise FFN is two Linear layers (equal to its 1x1 convolutions);
+    - weights are initialised as in RecBole (Normal(0, ``initializer_range``) for Linear and
+      Embedding; the attention's input projection keeps torch's Xavier init), not Xavier
+      everywhere;
+    - validation and test are RecBole's leave-one-out rows (the tutorial holds out 1,000 users).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from recbole.model.sequential_recommender.sasrec import SASRec
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_ext import losses
+from recbole_ext.data.user_sequences import UserSequenceDataLoader, right_align
+
+LOSSES = ("BCE", "gBCE", "SSM", "CE")
+BLOCK_NORMS = ("post", "pre")
+
+
+class _ParentConfig:
+    """Read-only view of a RecBole ``Config`` with a few keys replaced, for ``SASRec.__init__``."""
+
+    def __init__(self, config: Any, replaced: Mapping[str, Any]) -> None:
+        self._config, self._replaced = config, dict(replaced)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._replaced[key] if key in self._replaced else self._config[key]
+
+
+class SASRecPaper(SASRec):
+    r"""SASRec with a loss on every position of one row per user (paper / GoodReads tutorial).
+
+    NOTE:
+        - Training batches come from :class:`UserSequenceDataLoader` (``train_loader_class``):
+          ``item_id_list`` [B, L] inputs, ``item_id`` [B, L] next items, ``neg_item_id`` [B, L, k]
+          negatives (k = ``train_neg_sample_args.sample_num``; none for CE).
+        - BCE: ``-log s(h_t.E_pos) - sum_k log(1 - s(h_t.E_neg))`` averaged over non-padding
+          positions; gBCE weights the positive term by gSASRec's beta (``gbce_t``); SSM is a
+          softmax over the positive and its k negatives; CE a softmax over all items.
+        - ``predict`` / ``full_sort_predict`` are stock SASRec's: they call :meth:`forward`, which
+          aligns RecBole's evaluation rows as in training and returns the last position.
+        - Switches: ``block_norm`` (post | pre), ``embedding_layer_norm``, ``embedding_scale``,
+          ``pad_left``; presets in ``configs/sasrec-*.yaml``.
+    """
+
+    train_loader_class = UserSequenceDataLoader
+    input_type = InputType.PAIRWISE  # negatives as neg_item_id (RecBole's own loader is built, then replaced)
+
+    def __init__(self, config: Any, dataset: Any) -> None:
+        loss_type = config["loss_type"]
+        if loss_type not in LOSSES:
+            raise ValueError(f"SASRecPaper: loss_type must be one of {LOSSES}, not {loss_type!r}.")
+        block_norm = config["block_norm"]
+        if block_norm not in BLOCK_NORMS:
+            raise ValueError(f"SASRecPaper: block_norm must be one of {BLOCK_NORMS}, not {block_norm!r}.")
+        if config["hidden_act"] not in ("relu", "gelu"):
+            raise ValueError(f"SASRecPaper: hidden_act must be relu or gelu, not {config['hidden_act']!r}.")
+        neg_args = config["train_neg_sample_args"] or {}
+        self.n_negatives: int = 0 if neg_args.get("distribution", "none") == "none" else int(neg_args["sample_num"])
+        if loss_type != "CE" and self.n_negatives < 1:
+            raise ValueError(f"SASRecPaper: loss_type {loss_type} needs train_neg_sample_args with sample_num >= 1.")
+        super().__init__(_ParentConfig(config, {"loss_type": "CE"}), dataset)
+        self.loss_type: str = loss_type
+        self.block_norm: str = block_norm
+        self.embedding_layer_norm: bool = bool(config["embedding_layer_norm"])
+        self.embedding_scale: float = math.sqrt(self.hidden_size) if config["embedding_scale"] else 1.0
+        self.pad_left: bool = bool(config["pad_left"])
+        self.gbce_t: float = float(config["gbce_t"])
+
+        del self.trm_encoder, self.loss_fct  # replaced by the blocks below and recbole_ext.losses
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                d_model=self.hidden_size,
+                nhead=self.n_heads,
+                dim_feedforward=self.inner_size,
+                dropout=self.hidden_dropout_prob,
+                activation=self.hidden_act,
+                layer_norm_eps=self.layer_norm_eps,
+                batch_first=True,
+                norm_first=block_norm == "pre",
+            )
+            for _ in range(self.n_layers)
+        )
+        for block in self.blocks:
+            block.self_attn.dropout = self.attn_dropout_prob
+        self.final_layer_norm = (
+            nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps) if block_norm == "pre" else nn.Identity()
+        )
+        if not self.embedding_layer_norm:
+            self.LayerNorm = nn.Identity()
+        self.apply(self._init_weights)
+
+    def attention_mask(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """Bool [B * heads, L, L], True = may not attend: causal, padding keys, but self always."""
+        length = item_seq.size(1)
+        causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()  # [L, L]
+        allowed = causal.unsqueeze(0) & (item_seq != 0).unsqueeze(1)  # [B, L, L]
+        allowed = allowed | torch.eye(length, dtype=torch.bool, device=item_seq.device).unsqueeze(0)
+        return (~allowed).repeat_interleave(self.n_heads, dim=0)
+
+    def encode(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """Hidden state of every position of ``item_seq`` [B, L] (as laid out, 0 = padding): [B, L, H]."""
+        keep = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)  # [B, L, 1]
+        position_ids = torch.arange(item_seq.size(1), device=item_seq.device).unsqueeze(0)  # [1, L]
+        hidden = self.item_embedding(item_seq) * self.embedding_scale + self.position_embedding(position_ids)
+        if self.embedding_layer_norm:  # the tutorial: dropout, then LayerNorm
+            hidden = self.LayerNorm(self.dropout(hidden))
+        else:
+            hidden = self.dropout(hidden)
+        hidden = hidden * keep  # [B, L, H]
+        mask = self.attention_mask(item_seq)  # [B * heads, L, L]
+        for block in self.blocks:
+            hidden = block(hidden, src_mask=mask) * keep
+        return self.final_layer_norm(hidden) * keep  # [B, L, H]
+
+    def layout(self, values: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """Left-aligned ``values`` [B, L, ...] as the encoder sees them (right-aligned if ``pad_left``)."""
+        return right_align(values, item_seq_len) if self.pad_left else values
+
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """The last position's hidden state for left-aligned ``item_seq`` [B, L] (RecBole's rows): [B, H]."""
+        hidden = self.encode(self.layout(item_seq, item_seq_len))  # [B, L, H]
+        if self.pad_left:
+            return hidden[:, -1]
+        return self.gather_indexes(hidden, item_seq_len - 1)
+
+    def calculate_loss(self, interaction: Any) -> torch.Tensor:
+        item_seq_len = interaction[self.ITEM_SEQ_LEN]  # [B]
+        item_seq = self.layout(interaction[self.ITEM_SEQ], item_seq_len)  # [B, L]
+        positives = self.layout(interaction[self.POS_ITEM_ID], item_seq_len)  # [B, L]
+        hidden = self.encode(item_seq)  # [B, L, H]
+        mask = positives != 0  # [B, L]
+        if self.loss_type == "CE":
+            logits = hidden[mask] @ self.item_embedding.weight.T  # [P, n_items]
+            logits[:, 0] = float("-inf")  # never predict padding
+            return losses.softmax_ce(logits, positives[mask])
+        negatives = self.layout(interaction[self.NEG_ITEM_ID], item_seq_len)  # [B, L, k]
+        pos_score = (hidden * self.item_embedding(positives)).sum(-1)  # [B, L]
+        neg_score = torch.einsum("blh,blkh->blk", hidden, self.item_embedding(negatives))  # [B, L, k]
+        if self.loss_type == "BCE":
+            return losses.sampled_bce(pos_score, neg_score, mask)
+        if self.loss_type == "gBCE":
+            return losses.gbce(pos_score, neg_score, self.n_items, self.gbce_t, mask)
+        return losses.sampled_softmax(pos_score, neg_score, mask)
