@@ -17,6 +17,17 @@ nothing; with no counted position at all the loss is 0 (still connected to the g
   "SASRec with CE" of the full-ranking reference numbers.
 * :func:`sampled_softmax`: softmax cross-entropy over the positive and its k negatives.
 * :func:`bpr`: ``-mean_k log s(pos - neg_k)``.
+
+GRU4Rec's losses (Hidasi et al. 2016; Hidasi & Karatzoglou, CIKM 2018), where the negatives of
+a position are the other targets of the mini-batch plus shared sampled items, so some columns of
+``neg`` must not count (the row's own target, padding): ``neg_mask`` [..., k] is True where a
+negative counts (``None``: all). ``s_j`` is the softmax of the counted negative scores.
+
+* :func:`bpr` (with ``neg_mask``);
+* :func:`top1`: ``mean_j s(neg_j - pos) + s(neg_j^2)``;
+* :func:`bpr_max`: ``-log sum_j s_j s(pos - neg_j) + bpreg sum_j s_j neg_j^2``;
+* :func:`top1_max`: ``sum_j s_j (s(neg_j - pos) + s(neg_j^2))``;
+* cross-entropy: :func:`sampled_softmax` with the masked negatives set to ``-inf``.
 """
 
 from __future__ import annotations
@@ -67,7 +78,56 @@ def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | N
     return _masked_mean(per_position, mask)
 
 
-def bpr(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """BPR: ``-mean_k log sigmoid(pos - neg_k)`` per position."""
-    per_position = -F.logsigmoid(pos.unsqueeze(-1) - neg).mean(-1)
+def bpr(
+    pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """BPR: ``-mean_k log sigmoid(pos - neg_k)`` per position (over the negatives ``neg_mask`` keeps)."""
+    per_position = _neg_mean(-F.logsigmoid(pos.unsqueeze(-1) - neg), neg_mask)
     return _masked_mean(per_position, mask)
+
+
+def _neg_mean(per_negative: torch.Tensor, neg_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the last dimension of the entries ``neg_mask`` keeps (0 where none is kept)."""
+    if neg_mask is None:
+        return per_negative.mean(-1)
+    keep = neg_mask.to(per_negative.dtype)
+    return (per_negative * keep).sum(-1) / keep.sum(-1).clamp(min=1.0)
+
+
+def _neg_softmax(neg: torch.Tensor, neg_mask: torch.Tensor | None) -> torch.Tensor:
+    """Softmax over the counted negatives of each position (0 at the others): [..., k]."""
+    if neg_mask is None:
+        return torch.softmax(neg, dim=-1)
+    weights = torch.softmax(neg.masked_fill(~neg_mask, float("-inf")), dim=-1)
+    return torch.nan_to_num(weights, nan=0.0)  # a position without any counted negative
+
+
+def top1(
+    pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """TOP1 (GRU4Rec 2016): ``mean_j sigmoid(neg_j - pos) + sigmoid(neg_j ** 2)``."""
+    per_negative = torch.sigmoid(neg - pos.unsqueeze(-1)) + torch.sigmoid(neg.pow(2))
+    return _masked_mean(_neg_mean(per_negative, neg_mask), mask)
+
+
+def bpr_max(
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    bpreg: float,
+    mask: torch.Tensor | None = None,
+    neg_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """BPR-max (GRU4Rec 2018): ``-log sum_j s_j sigmoid(pos - neg_j) + bpreg sum_j s_j neg_j ** 2``."""
+    weights = _neg_softmax(neg, neg_mask)  # [..., k]
+    ranked = (weights * torch.sigmoid(pos.unsqueeze(-1) - neg)).sum(-1)
+    per_position = -torch.log(ranked + 1e-24) + bpreg * (weights * neg.pow(2)).sum(-1)
+    return _masked_mean(per_position, mask)
+
+
+def top1_max(
+    pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """TOP1-max (GRU4Rec 2018): ``sum_j s_j (sigmoid(neg_j - pos) + sigmoid(neg_j ** 2))``."""
+    weights = _neg_softmax(neg, neg_mask)  # [..., k]
+    per_negative = torch.sigmoid(neg - pos.unsqueeze(-1)) + torch.sigmoid(neg.pow(2))
+    return _masked_mean((weights * per_negative).sum(-1), mask)
