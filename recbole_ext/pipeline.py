@@ -73,7 +73,10 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
         model = config.model_class(config, train_data._dataset).to(config["device"])
         logger.info(model)
-        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        # A model may name its own trainer (e.g. one that knows more optimizers); else RecBole's.
+        trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
+            config["MODEL_TYPE"], config["model"])
+        trainer = trainer_class(config, model)
 
         curve = ValidationCurve(config["max_train_seconds"])
         try:
