@@ -4,15 +4,41 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from pathlib import Path
 
 import pytest
+from recbole.trainer.hyper_tuning import _spacesize
 
 from recbole_ext.config import read_yaml
 from recbole_ext.errors import ConfigError
-from recbole_ext.tuning import FAILED_LOSS, read_space, tune
+from recbole_ext.config import build_config
+from recbole_ext.models import MODELS, find_stock_model
+from recbole_ext.tuning import FAILED_LOSS, hyperopt_space, read_space, tune
 from tests.conftest import FAST_SASREC
 
 import run as run_script
+
+
+SPACES = sorted((Path(__file__).resolve().parents[1] / "configs" / "tune").glob("*.hyper"))
+
+
+def test_a_space_for_each_of_our_models_and_the_stock_ones():
+    assert set(MODELS) | {"SASRec", "GRU4Rec", "Caser"} <= {path.stem for path in SPACES}
+
+
+@pytest.mark.parametrize("space_file", SPACES, ids=lambda path: path.stem)
+def test_search_spaces_name_real_keys_of_their_model(space_file):
+    """A typo would silently tune nothing: RecBole's config["typo"] is None."""
+    model = space_file.stem
+    if model not in MODELS and find_stock_model(model) is None:
+        pytest.skip(f"{model} is not registered yet")
+    config = build_config(model, "ml-100k")
+    space = read_space(space_file)
+    unknown = [name for name in space if name not in config.final_config_dict]
+    assert not unknown, f"{space_file.name}: {unknown} are not configuration keys of {model}"
+    stated = re.search(r"Exhaustive: .*= (\d+) trials", space_file.read_text())
+    assert stated and _spacesize(hyperopt_space(space_file)) == int(stated.group(1))
 
 
 @pytest.fixture
