@@ -166,3 +166,24 @@ class MaskedSampledEvalDataLoader(AbstractDataLoader):
         repeated.update(Interaction({self.iid_field: candidates.flatten()}))
         row_idx = torch.arange(len(index)).repeat_interleave(1 + self.n_neg)  # [b * (1 + n)]
         return repeated, row_idx, torch.arange(len(index)), target
+
+
+def hit_and_auc(scores: torch.Tensor, target: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HR@k and AUC of each row's ``target`` [B] against every other item not masked in ``scores``.
+
+    ``scores`` [B, n_items] has ``-inf`` at masked items (e.g. after ``full_masked``'s
+    ``history_index``); item 0 (padding) never counts. Per row: ``hit`` = fewer than ``k``
+    candidates score above the target; ``auc`` = share of candidates scored below it (ties half).
+    This is what the d2l Caser chapter reports as "hit rate" (k = 50) and AUC, computed over the
+    whole candidate pool instead of the chapter's buggy one. Returns two float tensors [B].
+    """
+    target_score = scores.gather(1, target.long().unsqueeze(1))  # [B, 1]
+    candidates = torch.isfinite(scores)  # [B, I]
+    candidates[:, 0] = False
+    candidates.scatter_(1, target.long().unsqueeze(1), False)
+    higher = ((scores > target_score) & candidates).sum(1)  # [B]
+    ties = ((scores == target_score) & candidates).sum(1)  # [B]
+    n_candidates = candidates.sum(1).clamp(min=1)  # [B]
+    hit = (higher < k).float()
+    auc = (n_candidates - higher - 0.5 * ties).double() / n_candidates
+    return hit, auc.float()

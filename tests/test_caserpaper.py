@@ -9,8 +9,10 @@ from recbole.data.interaction import Interaction
 from torch.nn import functional as F
 
 from recbole_ext import build_config, run
-from recbole_ext.data.windows import right_align, sliding_windows
+from recbole_ext.data.windows import WindowDataLoader, right_align, sliding_windows
+from recbole_ext.evaluation import hit_and_auc
 from recbole_ext.models.caserpaper import CaserPaper
+from recbole_ext.sampling import csr_from_lists
 from tests.conftest import FAST, tiny_rows, write_inter
 
 SMALL = {"embedding_size": 8, "nh": 3, "nv": 2, "MAX_ITEM_LIST_LENGTH": 4, "state": "WARNING"}
@@ -19,42 +21,88 @@ SMALL = {"embedding_size": 8, "nh": 3, "nv": 2, "MAX_ITEM_LIST_LENGTH": 4, "stat
 # --- windows ------------------------------------------------------------------------------------
 
 def test_sliding_windows_exact():
-    seqs = torch.tensor([
-        [1, 2, 3, 4, 5, 6, 7],   # 7 items: windows start at 0, 1, 2
-        [8, 9, 10, 11, 0, 0, 0],  # 4 < L + T: one window padded in front
-        [12, 13, 0, 0, 0, 0, 0],  # 2 <= T: no window
-        [14, 15, 16, 17, 18, 0, 0],  # exactly L + T: one window, no padding
+    indptr, items = csr_from_lists([
+        [1, 2, 3, 4, 5, 6, 7],  # 7 items: windows start at 0, 1, 2
+        [8, 9, 10, 11],  # 4 < L + T: one short window
+        [12, 13],  # 2 <= T: no window
+        [14, 15, 16, 17, 18],  # exactly L + T: one full window
     ])
-    rows, windows, targets = sliding_windows(seqs, torch.tensor([7, 4, 2, 5]), window=3, n_targets=2)
+    rows, windows, lengths, targets = sliding_windows(indptr, items, window=3, n_targets=2)
     assert rows.tolist() == [0, 0, 0, 1, 3]
-    assert windows.tolist() == [[1, 2, 3], [2, 3, 4], [3, 4, 5], [0, 8, 9], [14, 15, 16]]
+    assert windows.tolist() == [[1, 2, 3], [2, 3, 4], [3, 4, 5], [8, 9, 0], [14, 15, 16]]
+    assert lengths.tolist() == [3, 3, 3, 2, 3]
     assert targets.tolist() == [[4, 5], [5, 6], [6, 7], [10, 11], [17, 18]]
 
 
-def test_sliding_windows_one_target_and_narrow_matrix():
-    # d2l: L items then the next one; a matrix narrower than L + T still gives the padded window.
-    rows, windows, targets = sliding_windows(torch.tensor([[3, 4, 5]]), torch.tensor([3]), window=5, n_targets=1)
-    assert (rows.tolist(), windows.tolist(), targets.tolist()) == ([0], [[0, 0, 0, 3, 4]], [[5]])
+def test_sliding_windows_one_target_and_errors():
+    # d2l: L items then the next one; a 3-item user gives its first 2 items and the third.
+    rows, windows, lengths, targets = sliding_windows(*csr_from_lists([[3, 4, 5]]), window=5, n_targets=1)
+    assert (rows.tolist(), windows.tolist(), lengths.tolist(), targets.tolist()) == (
+        [0], [[3, 4, 0, 0, 0]], [2], [[5]])
     with pytest.raises(ValueError, match="window and n_targets"):
-        sliding_windows(torch.tensor([[1, 2]]), torch.tensor([2]), window=0, n_targets=1)
+        sliding_windows(*csr_from_lists([[1, 2]]), window=0, n_targets=1)
 
 
 def test_sliding_windows_count_matches_formula():
-    lengths = torch.tensor([1, 2, 6, 9, 30])
-    seqs = torch.zeros(5, 30, dtype=torch.long)
-    for row, n in enumerate(lengths.tolist()):
-        seqs[row, :n] = torch.arange(1, n + 1)
-    rows, windows, targets = sliding_windows(seqs, lengths, window=5, n_targets=3)
-    expected = [0 if n <= 3 else max(n - 8 + 1, 1) for n in lengths.tolist()]
-    assert torch.bincount(rows, minlength=5).tolist() == expected == [0, 0, 1, 2, 23]
-    # every window is followed by its targets in the original sequence
-    full = torch.cat([windows, targets], dim=1)
-    assert (full[:, 1:][full[:, :-1] > 0] == full[:, :-1][full[:, :-1] > 0] + 1).all()
+    lengths = [1, 3, 6, 9, 30]
+    rows, windows, window_lengths, targets = sliding_windows(
+        *csr_from_lists([list(range(1, n + 1)) for n in lengths]), window=5, n_targets=3)
+    assert torch.bincount(rows, minlength=5).tolist() == [0, 0, 1, 2, 23]
+    full = torch.cat([windows, targets], dim=1)  # full windows: consecutive items
+    full = full[window_lengths == 5]
+    assert (full[:, 1:] == full[:, :-1] + 1).all()
 
 
 def test_right_align():
     seqs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 6], [7, 0, 0, 0]])
     assert right_align(seqs, torch.tensor([2, 9, 1])).tolist() == [[0, 0, 1, 2], [3, 4, 5, 6], [0, 0, 0, 7]]
+
+
+def test_hit_and_auc_exact():
+    inf = float("inf")
+    scores = torch.tensor([
+        [9.0, 0.5, 0.9, -inf, 0.1, 0.7],  # target 5 (0.7): candidates 1, 2, 4 -> 1 above (0.9)
+        [0.0, 0.3, 0.3, 0.3, -inf, 0.2],  # target 1 (0.3): 2, 3 tie, 5 below
+    ])
+    hit, auc = hit_and_auc(scores, torch.tensor([5, 1]), k=1)
+    assert hit.tolist() == [0.0, 1.0]  # item 0 (padding, 9.0) never counts
+    assert torch.allclose(auc, torch.tensor([2 / 3, (1 + 0.5 + 0.5) / 3]))
+    assert hit_and_auc(scores, torch.tensor([5, 1]), k=2)[0].tolist() == [1.0, 1.0]
+
+
+# --- training samples from a RecBole dataset -----------------------------------------------------
+
+def test_window_loader_on_tiny_dataset(tiny):
+    from recbole.data import data_preparation
+
+    config = build_config("CaserPaper", "tiny", overrides={
+        **SMALL, "data_path": tiny, "n_targets": 2, "train_batch_size": 32,
+        "train_neg_sample_args": {"distribution": "uniform", "sample_num": 3}})
+    dataset = create_dataset(config)
+    train_data, _, _ = data_preparation(config, dataset)
+    loader = WindowDataLoader(config, train_data._dataset)
+    expected, training_items = set(), {}
+    by_user: dict[int, list[int]] = {}
+    for user, item, _ in tiny_rows():
+        by_user.setdefault(user, []).append(item)
+    for user, items in by_user.items():
+        uid = int(dataset.token2id(dataset.uid_field, f"u{user}"))
+        ids = [int(i) for i in dataset.token2id(dataset.iid_field, [f"i{i}" for i in items[:10]])]  # 10 train
+        training_items[uid] = set(ids)
+        expected |= {(uid, tuple(ids[s:s + 4]), tuple(ids[s + 4:s + 6])) for s in range(5)}
+    assert loader.sample_size == len(expected) == 150
+
+    seen = []
+    for batch in loader:
+        users, negatives = batch["user_id"], batch["neg_item_id"]
+        assert batch["item_id_list"].shape[1:] == (4,) and batch["item_id"].shape[1:] == (2,)
+        assert negatives.shape == (len(users), 2, 3) and bool((batch["item_length"] == 4).all())
+        for u, window, target, negs in zip(users.tolist(), batch["item_id_list"].tolist(),
+                                           batch["item_id"].tolist(), negatives.tolist()):
+            seen.append((u, tuple(window), tuple(target)))
+            flat = {n for row in negs for n in row}
+            assert 0 not in flat and not flat & training_items[u]  # never an item the user trained on
+    assert len(seen) == 150 and set(seen) == expected
 
 
 # --- model --------------------------------------------------------------------------------------
@@ -151,6 +199,7 @@ def test_losses_exact_on_window_batch(tiny, loss_type):
     targets = torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])  # [B, T]
     negatives = torch.arange(13, 37).view(4, 3, 2)  # [B, T, N]
     interaction = Interaction({model.USER_ID: base[model.USER_ID], model.ITEM_SEQ: base[model.ITEM_SEQ],
+                               model.ITEM_SEQ_LEN: base[model.ITEM_SEQ_LEN],
                                model.ITEM_ID: targets, model.NEG_ITEM_ID: negatives})
     seq_output = model.forward(base[model.USER_ID], base[model.ITEM_SEQ])
     pos = torch.stack([model.predict(Interaction({model.USER_ID: base[model.USER_ID],
@@ -161,7 +210,7 @@ def test_losses_exact_on_window_batch(tiny, loss_type):
     if loss_type == "BPR":
         expected = -F.logsigmoid(pos[:, :, None] - neg).mean()
     else:
-        expected = -F.logsigmoid(pos).mean() - F.logsigmoid(-neg).mean()
+        expected = (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()  # paper: sum over negatives
     assert torch.allclose(model.calculate_loss(interaction), expected, atol=1e-6)
 
 

@@ -9,7 +9,7 @@ and a fully connected layer with ReLU to ``z`` (k); the score of item i is
 ``y_i = V_i . [z, p_u] + b_i`` with a *separate* output item embedding ``V`` (n x 2k) and an item
 bias ``b``. Training samples are every window of ``L`` consecutive training items with the next
 ``T`` items as targets (:mod:`recbole_ext.data.windows`), each target with negatives drawn from
-items the user never interacted with.
+the items the user never interacted with in training (:mod:`recbole_ext.sampling`).
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.caser.Caser``):
     - scores with ``V`` and ``b`` over ``[z, p_u]``; stock scores with the *input* item embedding
@@ -40,7 +40,8 @@ from recbole.utils import InputType
 from torch import nn
 from torch.nn import functional as F
 
-from recbole_ext.data.windows import right_align
+from recbole_ext import losses
+from recbole_ext.data.windows import WindowDataLoader, right_align
 
 LOSSES = ("BPR", "BCE")
 
@@ -59,16 +60,21 @@ class CaserPaper(Caser):
     r"""Caser scoring ``V_i . [z, p_u] + b_i``, trained on sliding windows with sampled negatives.
 
     NOTE:
-        - ``loss_type`` BPR (d2l): mean of ``-log sigmoid(y_pos - y_neg)`` over every (target,
-          negative) pair; BCE (paper): ``-mean log sigmoid(y_pos) - mean log(1 - sigmoid(y_neg))``.
-        - A training batch holds ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets and
-          ``neg_item_id`` [B, T, N] negatives (see :mod:`recbole_ext.data.windows`); a stock
-          RecBole batch ([B] targets, [B] negatives) is accepted too (T = N = 1).
-        - ``predict`` / ``full_sort_predict`` score the last L items of RecBole's ``item_id_list``.
+        - ``loss_type`` BPR (d2l): :func:`recbole_ext.losses.bpr`, mean over every (target,
+          negative) pair of ``-log sigmoid(y_pos - y_neg)``; BCE (paper, Eq. 14):
+          :func:`recbole_ext.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
+          sigmoid(y_neg_k))`` averaged over targets (caser_pytorch averages the negative term
+          over the k negatives instead of summing it).
+        - Training batches come from :class:`recbole_ext.data.windows.WindowDataLoader`
+          (``train_loader_class``): ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets,
+          ``neg_item_id`` [B, T, k] negatives (``train_neg_sample_args.sample_num`` = k). A stock
+          RecBole pairwise batch ([B] targets, [B] negatives) is accepted too (T = k = 1).
+        - Windows and RecBole's ``item_id_list`` are left-aligned; the model right-aligns them.
         - Either convolution can be switched off; then ``z`` is computed from the other alone.
     """
 
     input_type = InputType.PAIRWISE  # targets with sampled negatives, whatever the loss
+    train_loader_class = WindowDataLoader  # recbole_ext.pipeline swaps RecBole's loader for it
 
     def __init__(self, config: Any, dataset: Any) -> None:
         loss_type = config["loss_type"]
@@ -132,17 +138,17 @@ class CaserPaper(Caser):
         return scores.view(items.shape)
 
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
-        seq_output = self.forward(interaction[self.USER_ID], interaction[self.ITEM_SEQ])  # [B, 2k]
+        seq_output = self.sequence_output(interaction)  # [B, 2k]
         pos_items = interaction[self.POS_ITEM_ID].reshape(seq_output.size(0), -1)  # [B, T]
         neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
         pos_score = self.score(seq_output, pos_items)  # [B, T]
         neg_score = self.score(seq_output, neg_items)  # [B, T, N]
         if self.loss_type == "BPR":
-            return -F.logsigmoid(pos_score.unsqueeze(2) - neg_score).mean()
-        return -F.logsigmoid(pos_score).mean() - F.logsigmoid(-neg_score).mean()
+            return losses.bpr(pos_score, neg_score)
+        return losses.sampled_bce(pos_score, neg_score)
 
     def sequence_output(self, interaction: Any) -> torch.Tensor:
-        """``[z, p_u]`` [B, 2k] for RecBole's evaluation rows (left-aligned ``item_id_list``)."""
+        """``[z, p_u]`` [B, 2k] for left-aligned ``item_id_list`` rows (windows, RecBole's rows)."""
         item_seq = right_align(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B, L]
         return self.forward(interaction[self.USER_ID], item_seq)
 
