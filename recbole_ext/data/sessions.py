@@ -93,7 +93,7 @@ class SessionDataLoader(UserSequenceDataLoader):
         seqs = self.sequences
         self.sessions = session_bounds(seqs.indptr, seqs.timestamps, self.session_gap)  # [S, 2]
         self.chunks = chunk_bounds(self.sessions, self.max_len)  # [C, 2]
-        self.chunk_user_rows = torch.searchsorted(seqs.indptr, self.chunks[:, 0], right=True) - 1  # [C]
+        self.chunk_user_rows = torch.searchsorted(seqs.indptr, self.chunks[:, 0].contiguous(), right=True) - 1  # [C]
         return len(self.chunks)
 
     def make_batch(self, index: torch.Tensor) -> Interaction:

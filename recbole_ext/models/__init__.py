@@ -20,12 +20,14 @@ from recbole_ext.errors import UnknownModelError
 from recbole_ext.models.biasedmf import BiasedMF
 from recbole_ext.models.deepmf import DeepMF
 from recbole_ext.models.caserpaper import CaserPaper
+from recbole_ext.models.gru4recpaper import GRU4RecPaper
 from recbole_ext.models.sasrecpaper import SASRecPaper
 
 MODELS: dict[str, type[AbstractRecommender]] = {
     "BiasedMF": BiasedMF,
     "DeepMF": DeepMF,
     "CaserPaper": CaserPaper,
+    "GRU4RecPaper": GRU4RecPaper,
     "SASRecPaper": SASRecPaper,
 }
 
