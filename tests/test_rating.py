@@ -181,3 +181,25 @@ def test_ml100k_ratings_are_not_rescaled():
     assert config["normalize_all"] is False and config["LABEL_FIELD"] == "rating"
     assert config["eval_args"]["mode"] == {"valid": "labeled", "test": "labeled"}
     assert config["metrics"] == ["RMSE", "MAE"] and config["valid_metric_bigger"] is False
+
+
+@pytest.mark.parametrize(
+    "model, preset, expected",
+    [
+        ("BiasedMF", "mf-keras-tutorial.yaml",
+         {"embedding_size": 200, "learner": "sgd", "epochs": 60, "train_batch_size": 256, "loss_type": "RMSE"}),
+        ("DeepMF", "deepmf-keras-tutorial.yaml",
+         {"mlp_hidden_size": [2048, 256], "mlp_activation": "linear", "epochs": 65, "train_batch_size": 512}),
+        ("DeepMF", "deepmf-occupation-keras-tutorial.yaml",
+         {"user_side_features": ["occupation"], "side_embedding_size": 3, "epochs": 65, "train_batch_size": 512}),
+        ("BiasedMF", "biasedmf-tuned.yaml", {"learner": "adam", "loss_type": "MSE"}),
+        ("DeepMF", "deepmf-tuned.yaml", {"learner": "adam", "user_side_features": []}),
+        ("DeepMF", "deepmf-occupation-tuned.yaml", {"learner": "adam", "user_side_features": ["occupation"]}),
+    ],
+)
+def test_presets_keep_the_rating_protocol(model, preset, expected):
+    config = build_config(model, "ml-100k", config_files=[Path(__file__).resolve().parents[1] / "configs" / preset])
+    assert {key: config[key] for key in expected} == expected
+    assert config["eval_args"]["split"] == {"RS": [0.75, 0.0, 0.25]} and config["metrics"] == ["RMSE", "MAE"]
+    if config["user_side_features"]:
+        assert config["load_col"]["user"] == ["user_id", "occupation"]
