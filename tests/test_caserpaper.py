@@ -163,6 +163,19 @@ def test_score_is_output_embedding_dot_z_and_user_plus_bias(tiny):
     assert torch.allclose(model.predict(interaction), expected, atol=1e-6)
 
 
+def test_matrix_product_convolutions_equal_conv2d(tiny):
+    model, _ = make_model(tiny, dropout_prob=0.0)
+    model.eval()
+    interaction = batch(model, n=6)
+    user, seq = interaction[model.USER_ID], interaction[model.ITEM_SEQ]
+    emb = model.item_embedding(seq).unsqueeze(1)  # [B, 1, L, k]: stock Caser's convolutions
+    out_v = model.conv_v(emb).reshape(6, -1)
+    out_h = [F.relu(conv(emb).squeeze(3)).amax(dim=2) for conv in model.conv_h]
+    z = F.relu(model.fc1(torch.cat([out_v, *out_h], dim=1)))
+    expected = torch.cat([z, model.user_embedding(user)], dim=1)
+    assert torch.allclose(model.forward(user, seq), expected, atol=1e-5)
+
+
 def test_short_histories_are_right_aligned_for_scoring(tiny):
     model, _ = make_model(tiny)
     model.eval()
