@@ -15,8 +15,8 @@
      >= 10 reviews, sort by (user, timestamp), written as the same ``.inter`` text as ours;
    * **ours (library)**: ``recbole_ext.convert.convert(..., min_user_inter=10)`` with only the
      converter modules imported;
-   * **ours (CLI)**: ``python -m recbole_ext.convert goodreads ... --min-user-inter 10``, which also
-     imports the ``recbole_ext`` package (recbole and torch);
+   * **ours (CLI)**: ``python -m recbole_ext.convert goodreads ... --min-user-inter 10``, timed with
+     its imports (the ``recbole_ext`` package import is lazy: no recbole or torch);
    * **RecBole**: ``create_dataset`` on the converted ``.inter`` (user_id, item_id, timestamp).
 3. Checks that seed and ours wrote the same rows, and prints a table with the ratios.
 """

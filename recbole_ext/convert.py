@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from recbole_ext.data import goodreads, movielens
-from recbole_ext.data.atomic import AtomicFileSet, ConvertError, Report, write_inter
+from recbole_ext.data.atomic import AtomicFileSet, ConvertError, Report, batched, write_inter
 
 SOURCES = ("ml-100k", "ml-1m", "goodreads")
 DEFAULT_NAMES = {
@@ -138,8 +138,8 @@ def convert(
         schema = goodreads.detect_schema(input)
         name = name or goodreads.DEFAULT_NAMES[schema]
         report.notes.append(f"GoodReads schema detected: {schema}")
-        rows = goodreads.iter_rows(input, report, time_field, min_rating, read_only, strict_json,
-                                   schema=schema, progress=progress)
+        rows = goodreads.iter_batches(input, report, time_field, min_rating, read_only, strict_json,
+                                      schema=schema, progress=progress)
     else:
         if time_field not in ("auto", "timestamp", None, ""):
             raise ConvertError(f"{source} has only the 'timestamp' time field")
@@ -147,10 +147,10 @@ def convert(
             raise ConvertError(f"read_only is a GoodReads option; {source} has no is_read")
         name = name or DEFAULT_NAMES[source]
         if source == "ml-100k":
-            rows = movielens.iter_ml100k_rows(input, report, min_rating)
+            rows = batched(movielens.iter_ml100k_rows(input, report, min_rating))
             items, users = movielens.iter_ml100k_items, movielens.iter_ml100k_users
         else:
-            rows = movielens.iter_ml1m_rows(input, report, min_rating)
+            rows = batched(movielens.iter_ml1m_rows(input, report, min_rating))
             items, users = movielens.iter_ml1m_items, movielens.iter_ml1m_users
     check_name(name)
     out = Path(output_dir) / name

@@ -80,15 +80,15 @@ def test_interrupted_run_leaves_earlier_output_untouched(tmp_path, monkeypatch):
     convert("goodreads", src, tmp_path / "out", name="gr")
     before = snapshot(tmp_path / "out" / "gr")
 
-    real = goodreads.iter_lines
+    real = goodreads.iter_chunks
 
     def interrupt_at_tenth_line(path, progress=False):
-        for n, item in enumerate(real(path, progress), 1):
-            if n == 10:
-                raise KeyboardInterrupt
-            yield item
+        for before, n, chunk in real(path, progress):
+            lines = chunk.splitlines(keepends=True)
+            yield before, 9, b"".join(lines[:9])  # nine lines are read, then Ctrl-C
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(goodreads, "iter_lines", interrupt_at_tenth_line)
+    monkeypatch.setattr(goodreads, "iter_chunks", interrupt_at_tenth_line)
     with pytest.raises(KeyboardInterrupt):
         convert("goodreads", src, tmp_path / "out", name="gr", min_user_inter=2)
     assert snapshot(tmp_path / "out" / "gr") == before

@@ -31,11 +31,20 @@ def write_lines(path: Path, lines: list, gz: bool = False) -> Path:
     return path
 
 
+@pytest.fixture(params=[None, 64, 700], ids=["2MiB", "64B", "700B"])
+def chunk(request, monkeypatch):
+    """Read size: the default (a tiny file is one chunk, read line by line until the shape is
+    known), or small reads so that later chunks go through the whole-chunk findall path."""
+    if request.param:
+        monkeypatch.setattr(goodreads, "_CHUNK", request.param)
+    return request.param
+
+
 def inter(tmp_path: Path, name: str) -> str:
     return (tmp_path / "out" / name / f"{name}.inter").read_bytes().decode("utf-8")
 
 
-def test_reviews_spoiler_gzip_exact_output(tmp_path):
+def test_reviews_spoiler_gzip_exact_output(tmp_path, chunk):
     src = write_lines(tmp_path / "goodreads_reviews_spoiler.json.gz", [
         spoiler("u1", "b1", "2017-08-30"),
         spoiler("u1", "b2", "2017-08-30", rating=3),  # equal day: file order is kept
@@ -58,7 +67,7 @@ def dedup(user, book, added, read_at="Sat Oct 07 00:00:00 -0700 2017", rating=5)
             "started_at": "", "n_votes": 16, "n_comments": 0}
 
 
-def test_reviews_dedup_date_added_and_read_at(tmp_path):
+def test_reviews_dedup_date_added_and_read_at(tmp_path, chunk):
     src = write_lines(tmp_path / "goodreads_reviews_dedup.json", [
         dedup("8842281e1d1347389f2ab93d60773d4d", "24375664", "Fri Aug 25 13:55:02 -0700 2017"),
         dedup("8842281e1d1347389f2ab93d60773d4d", "18245960", "Mon Dec 31 23:59:59 +0530 2012", read_at=""),
@@ -96,19 +105,24 @@ def interaction(user, book, is_read, rating, read_at):
             "date_updated": "Tue Aug 15 13:12:02 -0700 2017", "read_at": read_at, "started_at": ""}
 
 
-def test_interactions_json_read_only_and_rating_threshold(tmp_path):
+def test_interactions_json_read_only_and_rating_threshold(tmp_path, chunk):
     src = write_lines(tmp_path / "goodreads_interactions_dedup.json.gz", [
         interaction("u1", "b1", True, 4, "Sat Oct 07 00:00:00 -0700 2017"),
         interaction("u1", "b2", False, 0, ""),
         interaction("u1", "b3", True, 2, "Sun Oct 08 00:00:00 -0700 2017"),
         interaction("u2", "b1", True, 5, "Sun Oct 08 00:00:00 -0700 2017"),
+        # compact JSON: not the shape of the first line, so read by json.loads (the general path)
+        json.dumps(interaction("u3", "b1", False, 5, ""), separators=(",", ":")),
+        json.dumps(interaction("u3", "b2", True, 1, ""), separators=(",", ":")),
+        json.dumps(interaction("u3", "b3", True, 3, ""), separators=(",", ":")),
     ], gz=True)
     report = convert("goodreads", src, tmp_path / "out", read_only=True, min_rating=3, min_user_inter=1)
     assert inter(tmp_path, "goodreads-interactions") == HEADER + (
         "u1\tb1\t4\t1502827922\n"
         "u2\tb1\t5\t1502827922\n"
+        "u3\tb3\t3\t1502827922\n"
     )
-    assert report.skipped == {"not read (is_read false)": 1, "rating below 3": 1}
+    assert report.skipped == {"not read (is_read false)": 2, "rating below 3": 2}
     assert report.notes == ["GoodReads schema detected: interactions"]
 
 
@@ -126,7 +140,7 @@ def test_interactions_csv_file_order_is_time(tmp_path):
         convert("goodreads", src, tmp_path / "out", time_field="date_added")
 
 
-def test_min_user_inter_is_the_seed_filter(tmp_path):
+def test_min_user_inter_is_the_seed_filter(tmp_path, chunk):
     lines = [spoiler(f"u{u}", f"b{i}", f"2017-01-{i + 1:02d}") for u in range(1, 4) for i in range(u * 4)]
     src = write_lines(tmp_path / "s.json", lines[::-1])  # users interleaved in reverse order
     report = convert("goodreads", src, tmp_path / "out", name="k10", min_user_inter=10)
@@ -138,7 +152,7 @@ def test_min_user_inter_is_the_seed_filter(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out" / "k10").iterdir()) == ["k10.inter"]  # no spool left
 
 
-def test_each_kind_of_bad_line(tmp_path):
+def test_each_kind_of_bad_line(tmp_path, chunk):
     src = write_lines(tmp_path / "bad.json", [
         spoiler("u1", "b1", "2017-08-30"),
         '{"user_id": "u1", "timestamp": "2017-08-3',
@@ -198,7 +212,7 @@ def test_file_level_problems_always_stop(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_truncated_and_corrupt_gzip_write_nothing(tmp_path):
+def test_truncated_and_corrupt_gzip_write_nothing(tmp_path, chunk):
     text = "".join(json.dumps(spoiler(f"u{i % 50}", f"b{i}", "2017-08-30")) + "\n" for i in range(3000))
     data = gzip.compress(text.encode())
     truncated = tmp_path / "t.json.gz"
@@ -207,7 +221,7 @@ def test_truncated_and_corrupt_gzip_write_nothing(tmp_path):
         convert("goodreads", truncated, tmp_path / "out")
     corrupt = tmp_path / "c.json.gz"
     corrupt.write_bytes(data[:-8] + bytes(8))  # wrong CRC and length
-    with pytest.raises(ConvertError, match=r"c\.json\.gz: compressed data is truncated or corrupt after line \d+ \(.*incorrect data check"):
+    with pytest.raises(ConvertError, match=r"c\.json\.gz: compressed data is truncated or corrupt after line \d+ \(CRC check failed"):
         convert("goodreads", corrupt, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -227,8 +241,18 @@ TRICKY = [
 ]
 
 
-def test_fast_path_agrees_with_json_loads_on_tricky_lines(tmp_path):
-    src = write_lines(tmp_path / "tricky.json", [spoiler("u0", "b0", "2017-08-30")] + TRICKY)
+SHAPED = [  # the shape of the first line, with what the whole-chunk path must hand on or accept
+    json.dumps(spoiler("\u00e9t\u00e9", "b1", "2017-08-30"), ensure_ascii=False),  # non-ASCII id
+    json.dumps(spoiler("u9", "b 2", "2017-08-30")),  # blank in an id
+    json.dumps(spoiler("u9", "b3", "2017-08-30")) + "\r",  # CRLF
+    json.dumps(spoiler("u9", "b4", "2017-08-30", review_sentences=[[0, "Note: fine"]])),
+    json.dumps(spoiler("u9", "b5", "2017-08-30", review_sentences=[[0, "Note : a colon after a blank"]])),
+    json.dumps(spoiler("u9", "b6", "")),  # empty time
+]
+
+
+def test_fast_path_agrees_with_json_loads_on_tricky_lines(tmp_path, chunk):
+    src = write_lines(tmp_path / "tricky.json", [spoiler("u0", "b0", "2017-08-30")] + TRICKY + SHAPED * 3)
     fast, strict = Report(), Report()
     rows_fast = list(goodreads.iter_rows(src, fast))
     rows_strict = list(goodreads.iter_rows(src, strict, strict_json=True))
@@ -237,8 +261,9 @@ def test_fast_path_agrees_with_json_loads_on_tricky_lines(tmp_path):
         ("u0", "b0", "5"), ('"a""b"', "b c", "4"), ("été", "b1", "4"), ("u1", "b1", "4"),
         ("u2", "b2", "2"), ("u3", "b3", "3"), ("u4", "b4", "1.5"), ("u6", "b5", "5"),
         ("7", "b7", "5"), ("u8", "b8", "5"),
-    ]
+    ] + [("été", "b1", "5"), ("u9", "b 2", "5"), ("u9", "b3", "5"), ("u9", "b4", "5"), ("u9", "b5", "5")] * 3
     assert fast.n_bad == strict.n_bad == 0
+    assert fast.skipped == strict.skipped == {"empty timestamp": 3}
 
 
 def test_quoted_and_tabbed_ids_load_back_in_recbole(tmp_path):

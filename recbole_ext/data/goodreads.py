@@ -22,15 +22,17 @@ schema              files                                          time fields  
 (\\* default.) Times are written as Unix seconds (UTC). An empty time value (``read_at`` of a
 book never finished is ``""``) is not an error: the row is skipped and counted.
 
-Speed: a review line is ~1.5 KB of review text around a few short fields. gzip is inflated with
-``zlib`` in 256 KiB blocks and split into lines in C. Each line is first read by a fast path
-(:class:`_Shape`, learnt from the first record) that takes the simple ``"key": value`` pairs at the
-start and at the end of the object with two anchored regular expressions and never parses the
-review text in between; when
-the line is not plainly of that shape, it falls back to ``json.loads``, so every valid JSON line
-gives the same fields as ``json.loads`` (tested on tricky lines). A line broken only inside a
-field we do not use (e.g. the review text) is therefore accepted; ``strict_json=True`` parses
-every line with ``json.loads``.
+Speed: a review line is ~1.5 KB of review text around a few short fields. gzip is inflated by
+``igzip`` (python-isal) in a background thread, in 2 MiB blocks cut at line ends. Each chunk of
+lines is read by one ``findall`` of an anchored regular expression learnt from the first record
+(:class:`_Shape`): it takes the simple ``"key": value`` pairs at the start and at the end of the
+object and skips the review text in between without parsing it; what is left per line is a few
+list comprehensions.
+A line that is not plainly of that shape (or whose skipped value holds a colon right after a
+quote or a blank, which could be a key) goes alone through the line-by-line path: the same
+shape in Python, else ``json.loads``. So every valid JSON line gives the same fields as
+``json.loads`` (tested on tricky lines); a line broken only inside a field we do not use (e.g.
+the review text) is accepted; ``strict_json=True`` parses every line with ``json.loads``.
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ import queue
 import re
 import threading
 import zlib
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Iterator
 
-from .atomic import ConvertError, Report, Row, format_value
+from isal import igzip, isal_zlib
+
+from .atomic import Batch, ConvertError, Report, Row, batched, format_value
 
 SCHEMAS = ("reviews_spoiler", "reviews", "interactions", "csv")
 DATE_FIELDS = ("date_added", "date_updated", "read_at", "started_at")
@@ -117,48 +122,27 @@ def parse_iso_day(text: str) -> int:
 
 
 # ----------------------------------------------------------------------------- reading
-_CHUNK = 1 << 21  # 2 MiB read: one inflate call per GIL hand-over keeps the thread busy
+_CHUNK = 1 << 21  # 2 MiB per read: one inflate call per GIL hand-over keeps the thread busy
 
 
 def _iter_blocks(path: Path) -> Iterator[bytes]:
-    """The file's bytes in blocks, gunzipped when it starts with the gzip magic (several gzip
-    members are read one after the other, as gzip does). ``zlib`` checks each member's CRC and
-    length; a stream that ends early raises ``EOFError``."""
+    """The file's bytes in blocks, gunzipped when it starts with the gzip magic. ``igzip``
+    (python-isal, ~2.5x faster than zlib here) reads several members one after the other and
+    checks each member's CRC and length, as :mod:`gzip` does; a stream that ends early raises
+    ``EOFError``, a bad one ``OSError`` (``BadGzipFile``) or ``isal_zlib.error``."""
     try:
-        f = open(path, "rb")
+        with open(path, "rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        f = igzip.open(path, "rb") if gz else open(path, "rb")
     except OSError as e:
         raise ConvertError(f"{path}: cannot open: {e}") from e
     with f:
-        head = f.read(2)
-        f.seek(0)
-        if head != b"\x1f\x8b":
-            while block := f.read(_CHUNK):
-                yield block
-            return
-        d = zlib.decompressobj(31)
-        pending = True  # a member has started and not ended
-        while data := f.read(_CHUNK):
-            while data:
-                if not pending:
-                    if not data.strip(b"\x00"):  # zero padding after the last member
-                        break
-                    d, pending = zlib.decompressobj(31), True
-                out = d.decompress(data)
-                if out:
-                    yield out
-                if d.eof:
-                    data, pending = d.unused_data, False
-                else:
-                    data = b""
-        if pending:
-            out = d.flush()
-            if out:
-                yield out
-            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        while block := f.read(_CHUNK):
+            yield block
 
 
 def _prefetch(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
-    """Run ``blocks`` in a background thread: zlib inflates without the GIL, so decompression
+    """Run ``blocks`` in a background thread: igzip inflates without the GIL, so decompression
     overlaps with parsing on a second core. Errors are raised here, in order."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -200,9 +184,10 @@ def _prefetch(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
         thread.join()
 
 
-def iter_lines(path: Path, progress: bool | None = False) -> Iterator[tuple[int, bytes]]:
-    """(line number, line without line ending) of a plain or gzip file, empty lines skipped.
-    A truncated or corrupt gzip stream raises :class:`ConvertError` naming the last good line."""
+def iter_chunks(path: Path, progress: bool | None = False) -> Iterator[tuple[int, int, bytes]]:
+    """(number of lines before the chunk, number of lines in it, chunk of whole lines each ending
+    in ``\\n``) of a plain or gzip file, about 2 MiB each. A truncated or corrupt gzip stream raises
+    :class:`ConvertError` naming the last good line."""
     lineno = 0
     rest = b""
     bar = None
@@ -212,22 +197,19 @@ def iter_lines(path: Path, progress: bool | None = False) -> Iterator[tuple[int,
         bar = tqdm(desc=Path(path).name, unit="lines", unit_scale=True, mininterval=1.0)
     try:
         for block in _prefetch(_iter_blocks(path)):
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                lineno += 1
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                if line and not line.isspace():
-                    yield lineno, line
+            cut = block.rfind(b"\n") + 1
+            if not cut:
+                rest += block
+                continue
+            chunk, rest = rest + block[:cut], block[cut:]
+            n = chunk.count(b"\n")
+            yield lineno, n, chunk
+            lineno += n
             if bar is not None:
-                bar.update(len(lines))
+                bar.update(n)
         if rest:
-            lineno += 1
-            rest = rest.rstrip(b"\r")
-            if rest and not rest.isspace():
-                yield lineno, rest
-    except (EOFError, zlib.error, OSError) as e:
+            yield lineno, 1, rest + b"\n"  # a last line without line break
+    except (EOFError, OSError, zlib.error, isal_zlib.error) as e:
         raise ConvertError(
             f"{path}: compressed data is truncated or corrupt after line {lineno} ({e}); "
             "nothing was written"
@@ -235,6 +217,16 @@ def iter_lines(path: Path, progress: bool | None = False) -> Iterator[tuple[int,
     finally:
         if bar is not None:
             bar.close()
+
+
+def iter_lines(path: Path, progress: bool | None = False) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without line ending) of a plain or gzip file, empty lines skipped."""
+    for before, n, chunk in iter_chunks(path, progress):
+        for lineno, line in enumerate(chunk.split(b"\n", n)[:n], before + 1):
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if line and not line.isspace():
+                yield lineno, line
 
 
 # ----------------------------------------------------------------------------- schema
@@ -302,6 +294,9 @@ _CACHE_MAX = 200_000
 
 
 _TYPED = {str: rb'"([^"\\]*)"', int: rb"(0|-?[1-9][0-9]*)", bool: rb"(true|false)"}
+# ids in the chunk pattern: printable ASCII without blank, quote or backslash (the checks that
+# the line-by-line path makes in Python); any other id sends its line to that path
+_ID = rb'"([!#-\[\]-~]+)"'
 
 
 class _Shape:
@@ -312,27 +307,37 @@ class _Shape:
     :meth:`read` returns the needed raw values in ``names`` order, or None."""
 
     def __init__(self, record: dict, names: list[str], middle: str | None) -> None:
-        parts, group, self.index, self.middle = [], 0, {}, None
+        parts, batch, group, self.index, self.middle = [], [], 0, {}, None
         for key, value in record.items():
+            name = b'"' + key.encode() + b'": '
             if key == middle:
                 group += 1
                 self.middle = group
-                parts.append(b'"' + key.encode() + b'": (.*)')
+                parts.append(name + b"(.*)")
+                batch.append(name + b"(.*)")
             elif key in names:
                 group += 1
                 self.index[key] = group
-                parts.append(b'"' + key.encode() + b'": ' + _TYPED[type(value)])
+                parts.append(name + _TYPED[type(value)])
+                is_id = key in names[:2] and type(value) is str
+                batch.append(name + (_ID if is_id else _TYPED[type(value)]))
             else:
-                parts.append(b'"' + key.encode() + b'": ' + _VALUE)
+                parts.append(name + _VALUE)
+                batch.append(name + _VALUE)
         self.pattern = re.compile(rb"\{" + b", ".join(parts) + rb"\}\Z")
         self.groups = tuple(self.index[n] for n in names)
+        # The same shape for a whole chunk of lines (re.M): one tuple per line from findall; a
+        # line that does not fit gives empty groups and itself in the last group.
+        self.batch = re.compile(rb"^(?:\{" + b", ".join(batch) + rb"\}\r?|(.*))$", re.M)
+        self.fields = itemgetter(*(g - 1 for g in self.groups))
+        self.user = self.groups[0] - 1
 
     @classmethod
     def of(cls, record: dict, names: list[str]) -> "_Shape | None":
         if not all(_NAME.match(k) for k in record) or not all(n in record for n in names):
             return None
-        if any(type(record[n]) not in _TYPED for n in names):
-            return None
+        if any(type(record[n]) not in _TYPED for n in names) or type(record[names[2]]) is not int:
+            return None  # (a rating given as text or a float always takes json.loads)
         others = {k: len(json.dumps(v)) for k, v in record.items() if k not in names}
         middle = max(others, key=others.get) if others else None
         if middle is not None and others[middle] < 40:
@@ -343,14 +348,19 @@ class _Shape:
         match = self.pattern.match(line)
         if match is None:
             return None
-        if self.middle is not None:
-            start, end = match.span(self.middle)
-            colon = line.find(b":", start, end)
-            while colon >= 0:
-                if line[colon - 1] in b'" \t\r':
-                    return None
-                colon = line.find(b":", colon + 1, end)
+        if self.middle is not None and self.colon(match.group(self.middle)):
+            return None
         return match.group(*self.groups)
+
+    @staticmethod
+    def colon(middle: bytes) -> bool:
+        """Whether the middle value has a colon right after a quote or a blank (may be a key)."""
+        colon = middle.find(b":")
+        while colon >= 0:
+            if colon == 0 or middle[colon - 1] in b'" \t\r':
+                return True
+            colon = middle.find(b":", colon + 1)
+        return False
 
 
 # ----------------------------------------------------------------------------- rows
@@ -387,7 +397,15 @@ def _number(value: object) -> float | None:
     return None
 
 
-def iter_rows(
+def iter_rows(path: str | Path, report: Report, *args, **kwargs) -> Iterator[Row]:
+    """Rows (user_id, book_id, rating, timestamp) as text, in file order: :func:`iter_batches`
+    one row at a time (same arguments)."""
+    for batch in iter_batches(path, report, *args, **kwargs):
+        for row in batch:
+            yield tuple(field.decode() for field in row)
+
+
+def iter_batches(
     path: str | Path,
     report: Report,
     time_field: str = "auto",
@@ -396,8 +414,9 @@ def iter_rows(
     strict_json: bool = False,
     schema: str | None = None,
     progress: bool | None = None,
-) -> Iterator[Row]:
-    """Rows (user_id, book_id, rating, timestamp) of a GoodReads file, in file order.
+) -> Iterator[Batch]:
+    """Rows (user_id, book_id, rating, timestamp) of a GoodReads file, in file order, in lists
+    of UTF-8 encoded rows (one list per ~2 MiB of input; see :data:`~.atomic.Batch`).
 
     Options are checked against the detected schema before anything is read further
     (``ConvertError`` for a time field or ``read_only`` the schema does not have)."""
@@ -409,7 +428,7 @@ def iter_rows(
         if time_field != "none":
             raise ConvertError(f"{path}: goodreads_interactions.csv has no time field ({time_field!r} asked)")
         report.notes.append(CSV_NOTE)
-        return _iter_csv(path, report, min_rating, read_only, progress)
+        return batched(_iter_csv(path, report, min_rating, read_only, progress))
     if time_field not in TIME_FIELDS[schema]:
         raise ConvertError(
             f"{path}: time field {time_field!r} is not in the {schema} schema; "
@@ -420,104 +439,144 @@ def iter_rows(
     return _iter_json(path, report, schema, time_field, min_rating, read_only, strict_json, progress)
 
 
-def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_json, progress) -> Iterator[Row]:
+def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_json, progress) -> Iterator[Batch]:
     names = ["user_id", "book_id", "rating", time_field] + (["is_read"] if read_only else [])
-    keys = [n.encode() for n in names]
-    needed = frozenset(keys)
     shape: _Shape | None = None
     shape_tried = False
     parse_time = parse_iso_day if time_field == "timestamp" else parse_date_added
     skip_empty = f"empty {time_field}"
     skip_unread = "not read (is_read false)"
     skip_rating = f"rating below {min_rating:g}" if min_rating is not None else ""
-    times: dict[bytes, str] = {}  # raw time text -> Unix seconds as text
+    times: dict[bytes, bytes] = {}  # raw time text -> Unix seconds as text
+
+    def time_of(t: bytes) -> bytes | None:
+        ts = times.get(t)
+        if ts is None and t:
+            try:
+                ts = str(parse_time(t.decode())).encode()
+            except (ValueError, KeyError, OverflowError, UnicodeDecodeError):
+                return None
+            if len(times) >= _CACHE_MAX:
+                times.clear()
+            times[t] = ts
+        return ts
+
+    def one_line(lineno: int, line: bytes) -> tuple | None:
+        """The row of one line, or None (skipped or bad: counted in ``report``)."""
+        nonlocal shape, shape_tried
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if not line or line.isspace():
+            return None
+        if shape is not None:
+            # Fast path for the common clean line; anything unusual takes the general path
+            # below, which holds every check and message.
+            raw = shape.read(line)
+            if raw is not None:
+                u, b, r = raw[0], raw[1], raw[2]
+                ts = time_of(raw[3])
+                try:
+                    user, book = u.decode(), b.decode()
+                except UnicodeDecodeError:
+                    user = book = ""
+                if (ts is not None and user and book and user.isprintable() and book.isprintable()
+                        and user.strip() == user and book.strip() == book):
+                    if read_only and raw[4] == b"false":
+                        report.skip(skip_unread)
+                        return None
+                    if min_rating is not None and float(r) < min_rating:
+                        report.skip(skip_rating)
+                        return None
+                    return u, b, r, ts
+        try:
+            record = json.loads(line)
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+            report.bad_line(path, lineno, "malformed JSON", str(e))
+            return None
+        if not isinstance(record, dict):
+            report.bad_line(path, lineno, "not a JSON object", _show(line[:60]))
+            return None
+        if shape is None and not strict_json and shape_tried is False:
+            shape_tried = True
+            shape = _Shape.of(record, names)
+        values = [record.get(n, _MISSING) for n in names]
+        missing = [n for n, v in zip(names, values) if v is _MISSING]
+        if missing:
+            report.bad_line(path, lineno, "missing field", ", ".join(missing))
+            return None
+        user = _id_text(values[0])
+        book = _id_text(values[1])
+        if user is None or book is None:
+            report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
+            return None
+        rating = _number(values[2])
+        if rating is None:
+            report.bad_line(path, lineno, "bad rating", _show(values[2]))
+            return None
+        t = values[3]
+        if t == "" or t is None:
+            report.skip(skip_empty)
+            return None
+        try:
+            ts = parse_time(t)
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
+            report.bad_line(path, lineno, f"unparseable {time_field}", repr(t)[:60])
+            return None
+        if read_only:
+            is_read = values[4]
+            if not isinstance(is_read, bool):
+                report.bad_line(path, lineno, "bad is_read", _show(is_read))
+                return None
+            if not is_read:
+                report.skip(skip_unread)
+                return None
+        if min_rating is not None and rating < min_rating:
+            report.skip(skip_rating)
+            return None
+        rating_text = str(int(rating)) if rating.is_integer() and abs(rating) < 1e15 else repr(rating)
+        return user.encode(), book.encode(), rating_text.encode(), str(ts).encode()
+
     lineno = 0
     try:
-        for lineno, line in iter_lines(path, progress):
-            if shape is not None:
-                # Fast path for the common clean line; anything unusual takes the general path
-                # below, which holds every check and message.
-                raw = shape.read(line)
-                if raw is not None:
-                    u, b, r, t = raw[0], raw[1], raw[2], raw[3]
-                    ts = times.get(t)
-                    if ts is None and t:
-                        try:
-                            ts = str(parse_time(t.decode()))
-                        except (ValueError, KeyError, OverflowError, UnicodeDecodeError):
-                            ts = None
-                        else:
-                            if len(times) >= _CACHE_MAX:
-                                times.clear()
-                            times[t] = ts
-                    try:
-                        user, book = u.decode(), b.decode()
-                    except UnicodeDecodeError:
-                        user = book = ""
-                    if (ts is not None and user and book and user.isprintable() and book.isprintable()
-                            and user.strip() == user and book.strip() == book):
-                        if read_only and raw[4] == b"false":
-                            report.skip(skip_unread)
-                            continue
-                        if min_rating is not None and float(r) < min_rating:
-                            report.skip(skip_rating)
-                            continue
-                        yield user, book, r.decode(), ts
+        for before, n, chunk in iter_chunks(path, progress):
+            lineno = before + n
+            if shape is None:  # until the shape is known (or with strict_json): line by line
+                rows = [one_line(i, line) for i, line in enumerate(chunk.split(b"\n", n)[:n], before + 1)]
+                yield [row for row in rows if row is not None]
+                continue
+            # Whole chunk at once: one findall; the lines that do not fit the shape, whose middle
+            # value has a suspicious colon, or whose time is not plain, go through one_line.
+            found = shape.batch.findall(chunk)
+            del found[n:]
+            u = shape.user
+            slow = [i for i, f in enumerate(found) if not f[u]]
+            if shape.middle is not None:
+                m = shape.middle - 1
+                slow += [i for i, f in enumerate(found) if b":" in f[m] and f[u] and shape.colon(f[m])]
+            rows = list(map(shape.fields, found))
+            raw_times = [r[3] for r in rows]
+            for t in set(raw_times).difference(times):
+                time_of(t)
+            stamps = list(map(times.get, raw_times))
+            if None in stamps:
+                slow += [i for i, (f, ts) in enumerate(zip(found, stamps)) if ts is None and f[u]]
+            lines = chunk.split(b"\n", n)[:n] if slow else None
+            slow = sorted(set(slow))  # file order: bad lines are reported in order
+            if read_only or min_rating is not None:
+                skip = set(slow)
+                for i, r in enumerate(rows):
+                    if i in skip:
                         continue
-            values = None
-            if values is None:
-                try:
-                    record = json.loads(line)
-                except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
-                    report.bad_line(path, lineno, "malformed JSON", str(e))
-                    continue
-                if not isinstance(record, dict):
-                    report.bad_line(path, lineno, "not a JSON object", _show(line[:60]))
-                    continue
-                if shape is None and not strict_json and shape_tried is False:
-                    shape_tried = True
-                    shape = _Shape.of(record, names)
-                values = [record.get(n, _MISSING) for n in names]
-                missing = [n for n, v in zip(names, values) if v is _MISSING]
-                if missing:
-                    report.bad_line(path, lineno, "missing field", ", ".join(missing))
-                    continue
-            try:
-                user = _id_text(values[0])
-                book = _id_text(values[1])
-            except UnicodeDecodeError:
-                user = book = None
-            if user is None or book is None:
-                report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
-                continue
-            rating = _number(values[2])
-            if rating is None:
-                report.bad_line(path, lineno, "bad rating", _show(values[2]))
-                continue
-            t = values[3]
-            if isinstance(t, bytes):
-                t = t.decode("utf-8", "replace")
-            if t == "" or t is None:
-                report.skip(skip_empty)
-                continue
-            try:
-                ts = parse_time(t)
-            except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
-                report.bad_line(path, lineno, f"unparseable {time_field}", repr(t)[:60])
-                continue
-            if read_only:
-                is_read = values[4]
-                if not isinstance(is_read, bool):
-                    report.bad_line(path, lineno, "bad is_read", _show(is_read))
-                    continue
-                if not is_read:
-                    report.skip(skip_unread)
-                    continue
-            if min_rating is not None and rating < min_rating:
-                report.skip(skip_rating)
-                continue
-            rating_text = str(int(rating)) if rating.is_integer() and abs(rating) < 1e15 else repr(rating)
-            yield user, book, rating_text, str(ts)
+                    if read_only and r[4] == b"false":
+                        report.skip(skip_unread)
+                        rows[i] = None
+                    elif min_rating is not None and float(r[2]) < min_rating:
+                        report.skip(skip_rating)
+                        rows[i] = None
+            batch = [(r[0], r[1], r[2], ts) if r is not None else None for r, ts in zip(rows, stamps)]
+            for i in slow:
+                batch[i] = one_line(before + 1 + i, lines[i])
+            yield [row for row in batch if row is not None] if slow or read_only or min_rating is not None else batch
     finally:
         report.lines_read = lineno
 
@@ -560,6 +619,6 @@ def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Row]:
             if min_rating is not None and r < min_rating:
                 report.skip(skip_rating)
                 continue
-            yield user.decode(), book.decode(), rating.decode(), str(lineno - 1)
+            yield user, book, rating, str(lineno - 1).encode()
     finally:
         report.lines_read = lineno
