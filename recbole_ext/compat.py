@@ -12,6 +12,9 @@ instead of deep inside RecBole) or by a patch below. Each has a test in ``tests/
 | hyperopt 0.2.7 breaks ``exhaustive`` search                  | pin ``hyperopt==0.2.5`` (checked below)|
 | torch >= 2.6 ``torch.load(weights_only=True)`` cannot read   | :func:`_patch_recbole_checkpoint_load` |
 |   RecBole's checkpoints (they pickle the ``Config``)         |                                        |
+| importing RecBole's sequential models runs ``sine.py``'s     | :func:`_undo_recbole_anomaly_detection`|
+|   ``torch.autograd.set_detect_anomaly(True)``: every run     |                                        |
+|   then checks each backward op for NaN (~10x slower)         |                                        |
 
 Importing :mod:`recbole_ext` imports this module first.
 """
@@ -109,9 +112,20 @@ def _silence_recbole_future_warnings() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
 
 
+def _undo_recbole_anomaly_detection() -> None:
+    """``recbole/model/sequential_recommender/sine.py`` turns on autograd anomaly detection for the
+    whole process at import (any import of RecBole's sequential models runs it). Anomaly mode
+    records a traceback per op and checks every backward output for NaN: training on CPU was
+    measured several times slower. Import the package once here, then switch it back off."""
+    import recbole.model.sequential_recommender  # noqa: F401  (runs sine.py's module code once)
+
+    torch.autograd.set_detect_anomaly(False)
+
+
 def apply() -> None:
     check_stack()
     _patch_recbole_checkpoint_load()
+    _undo_recbole_anomaly_detection()
     _silence_recbole_future_warnings()
 
 
