@@ -9,8 +9,8 @@
    non-ASCII letters), ``rating``, ``has_spoiler``, ``book_id``, ``review_id``; the real file's
    proportions of users (1.4 per 100 rows, some with fewer than 10 reviews) and books
    (1.8 per 100 rows); each user's reviews together, as in the real file. gzip level 1.
-2. Runs, each in its own subprocess that reports its own wall time and peak RSS
-   (``VmHWM`` from ``/proc/self/status``):
+2. Runs, each in its own subprocess that reports its own wall time, CPU time (all threads) and
+   peak RSS (``VmHWM`` from ``/proc/self/status``):
    * **seed**: every line ``json.loads``-ed into a list, ``pandas.DataFrame``, keep users with
      >= 10 reviews, sort by (user, timestamp), written as the same ``.inter`` text as ours;
    * **ours (library)**: ``recbole_ext.convert.convert(..., min_user_inter=10)`` with only the
@@ -103,7 +103,7 @@ def _peak_rss_mb() -> float:
 def child_seed(src: str, out: str) -> dict:
     import pandas as pd
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with gzip.open(src, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     df = pd.DataFrame(rows)
@@ -114,7 +114,8 @@ def child_seed(src: str, out: str) -> dict:
     df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("int64") // 10**9
     df.columns = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
     df.to_csv(out, sep="\t", index=False, lineterminator="\n")
-    return {"seconds": time.perf_counter() - t0, "rows": len(df), "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": len(df),
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def _import_converter_only():
@@ -131,10 +132,10 @@ def _import_converter_only():
 
 def child_ours(src: str, out: str) -> dict:
     convert = _import_converter_only()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = convert("goodreads", src, out, name="bench", min_user_inter=MIN_USER_INTER, progress=False)
-    return {"seconds": time.perf_counter() - t0, "rows": report.written["bench.inter"],
-            "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "rows": report.written["bench.inter"], "peak_rss_mb": _peak_rss_mb()}
 
 
 def child_recbole(data_path: str, name: str) -> dict:
@@ -149,9 +150,10 @@ def child_recbole(data_path: str, name: str) -> dict:
                    "state": "WARNING", "show_progress": False}
     with mock.patch.object(sys, "argv", sys.argv[:1]):
         config = Config(model="BPR", dataset=name, config_dict=config_dict)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = create_dataset(config)
-    return {"seconds": time.perf_counter() - t0, "rows": ds.inter_num, "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": ds.inter_num,
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def run_child(*args: str) -> dict:
@@ -170,10 +172,12 @@ def run_cli(src: Path, out: Path) -> dict:
     cmd = [sys.executable, "-m", "recbole_ext.convert", "goodreads", "--input", str(src),
            "--output-dir", str(out), "--name", "cli", "--min-user-inter", str(MIN_USER_INTER), "--no-progress"]
     wrapper = ("import resource, runpy, sys, time, json; sys.argv = ['recbole_ext.convert'] + sys.argv[1:]; t = time.perf_counter()\n"
+               "c = time.process_time()\n"
                "try:\n    runpy.run_module('recbole_ext.convert', run_name='__main__')\n"
                "except SystemExit as e:\n    assert not e.code, e.code\n"
                "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
-               "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_rss_mb': int(hwm) / 1024}))")
+               "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu_seconds': time.process_time() - c,\n"
+               "                  'peak_rss_mb': int(hwm) / 1024}))")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", wrapper, *cmd[3:]], capture_output=True, text=True,
@@ -228,13 +232,17 @@ def main() -> None:
 
         print(f"\nrows kept (users >= {MIN_USER_INTER}): seed {seed['rows']:,}, ours {ours['rows']:,}; "
               f"same rows: {same}\n")
-        print(f"| {'step':<46} | {'time (s)':>8} | {'peak RSS (MiB)':>14} | {'time vs seed':>12} | {'memory vs seed':>14} |")
-        print(f"|{'-' * 48}|{'-' * 10}:|{'-' * 15}:|{'-' * 13}:|{'-' * 15}:|")
+        print(f"| {'step':<46} | {'time (s)':>8} | {'CPU (s)':>7} | {'peak RSS (MiB)':>14} | {'time vs seed':>12} "
+              f"| {'CPU vs seed':>11} | {'memory vs seed':>14} |")
+        print(f"|{'-' * 48}|{'-' * 9}:|{'-' * 8}:|{'-' * 15}:|{'-' * 13}:|{'-' * 12}:|{'-' * 15}:|")
         for label, r in rows:
             speed = f"{seed['seconds'] / r['seconds']:.1f}x faster" if r is not seed else "1.0x"
+            cpu = f"{seed['cpu_seconds'] / r['cpu_seconds']:.1f}x less" if r is not seed else "1.0x"
             mem = f"{seed['peak_rss_mb'] / r['peak_rss_mb']:.1f}x less" if r is not seed else "1.0x"
-            print(f"| {label:<46} | {r['seconds']:8.1f} | {r['peak_rss_mb']:14,.0f} | {speed:>12} | {mem:>14} |")
-        print("\ntime: inside the process, imports excluded (CLI: imports included); "
+            print(f"| {label:<46} | {r['seconds']:8.1f} | {r['cpu_seconds']:7.1f} | {r['peak_rss_mb']:14,.0f} "
+                  f"| {speed:>12} | {cpu:>11} | {mem:>14} |")
+        print("\ntime: wall clock inside the process, imports excluded (CLI: imports included); CPU: user+system "
+              "time of the process, all its threads (less sensitive to other jobs on the machine); "
               "peak RSS: whole process, imports included.")
         if not same:
             sys.exit("seed and ours wrote different rows")
