@@ -1,0 +1,105 @@
+"""GRU4RecPaper against stock RecBole GRU4Rec on ML-100K, one run each, same protocol, one process.
+
+    python benchmarks/bench_gru4rec.py                       # stock until early stopping or 15 min
+    python benchmarks/bench_gru4rec.py --stock-max-minutes 5 --ours-max-minutes 3 --threads 1
+
+Both models: leave-one-out, ``ranking_protocol: full_masked`` (every item ranked, items seen
+before the target masked), validation on NDCG@10 after every epoch. Stock GRU4Rec runs with
+RecBole's defaults (CE over all items, embedding 64, hidden 128, Adam 1e-3, batch 2048) until
+early stopping or ``--stock-max-minutes``; GRU4RecPaper with ``--ours-config`` (default
+``configs/gru4rec-ml100k.yaml``) until early stopping or ``--ours-max-minutes``. Prints a table:
+seconds per epoch, best validation NDCG@10, test NDCG@10 / HR@10, and time-to-quality: the
+training seconds each model needed to first reach stock's best validation NDCG@10
+(:func:`recbole_ext.pipeline.seconds_to_reach` over the pipeline's validation curve), with the
+ratio. Results go to ``benchmarks/results/gru4rec_*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from recbole_ext import run  # noqa: E402
+from recbole_ext.pipeline import seconds_to_reach  # noqa: E402
+
+PROTOCOL = {"ranking_protocol": "full_masked", "show_progress": False, "state": "WARNING"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stock-max-minutes", type=float, default=15.0, help="time cap of stock GRU4Rec")
+    parser.add_argument("--ours-max-minutes", type=float, default=5.0, help="time cap of GRU4RecPaper")
+    parser.add_argument("--ours-config", default=str(ROOT / "configs" / "gru4rec-ml100k.yaml"))
+    parser.add_argument("--epochs", type=int, default=300, help="epoch cap of both (early stopping usually ends first)")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+
+    results = {}
+    for label, model, files, minutes in (
+        ("stock GRU4Rec", "GRU4Rec", [], args.stock_max_minutes),
+        ("GRU4RecPaper", "GRU4RecPaper", [args.ours_config], args.ours_max_minutes),
+    ):
+        overrides = {**PROTOCOL, "epochs": args.epochs, "max_train_seconds": minutes * 60}
+        print(f"running {label} (cap {minutes} min) ...", flush=True)
+        result = run(model, "ml-100k", config_files=files, overrides=overrides,
+                     output_dir=ROOT / "outputs" / f"bench-gru4rec-{model}-{stamp}")
+        results[label] = result
+        print(f"  {label}: {result['epochs']} epochs, {result['train_seconds']:.0f} s, "
+              f"best valid {result['best_valid_score']:.4f}, test ndcg@10 {result['test_result']['ndcg@10']:.4f}",
+              flush=True)
+
+    stock, ours = results["stock GRU4Rec"], results["GRU4RecPaper"]
+    target = stock["best_valid_score"]
+    rows = []
+    for label, r in results.items():
+        reach = seconds_to_reach(r["valid_curve"], target)
+        rows.append((label, r, reach))
+    header = ("| model | epochs | stopped by | s/epoch | best valid NDCG@10 | test NDCG@10 | test HR@10 | "
+              "s to stock's best valid NDCG@10 |")
+    lines = [header, "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for label, r, reach in rows:
+        stopped = "time cap" if r["stopped_by_time_cap"] else "early stopping"
+        lines.append(
+            f"| {label} | {r['epochs']} | {stopped} | {r['seconds_per_epoch']:.1f} | {r['best_valid_score']:.4f} | "
+            f"{r['test_result']['ndcg@10']:.4f} | {r['test_result']['hit@10']:.4f} | "
+            f"{'never' if reach is None else f'{reach:.0f}'} |"
+        )
+    stock_reach, ours_reach = rows[0][2], rows[1][2]
+    summary = [
+        f"protocol: {ours['eval_protocol']}",
+        f"test NDCG@10 ratio (ours / stock): {ours['test_result']['ndcg@10'] / stock['test_result']['ndcg@10']:.2f}",
+        f"seconds per epoch ratio (stock / ours): {stock['seconds_per_epoch'] / ours['seconds_per_epoch']:.2f}",
+    ]
+    if ours_reach is not None:
+        summary.append(f"time to stock's best valid NDCG@10 ({target:.4f}): ours {ours_reach:.0f} s vs stock "
+                       f"{stock_reach:.0f} s = {ours_reach / stock_reach:.3f} of stock's time "
+                       f"(target <= 0.2)")
+    else:
+        summary.append(f"GRU4RecPaper never reached stock's best valid NDCG@10 ({target:.4f})")
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+               f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at the end")
+    text = "\n".join([*lines, "", *summary, f"machine: {machine}", f"command: {' '.join(sys.argv)}"])
+    print("\n" + text)
+    (out / f"gru4rec_{stamp}.json").write_text(json.dumps(
+        {"results": results, "table": text, "args": vars(args)}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
