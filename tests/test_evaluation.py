@@ -1,0 +1,115 @@
+"""recbole_ext.evaluation: masked full ranking and sampled negatives never rank a seen item."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole.model.sequential_recommender.sasrec import SASRec
+from recbole.trainer import Trainer
+
+from recbole_ext.errors import ConfigError
+from recbole_ext.evaluation import MaskedFullSortEvalDataLoader, MaskedSampledEvalDataLoader, protocol_dataloaders
+from recbole_ext.pipeline import eval_protocol
+from tests.test_user_sequences import SEQUENCES, prepared, tokens
+
+# Items seen before each evaluation target, per user (the target itself is never masked).
+VALID_SEEN = {1: {1, 2, 3, 4, 5}, 2: {3, 1, 5}}  # targets 6 and 2; user 3 and 4 have no valid row
+TEST_SEEN = {1: {1, 2, 3, 4, 5, 6}, 2: {3, 1, 5, 2}, 3: {2, 4}}  # targets 7, 3 (seen before), 6
+
+
+def loaders(tmp_path, protocol, **overrides):
+    config, dataset, train, valid, test = prepared(tmp_path, ranking_protocol=protocol, **overrides)
+    valid, test = protocol_dataloaders(config, train, valid, test)
+    return config, dataset, train, valid, test
+
+
+def fake_trainer(config, train, tmp_path, scores_of):
+    """RecBole's Trainer around a model whose scores come from ``scores_of(interaction)``."""
+    config["checkpoint_dir"] = str(tmp_path / "ckpt")
+    model = SASRec(config, train._dataset)
+    model.full_sort_predict = scores_of
+    model.predict = lambda interaction: scores_of(interaction).gather(1, interaction["item_id"].unsqueeze(1)).squeeze(1)
+    trainer = Trainer(config, model)
+    trainer.tot_item_num = train._dataset.item_num
+    return trainer
+
+
+def seen_first_scores(dataset):
+    """Scores that put every item of the user's whole sequence above all others."""
+    def scores_of(interaction):
+        scores = torch.rand(len(interaction), dataset.item_num)
+        for row, user in enumerate(tokens(dataset, "user_id", interaction["user_id"])):
+            ids = [dataset.token2id("item_id", f"i{i}") for i in SEQUENCES[user]]
+            scores[row, ids] += 100.0
+        return scores
+    return scores_of
+
+
+@pytest.mark.parametrize("phase, seen", [("valid", VALID_SEEN), ("test", TEST_SEEN)])
+def test_full_masked_masks_exactly_the_items_seen_before_the_target(tmp_path, phase, seen):
+    _, dataset, _, valid, test = loaders(tmp_path, "full_masked")
+    loader = valid if phase == "valid" else test
+    assert isinstance(loader, MaskedFullSortEvalDataLoader)
+    interaction, (rows, items), positive_u, positive_i = loader.collate_fn(list(range(len(loader._dataset))))
+    users = tokens(dataset, "user_id", interaction["user_id"])
+    masked = {u: set() for u in users}
+    for row, item in zip(rows.tolist(), tokens(dataset, "item_id", items)):
+        masked[users[row]].add(item)
+    targets = dict(zip(users, tokens(dataset, "item_id", positive_i)))
+    assert masked == {u: seen[u] - {targets[u]} for u in users}
+    assert torch.equal(positive_u, torch.arange(len(users)))
+
+
+def test_masked_full_ranking_never_ranks_a_seen_item(tmp_path):
+    config, dataset, train, valid, test = loaders(tmp_path, "full_masked")
+    trainer = fake_trainer(config, train, tmp_path, seen_first_scores(dataset))
+    for loader, seen in ((valid, VALID_SEEN), (test, TEST_SEEN)):
+        for batch in loader:
+            interaction, scores, _, positive_i = trainer._full_sort_batch_eval(batch)
+            top = scores.topk(3, dim=1).indices
+            users = tokens(dataset, "user_id", interaction["user_id"])
+            targets = tokens(dataset, "item_id", positive_i)
+            for user, target, ranked in zip(users, targets, top):
+                assert not (set(tokens(dataset, "item_id", ranked)) & (seen[user] - {target}))
+    # The same scores under RecBole's own full ranking do put seen items on top.
+    config, dataset, train, _, recbole_test = loaders(tmp_path / "r", "recbole")
+    trainer = fake_trainer(config, train, tmp_path / "r", seen_first_scores(dataset))
+    interaction, scores, _, _ = trainer._full_sort_batch_eval(next(iter(recbole_test)))
+    user = tokens(dataset, "user_id", interaction["user_id"][:1])[0]
+    assert set(tokens(dataset, "item_id", scores[0].topk(2).indices)) <= set(SEQUENCES[user])
+
+
+def test_sampled_masked_candidates_are_the_target_and_unseen_items(tmp_path):
+    config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=20)
+    trainer = fake_trainer(config, train, tmp_path, seen_first_scores(dataset))
+    for loader, seen in ((valid, VALID_SEEN), (test, TEST_SEEN)):
+        assert isinstance(loader, MaskedSampledEvalDataLoader) and loader.negatives.shape == (len(seen), 20)
+        for batch in loader:
+            interaction, scores, positive_u, positive_i = trainer._neg_sample_batch_eval(batch)
+            users = tokens(dataset, "user_id", interaction["user_id"][:: 1 + 20])
+            for row, user in enumerate(users):
+                target = tokens(dataset, "item_id", positive_i[row : row + 1])[0]
+                finite = set(tokens(dataset, "item_id", torch.isfinite(scores[row]).nonzero().flatten()))
+                assert target in finite and not finite & (seen[user] - {target}) and 0 not in finite
+                assert len(finite) >= 2  # negatives exist besides the target
+                negatives = set(tokens(dataset, "item_id", loader.negatives[row]))
+                assert negatives == finite - {target} and target not in negatives
+
+
+def test_sampled_negatives_fixed_per_seed(tmp_path):
+    *_, first = loaders(tmp_path / "a", "sampled_masked")
+    *_, second = loaders(tmp_path / "b", "sampled_masked")
+    *_, other = loaders(tmp_path / "c", "sampled_masked", seed=5)
+    assert first.negatives.shape == (3, 100)
+    assert torch.equal(first.negatives, second.negatives) and not torch.equal(first.negatives, other.negatives)
+
+
+def test_protocol_is_described_and_validated(tmp_path):
+    config, *_ = loaders(tmp_path, "full_masked")
+    assert eval_protocol(config) == "leave-one-out, full ranking, items seen before the target masked"
+    config["ranking_protocol"], config["ranking_neg_num"] = "sampled_masked", 100
+    assert eval_protocol(config) == "leave-one-out, target vs 100 uniform negatives never seen before the target"
+    config["ranking_protocol"] = "recbole"
+    assert eval_protocol(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
+    with pytest.raises(ConfigError, match="ranking_protocol must be one of"):
+        loaders(tmp_path / "bad", "masked")
