@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,7 @@ def train(model: str, config_files: list[Path], overrides: dict[str, Any], name:
     """One pipeline run, then HR@50 / AUC against unseen items from its best checkpoint."""
     config = build_config(model, "ml-100k", config_files, {**QUIET, **PROTOCOL, **overrides})
     started = time.perf_counter()
+    shutil.rmtree(OUT / name, ignore_errors=True)  # one checkpoint per run directory
     result = run_config(config, OUT / name)
     result.update(unseen_metrics(config, Path(result["output_dir"]) / "checkpoint"))
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -75,7 +77,8 @@ def unseen_metrics(config, checkpoint_dir: Path, k: int = 50) -> dict[str, float
     train_data = swap_train_loader(config, train_data)
     _, test_data = protocol_dataloaders(config, train_data, valid_data, test_data)
     model = config.model_class(config, train_data._dataset).to(config["device"])
-    checkpoint = torch.load(next(checkpoint_dir.glob("*.pth")), map_location=config["device"], weights_only=False)
+    (path,) = checkpoint_dir.glob("*.pth")  # the run's best model, and only it
+    checkpoint = torch.load(path, map_location=config["device"], weights_only=False)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     hits, aucs = [], []
