@@ -11,7 +11,7 @@ from recbole_ext import build_config, losses, run
 from recbole_ext.data.sessions import SessionDataLoader, chunk_bounds, session_bounds
 from recbole_ext.models.gru4recpaper import GRU4RecPaper, in_batch_candidates
 from recbole_ext.optim import AdagradM, ExtendedTrainer
-from tests.conftest import FAST, write_inter
+from tests.conftest import FAST, REPO_ROOT, write_inter
 
 SMALL = {**FAST, "layers": [8], "n_sample": 4}
 
@@ -193,3 +193,15 @@ def test_same_seed_same_metrics(tiny_dataset, tmp_path):
     assert first["test_result"] == second["test_result"]
     assert first["valid_curve"][-1]["valid_score"] == second["valid_curve"][-1]["valid_score"]
     assert first["epochs"] == 2 and set(first["test_result"]) >= {"ndcg@10", "hit@10"}
+
+
+@pytest.mark.parametrize("preset, key, value", [
+    ("gru4rec-official-rsc15.yaml", "learning_rate", 0.2),
+    ("gru4rec-official-retailrocket.yaml", "bpreg", 1.95),
+    ("gru4rec-ml100k.yaml", "n_sample", 512),
+    ("gru4rec-goodreads.yaml", "n_sample", 2048),
+])
+def test_presets_build(tiny_dataset, preset, key, value):
+    data_path, name = tiny_dataset
+    config = build_config("GRU4RecPaper", name, [REPO_ROOT / "configs" / preset], {"data_path": str(data_path)})
+    assert config[key] == value and config["loss_type"] in ("CE", "BPR-max")
