@@ -24,7 +24,7 @@ from recbole_ext.tuning import add_tuning_arguments, print_tuning_summary, tune_
 
 # The job `python run.py` runs with no arguments: offline, on the ML-100K copy bundled in recbole.
 QUICKSTART = {
-    "model": "GRU4Rec",
+    "model": "SASRecPaper",
     "dataset": "ml-100k",
     "config_files": [str(CONFIGS_DIR / "quickstart.yaml")],
 }
