@@ -59,7 +59,7 @@ TUNED = [
     ("DeepMF (tuned preset)", "DeepMF", "deepmf-tuned.yaml", 0.943),
     ("DeepMF + occupation (tuned preset)", "DeepMF", "deepmf-occupation-tuned.yaml", 0.944),
 ]
-GRID = {"embedding_size": [64, 128], "reg_weight": [0.05, 0.1], "learning_rate": [0.003, 0.01]}
+GRID = {"embedding_size": [64, 128], "reg_weight": [0.05, 0.1, 0.2], "learning_rate": [0.003, 0.01]}
 TUNE_SPLIT = CONFIGS / "rating-split-tune.yaml"
 ANCHOR = "anchor: biased MF / SVD on ML-100K random splits (issue 8)"
 
