@@ -35,6 +35,38 @@ from recbole_ext.pipeline import seconds_to_reach  # noqa: E402
 PROTOCOL = {"ranking_protocol": "full_masked", "show_progress": False, "state": "WARNING"}
 
 
+def compare_gru_modes(batch: int = 64, length: int = 50, hidden: int = 100, repeats: int = 5) -> str:
+    """Forward + backward time of one batch of chunks: ``nn.GRU`` over [B, L] vs a ``GRUCell`` stepped
+    L times (the session-parallel loop of the official code). Same weights, same outputs."""
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(hidden, hidden, batch_first=True)
+    cell = torch.nn.GRUCell(hidden, hidden)
+    cell.load_state_dict({k[:-3]: v for k, v in gru.state_dict().items()})
+    x = torch.randn(batch, length, hidden)
+
+    def whole() -> torch.Tensor:
+        return gru(x)[0]
+
+    def stepped() -> torch.Tensor:
+        h, outs = torch.zeros(batch, hidden), []
+        for t in range(length):
+            h = cell(x[:, t], h)
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+    assert torch.allclose(whole(), stepped(), atol=1e-5)
+    times = {}
+    for name, fn in (("nn.GRU over whole chunks", whole), ("GRUCell stepped per position", stepped)):
+        fn().sum().backward()  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn().sum().backward()
+        times[name] = (time.perf_counter() - start) / repeats
+    a, b = times.values()
+    return (f"one batch of {batch} chunks x {length} positions, hidden {hidden}, forward + backward: "
+            + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in times.items()) + f" ({b / a:.1f}x)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stock-max-minutes", type=float, default=15.0, help="time cap of stock GRU4Rec")
@@ -43,9 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300, help="epoch cap of both (early stopping usually ends first)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--only-gru-modes", action="store_true", help="only time nn.GRU vs a stepped GRUCell")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.only_gru_modes:
+        print(compare_gru_modes())
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -94,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         summary.append(f"GRU4RecPaper never reached stock's best valid NDCG@10 ({target:.4f})")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
                f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at the end")
+    summary.append(compare_gru_modes())
     text = "\n".join([*lines, "", *summary, f"machine: {machine}", f"command: {' '.join(sys.argv)}"])
     print("\n" + text)
     (out / f"gru4rec_{stamp}.json").write_text(json.dumps(
