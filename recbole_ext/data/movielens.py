@@ -41,6 +41,8 @@ USER_FIELDS = (
 )
 
 #: u.genre of ML-100K, in flag order (used when u.genre is absent).
+ML100K_FILES = ("u.data", "u.item", "u.user")
+ML1M_FILES = ("ratings.dat", "movies.dat", "users.dat")
 ML100K_GENRES = (
     "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
     "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
@@ -155,13 +157,13 @@ def _iter_ratings(
 
 def iter_ml100k_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
     """``u.data`` -> (user_id, item_id, rating, timestamp), in file order."""
-    src = _Source(path, ("u.data", "u.item", "u.user"))
+    src = _Source(path, ML100K_FILES)
     return _iter_ratings(src, "u.data", "\t", report, min_rating)
 
 
 def iter_ml1m_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
     """``ratings.dat`` -> (user_id, item_id, rating, timestamp), in file order."""
-    src = _Source(path, ("ratings.dat", "movies.dat", "users.dat"))
+    src = _Source(path, ML1M_FILES)
     return _iter_ratings(src, "ratings.dat", "::", report, min_rating)
 
 
@@ -175,19 +177,27 @@ def _genres100k(src: _Source) -> list[str]:
     return [genres[i] for i in range(len(genres))]
 
 
+def _records(path: str | Path, files: tuple[str, ...], name: str, sep: str, n_fields: int,
+             report: Report) -> Iterator[list[str]]:
+    """The fields of every well-formed line of the side file ``name`` (nothing if it is absent);
+    a line with another number of fields or a non-numeric id is reported and skipped."""
+    src = _Source(path, files)
+    if not src.has(name):
+        return
+    label = src.label(name)
+    for lineno, line in _lines(src, name, None):
+        parts = line.split(sep)
+        if len(parts) != n_fields or not parts[0].isdigit():
+            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of {n_fields}")
+            continue
+        yield parts
+
+
 def iter_ml100k_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``u.item`` -> (item_id, title, release_year, genres). Year from the title's final
     ``(YYYY)``, else from the release date."""
-    src = _Source(path, ("u.data", "u.item", "u.user"))
-    if not src.has("u.item"):
-        return
-    genres = _genres100k(src)
-    label = src.label("u.item")
-    for lineno, line in _lines(src, "u.item", None):
-        parts = line.split("|")
-        if len(parts) != 5 + len(genres) or not parts[0].isdigit():
-            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of {5 + len(genres)}")
-            continue
+    genres = _genres100k(_Source(path, ML100K_FILES))
+    for parts in _records(path, ML100K_FILES, "u.item", "|", 5 + len(genres), report):
         title, year = split_title(parts[1])
         if not year:
             m = _YEAR_IN_DATE.search(parts[2])
@@ -198,45 +208,20 @@ def iter_ml100k_items(path: str | Path, report: Report) -> Iterator[tuple[str, .
 
 def iter_ml100k_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``u.user`` -> (user_id, age, gender, occupation, zip_code)."""
-    src = _Source(path, ("u.data", "u.item", "u.user"))
-    if not src.has("u.user"):
-        return
-    label = src.label("u.user")
-    for lineno, line in _lines(src, "u.user", None):
-        parts = line.split("|")
-        if len(parts) != 5 or not parts[0].isdigit():
-            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 5")
-            continue
+    for parts in _records(path, ML100K_FILES, "u.user", "|", 5, report):
         yield tuple(parts)
 
 
 def iter_ml1m_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``movies.dat`` -> (item_id, title, release_year, genres)."""
-    src = _Source(path, ("ratings.dat", "movies.dat", "users.dat"))
-    if not src.has("movies.dat"):
-        return
-    label = src.label("movies.dat")
-    for lineno, line in _lines(src, "movies.dat", None):
-        parts = line.split("::")
-        if len(parts) != 3 or not parts[0].isdigit():
-            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 3")
-            continue
+    for parts in _records(path, ML1M_FILES, "movies.dat", "::", 3, report):
         title, year = split_title(parts[1])
         yield parts[0], title, year, " ".join(g for g in parts[2].split("|") if g)
 
 
 def iter_ml1m_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``users.dat`` (id::gender::age::occupation::zip) -> (user_id, age, gender, occupation, zip)."""
-    src = _Source(path, ("ratings.dat", "movies.dat", "users.dat"))
-    if not src.has("users.dat"):
-        return
-    label = src.label("users.dat")
-    for lineno, line in _lines(src, "users.dat", None):
-        parts = line.split("::")
-        if len(parts) != 5 or not parts[0].isdigit():
-            report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 5")
-            continue
-        uid, gender, age, occupation, zip_code = parts
+    for uid, gender, age, occupation, zip_code in _records(path, ML1M_FILES, "users.dat", "::", 5, report):
         yield uid, age, gender, occupation, zip_code
 
 
