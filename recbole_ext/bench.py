@@ -88,21 +88,28 @@ def run_grid(
     for sub in ("cells", "logs", "failed", "specs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     cells = [(m, d, s) for d in datasets for m in models for s in seeds]
-    ran, skipped = [], []
-    for index, (model, dataset, seed) in enumerate(cells, start=1):
+    specs = {}
+    for model, dataset, seed in cells:
         name = cell_name(model, dataset, seed)
-        cell_dir = out / "cells" / name
+        files = cell_config_files(model, config_files)
+        specs[name] = {
+            "model": model, "dataset": dataset, "config_files": files,
+            "overrides": cell_overrides(model, seed, overrides, max_train_seconds),
+            "config_sha256": {f: file_sha256(f) for f in files},
+            "output_dir": str(out / "cells" / name),
+        }
+    check_finished_cells(out, specs)
+    commit = git_commit()
+    ran, skipped = [], []
+    for index, (name, spec) in enumerate(specs.items(), start=1):
+        cell_dir = Path(spec["output_dir"])
         if read_result(cell_dir) is not None:
             skipped.append(name)
             continue
         print(f"[{index}/{len(cells)}] {name}", flush=True)
         shutil.rmtree(cell_dir, ignore_errors=True)  # an interrupted run leaves a partial directory
         (out / "failed" / f"{name}.txt").unlink(missing_ok=True)
-        spec = {
-            "model": model, "dataset": dataset, "config_files": cell_config_files(model, config_files),
-            "overrides": cell_overrides(model, seed, overrides, max_train_seconds),
-            "output_dir": str(cell_dir), "git_commit": git_commit(),
-        }
+        spec = {**spec, "git_commit": commit}
         error = run_cell_in_process(spec) if in_process else run_cell_subprocess(spec, out, name, cell_timeout)
         if error is not None:
             (out / "failed" / f"{name}.txt").write_text(error)
@@ -113,6 +120,44 @@ def run_grid(
     summary = write_tables(out, cells, command=command)
     summary["ran"], summary["skipped"] = ran, skipped
     return summary
+
+
+SETTINGS = ("model", "dataset", "config_files", "overrides", "config_sha256")
+
+
+def check_finished_cells(out: Path, specs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse to resume a grid whose finished cells were run with other settings (config files,
+    their contents, overrides, time cap): their results would be mixed into the new tables."""
+    stale = []
+    for name, spec in specs.items():
+        cell_dir = Path(spec["output_dir"])
+        if read_result(cell_dir) is None:
+            continue
+        try:
+            before = json.loads((cell_dir / "bench_cell.json").read_text())
+        except (OSError, ValueError):
+            before = {}
+        now = json.loads(json.dumps(spec))  # the form it takes in bench_cell.json
+        changed = [key for key in SETTINGS if key in before and before[key] != now[key]]
+        if changed:
+            stale.append(f"{name} ({', '.join(changed)})")
+    if stale:
+        from recbole_ext.errors import ConfigError
+
+        raise ConfigError(
+            f"{out} holds finished cells run with other settings: {'; '.join(stale)}. Resuming would mix "
+            "them into the new tables: give a new --out, or delete those cells/ folders to re-run them."
+        )
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    from recbole_ext.errors import ConfigError
+
+    if not Path(path).is_file():
+        raise ConfigError(f"config file {path} not found: check --config_files / --model_config.")
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def run_cell_in_process(spec: Mapping[str, Any]) -> str | None:
@@ -421,13 +466,19 @@ def main(argv: list[str] | None = None) -> int:
         cells = [(m, d, s) for d in args.datasets for m in args.models for s in seeds]
         summary = write_tables(args.out.resolve(), cells, command=command)
     else:
+        from recbole_ext.errors import RecboleExtError
+
         started = time.perf_counter()
-        summary = run_grid(
-            args.models, args.datasets, args.out, seeds,
-            config_files=parse_model_configs(args.model_config, args.config_files),
-            overrides=parse_sets(args.set), max_train_seconds=args.max_train_seconds,
-            in_process=args.in_process, cell_timeout=args.cell_timeout, command=command,
-        )
+        try:
+            summary = run_grid(
+                args.models, args.datasets, args.out, seeds,
+                config_files=parse_model_configs(args.model_config, args.config_files),
+                overrides=parse_sets(args.set), max_train_seconds=args.max_train_seconds,
+                in_process=args.in_process, cell_timeout=args.cell_timeout, command=command,
+            )
+        except RecboleExtError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"ran {len(summary['ran'])} cells, skipped {len(summary['skipped'])} finished ones "
               f"in {time.perf_counter() - started:.0f} s")
     print((Path(summary["out_dir"]) / "results.md").read_text())

@@ -10,6 +10,7 @@ import pytest
 
 from recbole_ext import bench
 from recbole_ext.bench import run_grid
+from recbole_ext.errors import ConfigError
 from tests.conftest import FAST, FAST_SASREC, tiny_rows, write_inter
 
 OVERRIDES = {"SASRec": FAST_SASREC, "GRU4Rec": {**FAST, "embedding_size": 16, "hidden_size": 16}}
@@ -80,6 +81,16 @@ def test_resume_skips_finished_cells(grid, monkeypatch):
     first = next(r for r in summary["runs"] if r["cell"] == f"GRU4Rec__{name}__seed2")
     assert rerun["test_result"] == first["test_result"]
     assert {tuple(row["seeds"]) for row in again["summary"]} == {(1, 2)}
+
+
+def test_resume_refuses_cells_run_with_other_settings(grid):
+    _, out, overrides, name = grid
+    result_file = out / "cells" / f"SASRec__{name}__seed1" / "result.json"
+    before = result_file.read_bytes()
+    changed = {**overrides, "SASRec": {**overrides["SASRec"], "learning_rate": 0.5}}
+    with pytest.raises(ConfigError, match=rf"SASRec__{name}__seed1 \(overrides\).*new --out"):
+        run_grid(["SASRec", "GRU4Rec"], [name], out, seeds=[1, 2], overrides=changed, in_process=True)
+    assert result_file.read_bytes() == before  # nothing finished is lost
 
 
 def test_cells_run_in_subprocesses_and_failures_are_recorded(tiny_dataset, tmp_path):
