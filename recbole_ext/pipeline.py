@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import colorlog
+import torch
 import yaml
 
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
@@ -60,6 +61,9 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
     run_dir.mkdir(parents=True, exist_ok=True)
     config["checkpoint_dir"] = str(run_dir / "checkpoint")
     write_config(config, run_dir / "config.yaml")
+
+    if config["torch_threads"]:
+        torch.set_num_threads(int(config["torch_threads"]))
 
     # RecBole writes its logs and tensorboard events relative to the working directory.
     with contextlib.chdir(run_dir), run_logger(config, run_dir / "run.log") as logger:
@@ -109,6 +113,7 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         "valid_curve": curve.points,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "device": str(config["device"]),
+        "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],
         "output_dir": str(run_dir),
     }

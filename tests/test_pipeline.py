@@ -97,3 +97,17 @@ def test_time_cap_stops_after_first_validation_and_keeps_best_model(tiny_dataset
 def test_seconds_to_reach_reads_the_curve():
     curve = [{"epoch": 1, "seconds": 2.0, "valid_score": 0.1}, {"epoch": 2, "seconds": 4.0, "valid_score": 0.3}]
     assert (seconds_to_reach(curve, 0.05), seconds_to_reach(curve, 0.3), seconds_to_reach(curve, 0.31)) == (2.0, 4.0, None)
+
+
+def test_torch_threads_sets_the_thread_count(tiny_dataset, tmp_path):
+    import torch
+
+    data_path, name = tiny_dataset
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    try:
+        result = run("SASRec", name, overrides={**FAST_SASREC, "data_path": data_path, "torch_threads": wanted},
+                     output_dir=tmp_path / "threads")
+        assert result["torch_threads"] == wanted == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
