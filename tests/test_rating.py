@@ -84,6 +84,23 @@ def test_prediction_is_mean_plus_dot_plus_biases(rating_data):
     assert model.predict(interaction).tolist() == pytest.approx([2.6, 3.8, 3.3], abs=1e-6)
 
 
+def test_predictions_are_clipped_to_the_training_scale_unless_switched_off(rating_data):
+    data_path, name = rating_data
+    _, _, train, _, _, model = build("BiasedMF", name, {**FAST_RATING, "data_path": data_path})
+    ratings = train._dataset.inter_feat["rating"].float()
+    low, high = ratings.min().item(), ratings.max().item()
+    with torch.no_grad():
+        model.user_bias.weight.zero_()
+        model.user_bias.weight[1] = 100.0
+        model.user_bias.weight[2] = -100.0
+    interaction = {"user_id": torch.tensor([1, 2]), "item_id": torch.tensor([1, 1])}
+    assert model.predict(interaction).tolist() == pytest.approx([high, low])
+    batch = {**interaction, "rating": torch.tensor([high, low])}
+    assert model.calculate_loss(batch).item() > 1000  # training sees the raw scores
+    model.clip_predictions = False
+    assert model.predict(interaction)[0].item() > 100
+
+
 def test_loss_is_rmse_or_mse_plus_batch_l2(rating_data):
     data_path, name = rating_data
     overrides = {**FAST_RATING, "data_path": data_path, "reg_weight": 0.5, "loss_type": "RMSE"}
@@ -187,12 +204,13 @@ def test_ml100k_ratings_are_not_rescaled():
     "model, preset, expected",
     [
         ("BiasedMF", "mf-keras-tutorial.yaml",
-         {"embedding_size": 200, "learner": "sgd", "epochs": 60, "train_batch_size": 256, "loss_type": "RMSE"}),
+         {"embedding_size": 200, "learner": "sgd", "epochs": 60, "train_batch_size": 256, "loss_type": "RMSE",
+          "clip_predictions": False}),
         ("DeepMF", "deepmf-keras-tutorial.yaml",
          {"mlp_hidden_size": [2048, 256], "mlp_activation": "linear", "epochs": 65, "train_batch_size": 512}),
         ("DeepMF", "deepmf-occupation-keras-tutorial.yaml",
          {"user_side_features": ["occupation"], "side_embedding_size": 3, "epochs": 65, "train_batch_size": 512}),
-        ("BiasedMF", "biasedmf-tuned.yaml", {"learner": "adam", "loss_type": "MSE"}),
+        ("BiasedMF", "biasedmf-tuned.yaml", {"learner": "adam", "loss_type": "MSE", "clip_predictions": True}),
         ("DeepMF", "deepmf-tuned.yaml", {"learner": "adam", "user_side_features": []}),
         ("DeepMF", "deepmf-occupation-tuned.yaml", {"learner": "adam", "user_side_features": ["occupation"]}),
     ],

@@ -37,6 +37,8 @@ class BiasedMF(GeneralRecommender):
         - ``loss_type: RMSE`` minimises the square root of the batch MSE (the tutorial's loss);
           ``MSE`` the batch MSE. Both are the mean over the batch.
         - ``reg_weight`` adds ``reg_weight * mean_batch(|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)``.
+        - ``clip_predictions`` clips ``predict`` (evaluation) to the training ratings' range, as
+          Surprise and LibRec do; training sees the raw scores. The tutorial does not clip.
     """
 
     input_type = InputType.POINTWISE
@@ -60,8 +62,12 @@ class BiasedMF(GeneralRecommender):
         self.item_embedding = nn.Embedding(self.n_items, self.embedding_size)  # q_i
         self.user_bias = nn.Embedding(self.n_users, 1)  # b_u
         self.item_bias = nn.Embedding(self.n_items, 1)  # b_i
+        self.clip_predictions: bool = config["clip_predictions"]
         ratings = dataset.inter_feat[self.label_field].float()
         self.register_buffer("global_mean", ratings.mean() if len(ratings) else torch.tensor(0.0))  # mu
+        # the rating scale seen in training ([1, 5] for MovieLens): predictions are clipped to it
+        self.register_buffer("rating_range", torch.stack([ratings.min(), ratings.max()]) if len(ratings)
+                             else torch.tensor([float("-inf"), float("inf")]))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -96,4 +102,7 @@ class BiasedMF(GeneralRecommender):
         return squares.mean()
 
     def predict(self, interaction) -> torch.Tensor:
-        return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])  # [B]
+        scores = self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])  # [B]
+        if self.clip_predictions:  # a rating outside the scale is never better than its bound
+            scores = scores.clamp(self.rating_range[0], self.rating_range[1])
+        return scores
