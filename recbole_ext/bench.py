@@ -77,12 +77,14 @@ def run_grid(
     in_process: bool = False,
     cell_timeout: float | None = None,
     command: str | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every unfinished cell of the grid, then write the tables and the plot; return the summary.
 
     ``config_files`` and ``overrides`` map a model name (or ``"*"``: every model) to config files
     and to ``{key: value}`` overrides. ``cell_timeout`` (seconds, subprocess mode) kills a cell
-    that hangs; it is recorded as failed.
+    that hangs; it is recorded as failed. ``jobs`` cells run at once (subprocess mode); on a
+    small CPU give each run fewer threads (``torch_threads``).
     """
     out = Path(out_dir).resolve()
     for sub in ("cells", "logs", "failed", "specs"):
@@ -100,23 +102,35 @@ def run_grid(
         }
     check_finished_cells(out, specs)
     commit = git_commit()
-    ran, skipped = [], []
+    ran, skipped, todo = [], [], []
     for index, (name, spec) in enumerate(specs.items(), start=1):
-        cell_dir = Path(spec["output_dir"])
-        if read_result(cell_dir) is not None:
+        if read_result(Path(spec["output_dir"])) is not None:
             skipped.append(name)
-            continue
-        print(f"[{index}/{len(cells)}] {name}", flush=True)
+        else:
+            todo.append((f"[{index}/{len(cells)}] {name}", name, {**spec, "git_commit": commit}))
+
+    def run_one(label: str, name: str, spec: dict[str, Any]) -> None:
+        cell_dir = Path(spec["output_dir"])
+        print(label, flush=True)
         shutil.rmtree(cell_dir, ignore_errors=True)  # an interrupted run leaves a partial directory
         (out / "failed" / f"{name}.txt").unlink(missing_ok=True)
-        spec = {**spec, "git_commit": commit}
         error = run_cell_in_process(spec) if in_process else run_cell_subprocess(spec, out, name, cell_timeout)
         if error is not None:
             (out / "failed" / f"{name}.txt").write_text(error)
-            print(f"    failed: {error.strip().splitlines()[-1] if error.strip() else error}", flush=True)
+            print(f"    {name} failed: {error.strip().splitlines()[-1] if error.strip() else error}", flush=True)
         else:
             (cell_dir / "bench_cell.json").write_text(json.dumps(spec, indent=2) + "\n")
         ran.append(name)
+
+    if jobs > 1 and not in_process:  # cells in parallel, each in its own subprocess
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [pool.submit(run_one, *job) for job in todo]:
+                future.result()
+    else:
+        for job in todo:
+            run_one(*job)
     summary = write_tables(out, cells, command=command)
     summary["ran"], summary["skipped"] = ran, skipped
     return summary
@@ -443,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an override for every cell or one model's cells (repeatable)")
     parser.add_argument("--max_train_seconds", type=float, help="training time cap per cell")
     parser.add_argument("--cell_timeout", type=float, help="kill a cell's subprocess after this many seconds")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cells run at once, each in its own subprocess (default 1); with --set torch_threads=N")
     parser.add_argument("--in_process", action="store_true", help="run the cells in this process")
     parser.add_argument("--tables_only", action="store_true", help="only rebuild the tables from finished cells")
     parser.add_argument("--cell", type=Path, help=argparse.SUPPRESS)  # internal: run one cell's spec
@@ -474,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.models, args.datasets, args.out, seeds,
                 config_files=parse_model_configs(args.model_config, args.config_files),
                 overrides=parse_sets(args.set), max_train_seconds=args.max_train_seconds,
-                in_process=args.in_process, cell_timeout=args.cell_timeout, command=command,
+                in_process=args.in_process, cell_timeout=args.cell_timeout, command=command, jobs=args.jobs,
             )
         except RecboleExtError as error:
             print(f"error: {error}", file=sys.stderr)

@@ -97,7 +97,7 @@ def test_cells_run_in_subprocesses_and_failures_are_recorded(tiny_dataset, tmp_p
     data_path, name = tiny_dataset
     overrides = {"*": {"data_path": str(data_path)}, "SASRec": {**FAST_SASREC, "n_heads": 3}, "GRU4Rec": OVERRIDES["GRU4Rec"]}
     out = tmp_path / "grid"
-    summary = run_grid(["GRU4Rec", "SASRec"], [name], out, seeds=[5], overrides=overrides)
+    summary = run_grid(["GRU4Rec", "SASRec"], [name], out, seeds=[5], overrides=overrides, jobs=2)  # at once
     assert [r["cell"] for r in summary["runs"]] == [f"GRU4Rec__{name}__seed5"]
     run = summary["runs"][0]
     assert run["seed"] == 5 and run["peak_rss_mb"] > 50  # the child's own peak: torch + recbole loaded
