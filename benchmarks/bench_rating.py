@@ -59,9 +59,11 @@ TUNED = [
     ("DeepMF (tuned preset)", "DeepMF", "deepmf-tuned.yaml", 0.943),
     ("DeepMF + occupation (tuned preset)", "DeepMF", "deepmf-occupation-tuned.yaml", 0.944),
 ]
-# The first grid (2026-11-22) also tried learning_rate 0.01 (worse in every cell) and reg_weight 0.2
-# (0.922-0.928); this one adds K 32 and reg_weight 0.15 around the winner (K 64, reg_weight 0.1).
-GRID = {"embedding_size": [32, 64, 128], "reg_weight": [0.05, 0.1, 0.15], "learning_rate": [0.003]}
+# The first grid (2026-11-22: K 64, 128 x reg_weight 0.05, 0.1, 0.2 x learning_rate 0.003, 0.01) chose
+# K 64, reg 0.1, lr 0.003 (0.01 was worse in every cell, reg 0.2 gave 0.922-0.928); the second
+# (2026-11-23: K 32, 64, 128 x reg 0.05, 0.1, 0.15) chose K 32, reg 0.1 (valid 0.9042); this one
+# is centred on that winner.
+GRID = {"embedding_size": [16, 32, 48], "reg_weight": [0.075, 0.1, 0.125], "learning_rate": [0.003]}
 TUNE_SPLIT = CONFIGS / "rating-split-tune.yaml"
 ANCHOR = "anchor: biased MF / SVD on ML-100K random splits (issue 8)"
 
