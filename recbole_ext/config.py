@@ -20,6 +20,7 @@ clear error and never one of RecBole's download attempts.
 from __future__ import annotations
 
 import difflib
+import numbers
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -32,6 +33,8 @@ import recbole
 import yaml
 from recbole.config import Config
 
+from recbole_ext.convert import DEFAULT_NAMES as CONVERTER_NAMES
+from recbole_ext.convert import SOURCES as CONVERTER_SOURCES
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
 
@@ -58,6 +61,7 @@ def build_config(
     with mock.patch.object(sys, "argv", sys.argv[:1]):
         config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
     check_dataset(config)
+    check_override_types(config, config_dict, overrides or {})
     if not is_stock(model_class):
         check_required_keys(config, model_class)
     return config
@@ -141,6 +145,14 @@ def check_dataset(config: Config) -> None:
     if (dataset_dir / f"{dataset}.inter").is_file():
         return
     known = available_datasets(dataset_dir.parent)
+    if dataset in CONVERTER_SOURCES:  # RecBole's download names: this project converts instead
+        name = CONVERTER_NAMES[dataset].replace("<schema>", "reviews")
+        raise UnknownDatasetError(
+            f"Dataset '{dataset}' is a name RecBole would try to download; recbole-ext never downloads. "
+            f"Convert your copy of the raw files, then use the converted name: "
+            f"'python -m recbole_ext.convert {dataset} --input PATH --output-dir {dataset_dir.parent}' "
+            f"writes {dataset_dir.parent / name}, run with --dataset {name}."
+        )
     close = difflib.get_close_matches(dataset, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownDatasetError(
@@ -149,6 +161,26 @@ def check_dataset(config: Config) -> None:
         f"'python -m recbole_ext.convert ml-1m --input PATH/ml-1m --output-dir {dataset_dir.parent}', "
         "or point --data_path=DIR at a folder holding DIR/NAME/NAME.inter."
     )
+
+
+def check_override_types(config: Config, config_dict: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """An override whose default is a number or a bool must resolve to one (``--epochs=abc`` would
+    otherwise fail deep inside RecBole's trainer with a ``TypeError``)."""
+    defaults = {**config.internal_config_dict, **{k: v for k, v in config_dict.items() if k not in overrides}}
+    for key in overrides:
+        default, value = defaults.get(key), config[key]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            expected = "True or False"
+        elif isinstance(default, numbers.Real) and not isinstance(default, bool) and (
+            isinstance(value, bool) or not isinstance(value, numbers.Real)
+        ):
+            expected = "a number"
+        else:
+            continue
+        raise ConfigError(
+            f"--{key}={overrides[key]}: {key} takes {expected} (default {default!r}); "
+            f"got {value!r}, e.g. --{key}={default!r}."
+        )
 
 
 def check_required_keys(config: Config, model_class: type) -> None:

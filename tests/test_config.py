@@ -91,6 +91,29 @@ def test_unknown_dataset_names_the_converter_and_never_downloads(tmp_path):
         build_config("SASRec", "ml-1m", overrides={"data_path": tmp_path})
 
 
+def test_download_name_points_to_the_converted_name(tmp_path):
+    with pytest.raises(UnknownDatasetError, match="run with --dataset ml1m"):
+        build_config("SASRec", "ml-1m", overrides={"data_path": tmp_path})
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [("epochs", "abc", "epochs takes a number"), ("learning_rate", True, "learning_rate takes a number"),
+     ("show_progress", "yes", "show_progress takes True or False")],
+)
+def test_override_of_the_wrong_type_is_named(tiny_dataset, key, value, expected):
+    data_path, name = tiny_dataset
+    with pytest.raises(ConfigError, match=expected):
+        build_config("SASRec", name, overrides={"data_path": data_path, key: value})
+
+
+def test_override_of_the_right_type_passes(tiny_dataset):
+    data_path, name = tiny_dataset
+    config = build_config("SASRec", name, overrides={"data_path": data_path, "epochs": "7", "learning_rate": 1,
+                                                     "show_progress": "False"})
+    assert (config["epochs"], config["learning_rate"], config["show_progress"]) == (7, 1, False)
+
+
 def test_unknown_dataset_suggests_close_matches(tiny_dataset):
     data_path, _ = tiny_dataset
     with pytest.raises(UnknownDatasetError, match="Did you mean tiny"):

@@ -76,6 +76,7 @@ def test_run_script_writes_result_file(tiny_dataset, tmp_path, capsys):
         (["--model", "SASRek", "--dataset", "ml-100k"], "Unknown model 'SASRek'. Did you mean SASRec"),
         (["--model", "SASRec", "--dataset", "ml-1m", "--data_path=/nonexistent"], "python -m recbole_ext.convert"),
         (["--model", "SASRec", "--epochs"], "overrides are written --key=value"),
+        (["--model", "SASRec", "--dataset", "ml-100k", "--epochs=abc"], "epochs takes a number"),
     ],
 )
 def test_run_script_errors_are_one_clear_line(args, expected, capsys):
