@@ -116,6 +116,16 @@ def test_loss_is_rmse_or_mse_plus_batch_l2(rating_data):
     assert model.calculate_loss(batch).item() == pytest.approx(math.sqrt(8) + 0.5 * 3, abs=1e-5)
     model.loss_type = "MSE"
     assert model.calculate_loss(batch).item() == pytest.approx(8 + 0.5 * 3, abs=1e-5)
+    # bias_reg_weight (~ above: reg_weight) weighs the biases alone: factors 2 * 0.5, biases 1 * 0.1
+    model.bias_reg_weight = 0.1
+    assert model.calculate_loss(batch).item() == pytest.approx(8 + 0.5 * 2 + 0.1 * 1, abs=1e-5)
+
+
+def test_bias_reg_weight_defaults_to_reg_weight(rating_data):
+    data_path, name = rating_data
+    base = {**FAST_RATING, "data_path": data_path, "reg_weight": 0.3}
+    assert build("BiasedMF", name, base)[-1].bias_reg_weight == 0.3
+    assert build("BiasedMF", name, {**base, "bias_reg_weight": 0.0})[-1].bias_reg_weight == 0.0
 
 
 def test_occupation_embedding_is_read_from_the_user_file(tmp_path):

@@ -36,7 +36,9 @@ class BiasedMF(GeneralRecommender):
         - ``mu`` is the mean rating of the training split, fixed (the tutorial subtracts it).
         - ``loss_type: RMSE`` minimises the square root of the batch MSE (the tutorial's loss);
           ``MSE`` the batch MSE. Both are the mean over the batch.
-        - ``reg_weight`` adds ``reg_weight * mean_batch(|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)``.
+        - ``reg_weight`` and ``bias_reg_weight`` add
+          ``mean_batch(reg_weight * (|p_u|^2 + |q_i|^2) + bias_reg_weight * (b_u^2 + b_i^2))``;
+          ``bias_reg_weight: ~`` takes ``reg_weight`` (Surprise and Koren et al. tune them apart).
         - ``clip_predictions`` clips ``predict`` (evaluation) to the training ratings' range, as
           Surprise and LibRec do; training sees the raw scores. The tutorial does not clip.
     """
@@ -48,6 +50,8 @@ class BiasedMF(GeneralRecommender):
         self.label_field: str = config["LABEL_FIELD"]
         self.embedding_size: int = config["embedding_size"]
         self.reg_weight: float = config["reg_weight"]
+        bias_reg_weight = config["bias_reg_weight"]
+        self.bias_reg_weight: float = self.reg_weight if bias_reg_weight is None else bias_reg_weight
         self.init_std: float = config["init_std"]
         self.loss_type: str = config["loss_type"]
         if self.loss_type not in ("MSE", "RMSE"):
@@ -87,19 +91,13 @@ class BiasedMF(GeneralRecommender):
         label = interaction[self.label_field].float()  # [B]
         mse = torch.mean((self.forward(user, item) - label) ** 2)
         loss = torch.sqrt(mse) if self.loss_type == "RMSE" else mse
-        if self.reg_weight:
-            loss = loss + self.reg_weight * self.l2_penalty(user, item)
-        return loss
+        return loss + self.l2_penalty(user, item)
 
     def l2_penalty(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of the squared norms of the rows the batch uses."""
-        squares = (
-            self.user_embedding(user).pow(2).sum(-1)
-            + self.item_embedding(item).pow(2).sum(-1)
-            + self.user_bias(user).squeeze(-1).pow(2)
-            + self.item_bias(item).squeeze(-1).pow(2)
-        )  # [B]
-        return squares.mean()
+        """Mean over the batch of the weighted squared norms of the rows the batch uses."""
+        factors = self.user_embedding(user).pow(2).sum(-1) + self.item_embedding(item).pow(2).sum(-1)  # [B]
+        biases = self.user_bias(user).squeeze(-1).pow(2) + self.item_bias(item).squeeze(-1).pow(2)  # [B]
+        return (self.reg_weight * factors + self.bias_reg_weight * biases).mean()
 
     def predict(self, interaction) -> torch.Tensor:
         scores = self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])  # [B]
