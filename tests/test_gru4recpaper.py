@@ -198,7 +198,7 @@ def test_same_seed_same_metrics(tiny_dataset, tmp_path):
 @pytest.mark.parametrize("preset, key, value", [
     ("gru4rec-official-rsc15.yaml", "learning_rate", 0.2),
     ("gru4rec-official-retailrocket.yaml", "bpreg", 1.95),
-    ("gru4rec-ml100k.yaml", "n_sample", 512),
+    ("gru4rec-ml100k.yaml", "dropout_p_hidden", 0.4),
     ("gru4rec-goodreads.yaml", "n_sample", 2048),
 ])
 def test_presets_build(tiny_dataset, preset, key, value):
