@@ -144,7 +144,6 @@ def check_dataset(config: Config) -> None:
     dataset_dir = Path(config["data_path"])  # RecBole has joined data_path and the dataset name
     if (dataset_dir / f"{dataset}.inter").is_file():
         return
-    known = available_datasets(dataset_dir.parent)
     if dataset in CONVERTER_SOURCES:  # RecBole's download names: this project converts instead
         name = CONVERTER_NAMES[dataset].replace("<schema>", "reviews")
         raise UnknownDatasetError(
@@ -153,6 +152,7 @@ def check_dataset(config: Config) -> None:
             f"'python -m recbole_ext.convert {dataset} --input PATH --output-dir {dataset_dir.parent}' "
             f"writes {dataset_dir.parent / name}, run with --dataset {name}."
         )
+    known = available_datasets(dataset_dir.parent)
     close = difflib.get_close_matches(dataset, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownDatasetError(
