@@ -1,113 +1,12 @@
-"""Train and evaluate one model on one dataset, RecBole-style.
+"""Train and evaluate one model on one dataset: ``python run.py --help``.
 
-    python run.py                                    # the quick-start job on the bundled ML-100K
-    python run.py --model SASRec --dataset ml-100k --epochs=5
-    python run.py --model M --dataset D --config_files a.yaml b.yaml --key=value --result_file out.json
-    python run.py --model SASRec --dataset ml-100k --tune configs/tune/SASRec.hyper --algo random --max_evals 20
-
-Any ``--key=value`` is a RecBole configuration override (it wins over the config files).
-``python run.py --help`` lists the models and the datasets it can find.
+A thin wrapper kept for the README's commands; the installed command is ``recbole-ext-run``
+(both run :func:`recbole_ext.cli.main`).
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from pathlib import Path
 
-from recbole_ext import MODELS, RecboleExtError, run
-from recbole_ext.config import CONFIGS_DIR, DEFAULT_DATA_PATH, available_datasets
-from recbole_ext.errors import ConfigError
-from recbole_ext.models import stock_model_names
-from recbole_ext.tuning import add_tuning_arguments, print_tuning_summary, tune_from_args
-
-# The job `python run.py` runs with no arguments: offline, on the ML-100K copy bundled in recbole.
-QUICKSTART = {
-    "model": "SASRecPaper",
-    "dataset": "ml-100k",
-    "config_files": [str(CONFIGS_DIR / "quickstart.yaml")],
-}
-
-
-def build_parser(with_listing: bool) -> argparse.ArgumentParser:
-    epilog = None
-    if with_listing:  # importing every RecBole model to list them takes a few seconds
-        epilog = (
-            f"our models: {', '.join(sorted(MODELS)) or '(none yet)'}\n"
-            f"stock RecBole sequential models: "
-            f"{', '.join(stock_model_names(('sequential_recommender',)))}\n"
-            f"(any other stock RecBole model is accepted by its class name)\n"
-            f"datasets found (bundled, and under {DEFAULT_DATA_PATH}): "
-            f"{', '.join(available_datasets())}\n"
-            "add datasets with: python -m recbole_ext.convert --help\n"
-            "any --key=value is passed to RecBole's config, e.g. --epochs=5 --learning_rate=0.01"
-        )
-    parser = argparse.ArgumentParser(
-        description="Train and evaluate a RecBole model (ours or stock) on a dataset.",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--model", help=f"model class name (default {QUICKSTART['model']})")
-    parser.add_argument("--dataset", help=f"dataset name (default {QUICKSTART['dataset']})")
-    parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
-    parser.add_argument("--result_file", type=Path, help="also write the result JSON here")
-    parser.add_argument("--output_dir", type=Path, help="this run's output directory (default outputs/<run>)")
-    add_tuning_arguments(parser)  # --tune FILE [--algo ...] [--max_evals N] [--tool hyperopt|ray]
-    return parser
-
-
-def parse_overrides(extra: list[str]) -> dict[str, str]:
-    """``--key=value`` arguments as strings; RecBole's Config converts them as it does its own."""
-    overrides = {}
-    for arg in extra:
-        key, sep, value = arg[2:].partition("=")
-        if not arg.startswith("--") or not sep or not key:
-            raise ConfigError(f"Unrecognised argument '{arg}': overrides are written --key=value (e.g. --epochs=5).")
-        overrides[key] = value
-    return overrides
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(with_listing=any(a in ("-h", "--help") for a in argv))
-    args, extra = parser.parse_known_args(argv)
-    try:
-        overrides = parse_overrides(extra)
-        if not argv:
-            print(f"No arguments: running the quick-start job ({QUICKSTART['model']} on {QUICKSTART['dataset']}).")
-            args.model, args.dataset, args.config_files = (
-                QUICKSTART["model"], QUICKSTART["dataset"], QUICKSTART["config_files"])
-        if args.tune:  # hyperparameter search: every trial is one run (recbole_ext/tuning.py)
-            args.model, args.dataset = args.model or QUICKSTART["model"], args.dataset or QUICKSTART["dataset"]
-            search = tune_from_args(args, overrides)
-            print_tuning_summary(search)
-            return 0 if search["best"] else 1
-        result = run(
-            args.model or QUICKSTART["model"],
-            args.dataset or QUICKSTART["dataset"],
-            config_files=args.config_files,
-            overrides=overrides,
-            output_dir=args.output_dir,
-        )
-    except RecboleExtError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.result_file:
-        args.result_file.parent.mkdir(parents=True, exist_ok=True)
-        args.result_file.write_text(json.dumps(result, indent=2) + "\n")
-    print_summary(result)
-    return 0
-
-
-def print_summary(result: dict) -> None:
-    print(f"\n{result['model']} on {result['dataset']} ({result['eval_protocol']})")
-    print(f"trained {result['epochs']} epochs in {result['train_seconds']:.1f} s on {result['device']}")
-    for split in ("best_valid_result", "test_result"):
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in result[split].items())
-        print(f"{split.replace('_result', ''):>10}: {metrics}")
-    print(f"outputs: {result['output_dir']}")
-
+from recbole_ext.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,7 +39,7 @@ from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
 from recbole_ext import build_config  # noqa: E402
-from recbole_ext.data.user_sequences import swap_train_loader  # noqa: E402
+from recbole_ext.loaders.user_sequences import swap_train_loader  # noqa: E402
 from recbole_ext.evaluation import hit_and_auc, protocol_dataloaders  # noqa: E402
 from recbole_ext.pipeline import run_config  # noqa: E402
 

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SEEDS = (2020, 2021, 2022)  # RecBole's default seed and the next two
 ALL = "*"  # key of the per-model option dicts that applies to every model
 METRIC_ORDER = [f"{m}@{k}" for m in ("hit", "ndcg") for k in (5, 10, 20)] + ["rmse", "mae"]
@@ -61,8 +61,10 @@ def cell_overrides(model: str, seed: int, overrides: Mapping[str, Mapping[str, A
 
 
 def cell_config_files(model: str, config_files: Mapping[str, Sequence[str | Path]] | None) -> list[str]:
+    from recbole_ext.config import resolve_config_file
+
     config_files = config_files or {}
-    return [str(Path(p).resolve()) for p in [*config_files.get(ALL, []), *config_files.get(model, [])]]
+    return [str(resolve_config_file(p).resolve()) for p in [*config_files.get(ALL, []), *config_files.get(model, [])]]
 
 
 # ------------------------------------------------------------------------------------------- grid
@@ -193,11 +195,11 @@ def run_cell_subprocess(spec: Mapping[str, Any], out: Path, name: str, timeout: 
     spec_file.write_text(json.dumps(spec, indent=2) + "\n")
     log_file = out / "logs" / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
+        p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)}
     with open(log_file, "w") as log:
         try:
             code = subprocess.run([sys.executable, "-m", "recbole_ext.bench", "--cell", str(spec_file)],
-                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+                                  stdout=log, stderr=subprocess.STDOUT, env=env,
                                   timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             return f"timed out after {timeout} s (log: {log_file})\n"
@@ -384,9 +386,9 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 def git_commit() -> str:
     """Short commit of the repository, ``+dirty`` when tracked files differ from it."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_DIR, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_DIR,
                                capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -1,81 +1,223 @@
-"""Every fix recbole 1.2.1 needs on today's numpy / pandas / torch / setuptools, in one place.
+"""Every fix recbole 1.2.1 needs on today's numpy / pandas / torch / setuptools / hyperopt, in one place.
 
-The measured traps are listed in ``shared/docs/RECBOLE_NOTES.md``. Each one is handled either by a
-pin in ``setup.py`` (checked here at import, so a wrong environment fails with the fix to apply
-instead of deep inside RecBole) or by a patch below. Each has a test in ``tests/test_compat.py``.
+recbole 1.2.1 (2023) is the newest RecBole; it breaks on the current stack in the ways measured in
+``shared/docs/RECBOLE_NOTES.md``. Instead of pinning a 2023 stack, each break is patched here (and
+each patch has a test in ``tests/test_compat.py`` that fails without it):
 
-| trap                                                         | fix                                    |
-|--------------------------------------------------------------|----------------------------------------|
-| numpy 2 removed ``np.float_`` / ``np.bool8`` (Config, ray)   | pin ``numpy<2`` (checked below)        |
-| pandas 3 ignores ``fillna(inplace=True)`` on a column view   | pin ``pandas<3`` (checked below)       |
-| setuptools >= 81 has no ``pkg_resources`` (ray, hyperopt)    | pin ``setuptools<81`` (checked below)  |
-| hyperopt 0.2.7 breaks ``exhaustive`` search                  | pin ``hyperopt==0.2.5`` (checked below)|
-| torch >= 2.6 ``torch.load(weights_only=True)`` cannot read   | :func:`_patch_recbole_checkpoint_load` |
-|   RecBole's checkpoints (they pickle the ``Config``)         |                                        |
-| importing RecBole's sequential models runs ``sine.py``'s     | :func:`_undo_recbole_anomaly_detection`|
-|   ``torch.autograd.set_detect_anomaly(True)``: every run     |                                        |
-|   then checks each backward op for NaN (~2x CPU per step)    |                                        |
+| break                                                             | fix here                               |
+|-------------------------------------------------------------------|----------------------------------------|
+| numpy 2 removed ``np.float_``, ``np.complex_``, ``np.unicode_``,  | :func:`restore_numpy_aliases` (also    |
+|   ``np.bool8`` (RecBole's ``Config``), ``np.float`` / ``np.bool``  |   in Ray workers: they import this     |
+|   (its metrics), ``np.str`` (its tuning plot)                     |   module before RecBole)               |
+| pandas 3 (copy-on-write) ignores ``fillna(inplace=True)`` on a    | :func:`patch_recbole_fillna`           |
+|   column view: missing side features keep NaN, empty            |                                        |
+|   ``token_seq`` / ``float_seq`` cells crash the loader            |                                        |
+| pandas 3 ``Series.agg(len)`` is the Series' length, no longer     | :func:`patch_recbole_series_agg_len`   |
+|   each cell's: ``token_seq`` side features fail to remap          |                                        |
+| hyperopt >= 0.2.7 hands algorithms a ``numpy.random.Generator``   | :func:`patch_recbole_exhaustive_search`|
+|   seed path; RecBole's ``exhaustive`` search builds a             |                                        |
+|   ``RandomState``, which has no ``integers``                      |                                        |
+| torch >= 2.6 ``torch.load(weights_only=True)`` cannot read        | :func:`patch_recbole_checkpoint_load`  |
+|   RecBole's checkpoints (they pickle the ``Config``)              |                                        |
+| importing RecBole's sequential models runs ``sine.py``'s          | :func:`undo_recbole_anomaly_detection` |
+|   ``torch.autograd.set_detect_anomaly(True)`` (~2x CPU a step)    |                                        |
 
+``pkg_resources`` (gone in setuptools >= 81) is needed by nothing we import: recbole 1.2.1 never
+imports it, hyperopt stopped at 0.2.7, and ``recbole.quick_start`` (which imports Ray at module level)
+is never imported. recbole 1.2.1's own requirement ``ray<=2.6.3`` (no wheel for Python >= 3.12) is
+why recbole is installed without its dependencies; see ``setup.py``.
+
+What no patch can fix is refused by :func:`check_stack` at import, naming the command that fixes it.
 Importing :mod:`recbole_ext` imports this module first.
 """
 
 from __future__ import annotations
 
+import sys
 import types
 import warnings
 from importlib import metadata
 
+import numpy as np
 import torch
 
 from recbole_ext.errors import EnvironmentProblem
 
-# package -> (predicate on the installed version, what must hold, the fix to run)
-_REQUIRED_VERSIONS = {
-    "numpy": (lambda v: _major(v) < 2, "numpy < 2", 'pip install "numpy<2"'),
-    "pandas": (lambda v: _major(v) < 3, "pandas < 3", 'pip install "pandas<3"'),
-    "setuptools": (lambda v: _major(v) < 81, "setuptools < 81", 'pip install "setuptools<81"'),
-    "hyperopt": (lambda v: v == "0.2.5", "hyperopt == 0.2.5", "pip install hyperopt==0.2.5"),
+# package -> (lowest supported version, the command that fixes an older or missing one)
+_MINIMUM_VERSIONS = {
+    "recbole": ("1.2.1", "pip install --no-deps recbole==1.2.1"),
+    "numpy": ("1.24", 'pip install -U "numpy>=1.24"'),
+    "pandas": ("2.0", 'pip install -U "pandas>=2.0"'),
+    "hyperopt": ("0.2.7", 'pip install -U "hyperopt>=0.2.7"'),  # older ones need pkg_resources
 }
+# The one recbole release these patches are written against.
+_RECBOLE_VERSION = "1.2.1"
 
 
-def _major(version: str) -> int:
-    return int(version.split(".")[0])
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("+")[0].split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+        if not part.isdigit():  # 2.0rc1: stop at the pre-release
+            break
+    return tuple(parts)
 
 
-def stack_problems(installed: dict[str, str] | None = None) -> list[str]:
-    """Return one line per installed package version that recbole 1.2.1 is known to break on.
+def stack_problems(installed: dict[str, str | None] | None = None) -> list[str]:
+    """One line per installed version that recbole-ext cannot run on, with the command that fixes it.
 
-    ``installed`` maps package name to version; by default the installed distributions are read.
-    A package that is not installed at all is not a problem here (pip's requirements catch that).
+    ``installed`` maps package name to version (``None``: not installed); by default the installed
+    distributions are read.
     """
     if installed is None:
         installed = {}
-        for name in _REQUIRED_VERSIONS:
+        for name in _MINIMUM_VERSIONS:
             try:
                 installed[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
-                continue
+                installed[name] = None
     problems = []
     for name, version in installed.items():
-        if name not in _REQUIRED_VERSIONS:
+        if name not in _MINIMUM_VERSIONS:
             continue
-        is_ok, requirement, fix = _REQUIRED_VERSIONS[name]
-        if not is_ok(version):
-            problems.append(f"{name} {version} is installed but recbole 1.2.1 needs {requirement}: {fix}")
+        minimum, fix = _MINIMUM_VERSIONS[name]
+        if version is None:
+            if name == "recbole":  # not among our pip requirements (see setup.py), so say how
+                problems.append(f"recbole is not installed: {fix}")
+            continue
+        if name == "recbole" and version != _RECBOLE_VERSION:
+            problems.append(f"recbole {version} is installed but recbole-ext patches recbole {_RECBOLE_VERSION}: {fix}")
+        elif _version_tuple(version) < _version_tuple(minimum):
+            problems.append(f"{name} {version} is installed but recbole-ext needs {name} >= {minimum}: {fix}")
     return problems
 
 
 def check_stack() -> None:
-    """Raise :class:`EnvironmentProblem` naming each wrong version and the command that fixes it."""
+    """Raise :class:`EnvironmentProblem` naming each unsupported version and the command that fixes it."""
     problems = stack_problems()
     if problems:
-        raise EnvironmentProblem(
-            "recbole-ext cannot run recbole 1.2.1 on this environment:\n  "
-            + "\n  ".join(problems)
-            + "\n(or reinstall the project: pip install -e .)"
-        )
+        raise EnvironmentProblem("recbole-ext cannot run on this environment: " + "; ".join(problems))
 
 
+# ------------------------------------------------------------------------------------------ numpy
+# Aliases numpy 2 (or 1.24) removed that recbole 1.2.1 still uses, and what they meant.
+NUMPY_ALIASES = {
+    "float_": "float64", "complex_": "complex128", "unicode_": "str_", "bool8": "bool_",
+    "float": "float64", "int": "int_", "bool": "bool_", "object": "object_", "str": "str_",
+    "complex": "complex128", "unicode": "str_", "long": "int_",
+}
+
+
+def restore_numpy_aliases() -> None:
+    """Put back the removed aliases (only those missing: numpy 1.26 keeps its own)."""
+    for alias, target in NUMPY_ALIASES.items():
+        if alias not in np.__dict__:
+            setattr(np, alias, getattr(np, target))
+
+
+# ----------------------------------------------------------------------------------------- pandas
+def patch_recbole_fillna() -> None:
+    """Make RecBole's missing-value handling work under pandas 3's copy-on-write.
+
+    RecBole 1.2.1 writes ``df[field].fillna(value, inplace=True)``: under copy-on-write (always on in
+    pandas 3) ``df[field]`` is a new object and the frame keeps its NaN. Two places do it:
+
+    - ``Dataset._fill_nan`` (token -> 0, float -> the column mean): replaced by the same rules
+      written as assignments;
+    - ``Dataset._load_feat`` (an empty ``token_seq`` / ``float_seq`` cell becomes ``""`` before it is
+      split): the file reader RecBole calls gets those columns filled as it reads them.
+
+    On pandas 2 both give what RecBole's own code gave.
+    """
+    import pandas as pd
+    from recbole.data.dataset import dataset as recbole_dataset
+    from recbole.utils import FeatureType
+
+    def _fill_nan(self) -> None:
+        for feat_name in self.feat_name_list:
+            feat = getattr(self, feat_name)
+            for field in feat:
+                ftype = self.field2type[field]
+                if ftype == FeatureType.TOKEN:
+                    feat[field] = feat[field].fillna(value=0)
+                elif ftype == FeatureType.FLOAT:
+                    feat[field] = feat[field].fillna(value=feat[field].mean())
+                else:
+                    dtype = np.int64 if ftype == FeatureType.TOKEN_SEQ else np.float64
+                    feat[field] = feat[field].apply(
+                        lambda x: np.array([], dtype=dtype) if isinstance(x, float) else x
+                    )
+
+    def read_csv_with_empty_sequences(*args, **kwargs):
+        frame = pd.read_csv(*args, **kwargs)
+        for column in frame.columns:  # still RecBole's "name:type" headers here
+            if str(column).endswith(("token_seq", "float_seq")):
+                frame[column] = frame[column].fillna("")
+        return frame
+
+    recbole_dataset.Dataset._fill_nan = _fill_nan
+    if not isinstance(recbole_dataset.pd, _PandasForRecBole):
+        recbole_dataset.pd = _PandasForRecBole("pandas", read_csv_with_empty_sequences)
+
+
+class _PandasForRecBole(types.ModuleType):
+    """``pandas`` as RecBole's dataset module sees it: identical except for ``read_csv``."""
+
+    def __init__(self, name: str, read_csv) -> None:
+        super().__init__(name)
+        self.read_csv = read_csv
+
+    def __getattr__(self, name):
+        import pandas
+
+        return getattr(pandas, name)
+
+
+def patch_recbole_series_agg_len() -> None:
+    """RecBole 1.2.1 splits its ``token_seq`` / ``float_seq`` columns at ``np.cumsum(s.agg(len))``
+    (remapping ids, normalising, discretising, knowledge graphs). pandas 2 applied ``len`` to each
+    cell; pandas 3 calls ``len(s)``. For calls from RecBole's own modules ``agg(len)`` is made
+    per-cell again; everyone else keeps pandas' current meaning."""
+    import pandas as pd
+
+    if getattr(pd.Series.agg, "_recbole_ext_patch", False):
+        return
+    series_agg = pd.Series.agg
+
+    def agg(self, func=None, axis=0, *args, **kwargs):
+        if func is len and sys._getframe(1).f_globals.get("__name__", "").startswith("recbole."):
+            return self.map(len)
+        return series_agg(self, func, axis, *args, **kwargs)
+
+    agg._recbole_ext_patch = True
+    pd.Series.agg = agg
+    pd.Series.aggregate = agg
+
+
+# --------------------------------------------------------------------------------------- hyperopt
+def patch_recbole_exhaustive_search() -> None:
+    """RecBole's ``exhaustive_search`` draws from ``np.random.RandomState(seed)``; hyperopt >= 0.2.7
+    samples through ``numpy.random.Generator`` methods (``rng.integers``). Give it a Generator."""
+    from recbole.trainer import hyper_tuning
+
+    if isinstance(hyper_tuning.np, _NumpyWithGeneratorState):
+        return
+    hyper_tuning.np = _NumpyWithGeneratorState("numpy")
+
+
+class _NumpyWithGeneratorState(types.ModuleType):
+    """``numpy`` as RecBole's hyper_tuning module sees it: ``random.RandomState(seed)`` is a Generator."""
+
+    random = types.SimpleNamespace(RandomState=np.random.default_rng)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+# ------------------------------------------------------------------------------------------ torch
 def load_trusted_checkpoint(file, *args, **kwargs):
     """``torch.load`` for checkpoints RecBole itself wrote (they pickle the run's ``Config``).
 
@@ -95,7 +237,7 @@ class _TorchWithTrustedLoad(types.ModuleType):
         return getattr(torch, name)
 
 
-def _patch_recbole_checkpoint_load() -> None:
+def patch_recbole_checkpoint_load() -> None:
     """Make ``Trainer.evaluate(load_best_model=True)`` and ``resume_checkpoint`` work on torch >= 2.6.
 
     Only the trainer module's view of ``torch`` changes; ``torch.load`` elsewhere keeps its safe
@@ -107,12 +249,14 @@ def _patch_recbole_checkpoint_load() -> None:
         recbole_trainer.torch = _TorchWithTrustedLoad("torch")
 
 
-def _silence_recbole_future_warnings() -> None:
+def silence_recbole_future_warnings() -> None:
     """RecBole 1.2.1 triggers pandas/torch deprecation warnings on every run; they are not the user's."""
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+    # pandas 3 warns at each of RecBole's fillna(inplace=True) lines; patch_recbole_fillna fixed them.
+    warnings.filterwarnings("ignore", message="A value is being set on a copy", module=r"recbole\.")
 
 
-def _undo_recbole_anomaly_detection() -> None:
+def undo_recbole_anomaly_detection() -> None:
     """``recbole/model/sequential_recommender/sine.py`` turns on autograd anomaly detection for the
     whole process at import (any import of RecBole's sequential models runs it). Anomaly mode
     records a traceback per op and checks every backward output for NaN: a SASRecPaper training step
@@ -124,9 +268,13 @@ def _undo_recbole_anomaly_detection() -> None:
 
 def apply() -> None:
     check_stack()
-    _patch_recbole_checkpoint_load()
-    _undo_recbole_anomaly_detection()
-    _silence_recbole_future_warnings()
+    restore_numpy_aliases()  # before anything of recbole is imported
+    patch_recbole_fillna()
+    patch_recbole_series_agg_len()
+    patch_recbole_exhaustive_search()
+    patch_recbole_checkpoint_load()
+    undo_recbole_anomaly_detection()
+    silence_recbole_future_warnings()
 
 
 apply()

@@ -39,10 +39,11 @@ from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
 PROPERTIES_DIR = PACKAGE_DIR / "properties"
-CONFIGS_DIR = REPO_ROOT / "configs"
-DEFAULT_DATA_PATH = REPO_ROOT / "atomic_data"
+CONFIGS_DIR = PACKAGE_DIR / "configs"  # the presets, shipped as package data
+SEARCH_SPACES_DIR = CONFIGS_DIR / "tune"
+# Converted datasets live in ./atomic_data of the working directory unless data_path says otherwise.
+DEFAULT_DATA_PATH = Path("atomic_data")
 RECBOLE_DIR = Path(recbole.__file__).resolve().parent
 RECBOLE_MODEL_PROPERTIES = RECBOLE_DIR / "properties" / "model"
 # Datasets RecBole always loads from its own wheel, whatever data_path says.
@@ -78,10 +79,7 @@ def stacked_config_dict(
     for path in [*model_yaml_files(model_class), *dataset_yaml_files(dataset)]:
         merged.update(read_yaml(path))
     for path in config_files:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Config file '{path}' does not exist (given in --config_files).")
-        merged.update(read_yaml(path))
+        merged.update(read_yaml(resolve_config_file(path)))
     merged.update(overrides or {})
     merged.setdefault("data_path", str(DEFAULT_DATA_PATH))
     if merged.get("loss_type") == "CE":
@@ -104,6 +102,37 @@ def model_yaml_files(model_class: type) -> list[Path]:
         if (directory / f"{cls.__name__}.yaml").is_file():
             files.append(directory / f"{cls.__name__}.yaml")
     return files
+
+
+def resolve_config_file(name_or_path: str | Path) -> Path:
+    """A config file given as a path, or by the name of a preset in ``recbole_ext/configs``."""
+    return _resolve_shipped(name_or_path, CONFIGS_DIR, ".yaml", "Config file", "--config_files")
+
+
+def resolve_search_space(name_or_path: str | Path) -> Path:
+    """A search-space file given as a path, or by name in ``recbole_ext/configs/tune`` (``SASRec``)."""
+    return _resolve_shipped(name_or_path, SEARCH_SPACES_DIR, ".hyper", "Search-space file", "--tune")
+
+
+def presets() -> list[str]:
+    """Names of the shipped presets (``--config_files NAME``)."""
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+
+
+def _resolve_shipped(name_or_path: str | Path, directory: Path, suffix: str, what: str, flag: str) -> Path:
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    name = path.name if path.name.endswith(suffix) else path.name + suffix
+    if len(path.parts) == 1 and (directory / name).is_file():
+        return directory / name
+    shipped = sorted(p.stem for p in directory.glob(f"*{suffix}"))
+    close = difflib.get_close_matches(path.stem, shipped, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"{what} '{name_or_path}' (given in {flag}) is neither a file nor a shipped preset.{hint} "
+        f"Shipped: {', '.join(shipped)}."
+    )
 
 
 def dataset_yaml_files(dataset: str) -> list[Path]:

@@ -39,8 +39,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from recbole_ext.data import goodreads, movielens
-from recbole_ext.data.atomic import AtomicFileSet, ConvertError, Report, batched, write_inter
+from recbole_ext.converters import goodreads, movielens
+from recbole_ext.converters.atomic import AtomicFileSet, ConvertError, Report, batched, write_inter
 
 SOURCES = ("ml-100k", "ml-1m", "goodreads")
 DEFAULT_NAMES = {

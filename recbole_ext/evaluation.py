@@ -16,13 +16,14 @@
 training items and the validation item. This is what the SASRec paper masks for its test
 numbers (train + valid); for validation it does not include the test item, which lies in the
 future. The histories are rebuilt exactly from RecBole's split datasets
-(:class:`recbole_ext.data.user_sequences.UserSequences`); RecBole's own samplers miss each
+(:class:`recbole_ext.loaders.user_sequences.UserSequences`); RecBole's own samplers miss each
 user's first item in sequential data, so they are not used.
 
 Only the evaluation rows change: the split, the models and RecBole's ``Trainer.evaluate`` stay
-as they are. ``full_masked`` subclasses RecBole's ``FullSortEvalDataLoader`` and hands the mask
-as its ``history_index``; ``sampled_masked`` hands ``(1 + n)`` candidate rows per target to
-RecBole's sampled-evaluation path (``model.predict``). Negatives are drawn once per loader from
+as they are. Both protocols subclass RecBole's ``FullSortEvalDataLoader`` (one
+``model.full_sort_predict`` per row, so each history is encoded once) and hand a mask as its
+``history_index``: ``full_masked`` the seen items, ``sampled_masked`` every item that is not one
+of the row's ``1 + n`` candidates. Negatives are drawn once per loader from
 a generator seeded with ``seed``: every validation epoch ranks the same candidates. For
 non-sequential (general) models, RecBole's full ranking already masks the history, so
 ``full_masked`` requires ``eval_args.mode: full`` and keeps RecBole's loader.
@@ -33,12 +34,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
 from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
-from recbole.data.interaction import Interaction
 from recbole.utils import ModelType
 
-from recbole_ext.data.user_sequences import UserSequences
+from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.errors import ConfigError
 from recbole_ext.sampling import NegativeSampler, as_generator
 
@@ -59,7 +58,10 @@ def protocol_dataloaders(config: Any, train_data: Any, valid_data: Any, test_dat
     if protocol == "recbole":
         return valid_data, test_data
     sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
-    if protocol == "full_masked" and not sequential:
+    if not sequential:
+        if protocol == "sampled_masked":
+            raise ConfigError(f"ranking_protocol sampled_masked ranks sequential histories; {config['model']} is not "
+                              "sequential: use ranking_protocol full_masked (RecBole masks its history).")
         modes = config["eval_args"]["mode"]
         if any(modes[phase] != "full" for phase in ("valid", "test")):
             raise ConfigError("ranking_protocol full_masked with a non-sequential model needs eval_args mode: full.")
@@ -72,7 +74,8 @@ def protocol_dataloaders(config: Any, train_data: Any, valid_data: Any, test_dat
             loaders.append(MaskedFullSortEvalDataLoader(config, loader._dataset, loader._sampler, histories, pos))
         else:
             n_neg = int(config["ranking_neg_num"] or 100)
-            loaders.append(MaskedSampledEvalDataLoader(config, loader._dataset, histories, pos, n_neg, phase))
+            loaders.append(MaskedSampledEvalDataLoader(config, loader._dataset, loader._sampler, histories, pos,
+                                                       n_neg, phase))
     return loaders[0], loaders[1]
 
 
@@ -119,19 +122,23 @@ class MaskedFullSortEvalDataLoader(FullSortEvalDataLoader):
         return interaction, (rows[keep], items[keep]), positive_u, positive_i
 
 
-class MaskedSampledEvalDataLoader(AbstractDataLoader):
-    """The target and ``n_neg`` negatives never seen before it, scored by ``model.predict``.
+class MaskedSampledEvalDataLoader(FullSortEvalDataLoader):
+    """The target and ``n_neg`` negatives never seen before it, ranked from one encoding per row.
 
-    A batch is RecBole's sampled-evaluation tuple ``(interaction, row_idx, positive_u,
-    positive_i)``: ``interaction`` holds each row ``1 + n_neg`` times with ``item_id`` = the
-    target, then its negatives; ``Trainer._neg_sample_batch_eval`` scatters the scores into a
-    [rows, n_items] matrix that is -inf elsewhere.
+    RecBole's sampled path repeats every row ``1 + n_neg`` times and runs the model's encoder on
+    each copy (``model.predict``): 101 encodings of the same history under the SASRec paper's
+    protocol. Here each row is encoded once: the batch goes through RecBole's full-sort path
+    (``model.full_sort_predict``, one pass over the history) and every item that is not one of the
+    row's candidates is masked (its ``history_index`` is a boolean ``[rows, n_items]`` mask, a
+    quarter of the size of the score matrix the full-sort path holds anyway). The metrics are
+    those of the target's rank among its ``1 + n_neg`` candidates, as before.
     """
 
     def __init__(
         self,
         config: Any,
         dataset: Any,
+        sampler: Any,
         histories: UserSequences,
         positions: torch.Tensor,
         n_neg: int,
@@ -139,7 +146,6 @@ class MaskedSampledEvalDataLoader(AbstractDataLoader):
     ) -> None:
         self.prefix = _PrefixIndex(dataset, histories, positions)
         self.n_neg = n_neg
-        self.iid_field = dataset.iid_field
         n_rows = len(self.prefix.target)
         rows, items = self.prefix.pairs(torch.arange(n_rows))
         excluded_rows = torch.cat([rows, torch.arange(n_rows)])  # seen items and the target
@@ -147,25 +153,21 @@ class MaskedSampledEvalDataLoader(AbstractDataLoader):
         order = torch.argsort(excluded_rows, stable=True)
         indptr = torch.zeros(n_rows + 1, dtype=torch.long)
         indptr[1:] = torch.bincount(excluded_rows, minlength=n_rows).cumsum(0)
-        sampler = NegativeSampler(dataset.item_num, indptr, excluded_items[order])
+        negative_sampler = NegativeSampler(dataset.item_num, indptr, excluded_items[order])
         seed = config["seed"] + (1 if phase == "valid" else 2)
-        self.negatives = sampler.sample(torch.arange(n_rows), n_neg, as_generator(seed))  # [R, n]
-        self.sample_size = n_rows
-        super().__init__(config, dataset, None, shuffle=False)
+        self.negatives = negative_sampler.sample(torch.arange(n_rows), n_neg, as_generator(seed))  # [R, n]
+        super().__init__(config, dataset, sampler, shuffle=False)
 
-    def _init_batch_size_and_step(self) -> None:
-        self.step = max(self.config["eval_batch_size"] // (1 + self.n_neg), 1)
-        self.set_batch_size(self.step * (1 + self.n_neg))
+    def candidates(self, index: torch.Tensor) -> torch.Tensor:
+        """[b, 1 + n]: each row's target, then its negatives."""
+        return torch.cat([self.prefix.target[index].unsqueeze(1), self.negatives[index]], dim=1)
 
     def collate_fn(self, index: list[int]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(index, dtype=torch.long)
-        interaction = self.transform(self._dataset, self._dataset[index])
-        target = self.prefix.target[index]  # [b]
-        candidates = torch.cat([target.unsqueeze(1), self.negatives[index]], dim=1)  # [b, 1 + n]
-        repeated = interaction.repeat_interleave(1 + self.n_neg)
-        repeated.update(Interaction({self.iid_field: candidates.flatten()}))
-        row_idx = torch.arange(len(index)).repeat_interleave(1 + self.n_neg)  # [b * (1 + n)]
-        return repeated, row_idx, torch.arange(len(index)), target
+        interaction, _, positive_u, positive_i = super().collate_fn(index)
+        candidates = self.candidates(torch.as_tensor(index, dtype=torch.long))  # [b, 1 + n]
+        not_candidate = torch.ones(len(index), self._dataset.item_num, dtype=torch.bool)  # [b, I]
+        not_candidate.scatter_(1, candidates, False)
+        return interaction, not_candidate, positive_u, positive_i
 
 
 def hit_and_auc(scores: torch.Tensor, target: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

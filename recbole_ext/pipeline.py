@@ -35,7 +35,7 @@ from recbole.utils import get_trainer, init_seed
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
 from recbole_ext.config import build_config
-from recbole_ext.data.user_sequences import swap_train_loader
+from recbole_ext.loaders.user_sequences import swap_train_loader
 from recbole_ext.evaluation import describe as describe_protocol
 from recbole_ext.evaluation import protocol_dataloaders
 

@@ -54,7 +54,7 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
 from recbole.trainer.hyper_tuning import HyperTuning
 
-from recbole_ext.config import REPO_ROOT, build_config
+from recbole_ext.config import PACKAGE_DIR, build_config, resolve_config_file, resolve_search_space
 from recbole_ext.errors import ConfigError
 from recbole_ext.pipeline import DEFAULT_OUTPUT_ROOT, plain_value, run_config
 
@@ -73,9 +73,7 @@ def read_space(params_file: str | Path) -> dict[str, tuple[str, list[Any]]]:
     Lines with fewer than three fields (blank lines, comments without spaces) are skipped as
     RecBole skips them; a line starting with ``#`` is a comment here.
     """
-    path = Path(params_file)
-    if not path.is_file():
-        raise ConfigError(f"Search-space file '{path}' does not exist (given in --tune).")
+    path = resolve_search_space(params_file)
     space: dict[str, tuple[str, list[Any]]] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = line.strip().split(" ")
@@ -199,7 +197,7 @@ class _PipelineHyperTuning(HyperTuning):
         from hyperopt import fmin
 
         fmin(self.trial, self.space, algo=self.algo, max_evals=int(self.max_evals),
-             early_stop_fn=self.early_stop_fn, rstate=np.random.RandomState(self.seed),
+             early_stop_fn=self.early_stop_fn, rstate=np.random.default_rng(self.seed),
              show_progressbar=False, return_argmin=False)
 
 
@@ -236,7 +234,8 @@ def tune(
     out = out.resolve()
     trials_dir = out / "trials"
     trials_dir.mkdir(parents=True, exist_ok=True)
-    config_files = [str(Path(p).resolve()) for p in config_files]
+    config_files = [str(resolve_config_file(p).resolve()) for p in config_files]
+    params_file = resolve_search_space(params_file)
     overrides = dict(overrides or {})
     if tool == "hyperopt":
         space = hyperopt_space(params_file)
@@ -285,16 +284,14 @@ def ray_search(
     ``exhaustive`` maps ``choice`` to ``tune.grid_search``; ``random`` samples with Ray's basic
     variant generator; ``bayes`` is hyperopt's TPE through Ray's ``HyperOptSearch``.
     """
-    import ray
-    from ray import tune
-    from ray.air import RunConfig
+    ray, tune = import_ray()
 
     space = read_space(params_file)
     started_here = not ray.is_initialized()
     temp_dir = None
     if started_here:
-        # Workers must import recbole_ext (and run its compat checks): put the repository on their path.
-        python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        # Workers must import recbole_ext (and run its compat patches), installed or not.
+        python_path = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)
         if address is None:
             os.environ["PYTHONPATH"] = python_path  # inherited by the local raylet and its workers
             temp_dir = tempfile.mkdtemp(prefix="rbx-ray-", dir="/tmp")  # short: Ray's socket paths
@@ -327,7 +324,7 @@ def ray_search(
             param_space=param_space,
             tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
                                         max_concurrent_trials=max_concurrent_trials),
-            run_config=RunConfig(name="ray", storage_path=str(trials_dir.parent), verbose=0),
+            run_config=tune.RunConfig(name="ray", storage_path=str(trials_dir.parent), verbose=0),
         )
         tuner.fit()
     finally:
@@ -354,13 +351,27 @@ def _ray_domain(kind: str, values: list[Any], grid: bool):
 
 def _ray_trial(params: dict[str, Any], model, dataset, trials_dir, config_files, overrides) -> None:
     """One Ray Tune trial (runs in a Ray worker): the pipeline in ``trials_dir/<trial id>``."""
-    from ray.air import session
-
     import torch
+    from ray import tune
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    row = run_trial(model, dataset, params, Path(trials_dir) / session.get_trial_id(), config_files, overrides)
-    session.report({"loss": row["loss"], "ok": row["status"] == "ok"})
+    trial_id = tune.get_context().get_trial_id()
+    row = run_trial(model, dataset, params, Path(trials_dir) / trial_id, config_files, overrides)
+    tune.report({"loss": row["loss"], "ok": row["status"] == "ok"})
+
+
+def import_ray():
+    """``(ray, ray.tune)``, or a clear error naming the install command when Ray is missing or too old."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise ConfigError("--tool ray needs Ray Tune: pip install \"recbole-ext[ray]\" "
+                          "(or use --tool hyperopt, which needs nothing more).") from None
+    if not all(hasattr(tune, name) for name in ("RunConfig", "report", "get_context")):
+        raise ConfigError(f"Ray {ray.__version__} is too old for recbole-ext's Ray Tune API: "
+                          "pip install -U \"ray[tune]>=2.40\".")
+    return ray, tune
 
 
 # ----------------------------------------------------------------------------------------- tables
@@ -412,7 +423,7 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     """The tuning flags, shared by ``run.py`` and ``python -m recbole_ext.tuning``."""
     group = parser.add_argument_group("hyperparameter search (with --tune)")
     group.add_argument("--tune", type=Path, metavar="FILE",
-                       help="search this RecBole search-space file (e.g. configs/tune/SASRec.hyper)")
+                       help="a RecBole search-space file, or a shipped one by name (e.g. SASRec)")
     group.add_argument("--algo", choices=ALGOS, default="exhaustive", help="search algorithm (default exhaustive)")
     group.add_argument("--max_evals", type=int, default=100, help="trials for random / bayes (default 100)")
     group.add_argument("--early_stop", type=int, default=10,
@@ -450,15 +461,14 @@ def print_tuning_summary(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m recbole_ext.tuning ...``: the same as ``python run.py ... --tune FILE``."""
-    sys.path.insert(0, str(REPO_ROOT))
-    import run as run_script
+    from recbole_ext import cli
 
     argv = sys.argv[1:] if argv is None else argv
     if "--tune" not in argv and not any(a in ("-h", "--help") for a in argv):
         print("error: --tune FILE is required (a RecBole search-space file, e.g. configs/tune/SASRec.hyper)",
               file=sys.stderr)
         return 2
-    return run_script.main(argv)
+    return cli.main(argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from recbole.data.interaction import Interaction
 from torch.nn import functional as F
 
 from recbole_ext import build_config, run
-from recbole_ext.data.windows import WindowDataLoader, right_align, sliding_windows
+from recbole_ext.loaders.windows import WindowDataLoader, right_align, sliding_windows
 from recbole_ext.evaluation import hit_and_auc
 from recbole_ext.models.caserpaper import CaserPaper
 from recbole_ext.sampling import csr_from_lists
@@ -228,10 +228,10 @@ def test_losses_exact_on_window_batch(tiny, loss_type):
 
 
 def test_presets_load(tiny):
-    d2l = build_config("CaserPaper", "tiny", config_files=["configs/caser-d2l.yaml"], overrides={"data_path": tiny})
+    d2l = build_config("CaserPaper", "tiny", config_files=["caser-d2l"], overrides={"data_path": tiny})
     assert (d2l["embedding_size"], d2l["MAX_ITEM_LIST_LENGTH"], d2l["nh"], d2l["nv"], d2l["n_targets"]) == (10, 5, 16, 4, 1)
     assert (d2l["learning_rate"], d2l["weight_decay"], d2l["init_std"], d2l["loss_type"]) == (0.04, 1e-5, 0.01, "BPR")
-    paper = build_config("CaserPaper", "tiny", config_files=["configs/caser-paper.yaml"], overrides={"data_path": tiny})
+    paper = build_config("CaserPaper", "tiny", config_files=["caser-paper.yaml"], overrides={"data_path": tiny})
     assert (paper["embedding_size"], paper["n_targets"], paper["dropout_prob"], paper["loss_type"]) == (50, 3, 0.5, "BCE")
 
 

@@ -1,41 +1,71 @@
-"""Each fix in recbole_ext/compat.py (and each pin it checks) has a test that fails without it."""
+"""Each fix in recbole_ext/compat.py has a test that fails without it, and the stack check names its fix."""
 
 from __future__ import annotations
 
-import importlib
 import math
+import subprocess
+import sys
+from functools import partial
 
+import numpy as np
+import pandas as pd
 import pytest
 import recbole.trainer.trainer as recbole_trainer
 import torch
+from recbole.config import Config
+from recbole.data import create_dataset
+from recbole.trainer import hyper_tuning
 
 from recbole_ext import build_config, compat
 from recbole_ext.errors import EnvironmentProblem
-from recbole.data import create_dataset
-
 from tests.conftest import write_inter
+
+LOAD_ITEMS = {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "price", "tags", "scores"]}
 
 
 def test_installed_stack_has_no_known_problem():
     assert compat.stack_problems() == []
 
 
-def test_wrong_versions_are_named_with_their_fix():
+def test_unsupported_versions_are_named_with_their_fix():
     problems = compat.stack_problems(
-        {"numpy": "2.1.0", "pandas": "3.0.0", "setuptools": "81.0.0", "hyperopt": "0.2.7"}
+        {"recbole": None, "numpy": "1.23.5", "pandas": "1.5.3", "hyperopt": "0.2.5"}
     )
     assert problems == [
-        'numpy 2.1.0 is installed but recbole 1.2.1 needs numpy < 2: pip install "numpy<2"',
-        'pandas 3.0.0 is installed but recbole 1.2.1 needs pandas < 3: pip install "pandas<3"',
-        'setuptools 81.0.0 is installed but recbole 1.2.1 needs setuptools < 81: pip install "setuptools<81"',
-        "hyperopt 0.2.7 is installed but recbole 1.2.1 needs hyperopt == 0.2.5: pip install hyperopt==0.2.5",
+        "recbole is not installed: pip install --no-deps recbole==1.2.1",
+        'numpy 1.23.5 is installed but recbole-ext needs numpy >= 1.24: pip install -U "numpy>=1.24"',
+        'pandas 1.5.3 is installed but recbole-ext needs pandas >= 2.0: pip install -U "pandas>=2.0"',
+        'hyperopt 0.2.5 is installed but recbole-ext needs hyperopt >= 0.2.7: pip install -U "hyperopt>=0.2.7"',
     ]
+    assert compat.stack_problems({"recbole": "1.2.0"}) == [
+        "recbole 1.2.0 is installed but recbole-ext patches recbole 1.2.1: pip install --no-deps recbole==1.2.1"]
+
+
+@pytest.mark.parametrize("versions", [
+    {"numpy": "2.5.2", "pandas": "3.0.6", "hyperopt": "0.3.0", "recbole": "1.2.1"},  # today's
+    {"numpy": "1.26.4", "pandas": "2.2.3", "hyperopt": "0.2.7", "recbole": "1.2.1"},  # oldest supported
+    {"numpy": "2.0.0rc1", "pandas": "3.0.0.dev0+123", "hyperopt": "0.2.7"},
+])
+def test_todays_and_older_stacks_are_accepted(versions):
+    assert compat.stack_problems(versions) == []
 
 
 def test_check_stack_raises_a_clear_error(monkeypatch):
-    monkeypatch.setattr(compat, "stack_problems", lambda: ["numpy 2.1.0 is installed but ..."])
-    with pytest.raises(EnvironmentProblem, match="numpy 2.1.0"):
+    monkeypatch.setattr(compat, "stack_problems", lambda: ["numpy 1.23.5 is installed but ..."])
+    with pytest.raises(EnvironmentProblem, match="numpy 1.23.5"):
         compat.check_stack()
+
+
+def test_numpy_aliases_recbole_uses_are_restored(monkeypatch):
+    """RecBole's Config runs np.float_ / np.unicode_ (gone in numpy 2); its metrics use np.float."""
+    removed = [alias for alias in compat.NUMPY_ALIASES if alias not in ("bool", "long")]
+    for alias in removed:
+        monkeypatch.delattr(np, alias, raising=False)
+    with pytest.raises(AttributeError):
+        Config.compatibility_settings(None)
+    compat.restore_numpy_aliases()
+    Config.compatibility_settings(None)
+    assert np.float_ is np.float64 and np.bool8 is np.bool_ and np.unicode_ is np.str_ and np.float is np.float64
 
 
 def test_recbole_checkpoint_reloads_on_new_torch(tiny_dataset, tmp_path):
@@ -50,20 +80,67 @@ def test_recbole_checkpoint_reloads_on_new_torch(tiny_dataset, tmp_path):
     assert torch.load is not compat.load_trusted_checkpoint  # the rest of torch keeps its safe default
 
 
-def test_recbole_quick_start_imports():
-    """recbole.quick_start imports ray.tune, which needs pkg_resources (setuptools < 81)."""
-    importlib.import_module("recbole.quick_start")
+def test_nothing_needs_pkg_resources():
+    """setuptools >= 81 has no pkg_resources: the package, RecBole's tuning and hyperopt import without it."""
+    code = ("import sys; sys.modules['pkg_resources'] = None\n"
+            "import recbole_ext.tuning, recbole_ext.pipeline, hyperopt, torch.utils.tensorboard\n"
+            "from hyperopt import tpe, rand\nprint('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
-def test_missing_float_side_feature_is_filled(tmp_path):
-    """pandas 3 silently skips RecBole's fillna(inplace=True): NaN would reach the model."""
-    write_inter(tmp_path / "nan" / "nan.inter", [(0, 0, 1), (0, 1, 2), (1, 1, 3), (1, 0, 4)])
-    (tmp_path / "nan" / "nan.item").write_text("item_id:token\tprice:float\ni0\t2.0\ni1\t\n")
-    config = build_config(
-        "SASRec", "nan",
-        overrides={"data_path": tmp_path, "load_col": {"inter": ["user_id", "item_id", "timestamp"],
-                                                      "item": ["item_id", "price"]}},
+def test_recbole_exhaustive_search_runs_on_current_hyperopt():
+    """hyperopt >= 0.2.7 samples with Generator methods; RecBole's exhaustive search made a RandomState."""
+    from hyperopt import Trials, fmin, hp
+
+    trials = Trials()
+    fmin(lambda params: params["a"] + params["b"], {"a": hp.choice("a", [1, 2, 3]), "b": hp.choice("b", [0, 10])},
+         algo=partial(hyper_tuning.exhaustive_search, nbMaxSucessiveFailures=1000), max_evals=6,
+         trials=trials, rstate=np.random.default_rng(0), show_progressbar=False)
+    seen = {(t["misc"]["vals"]["a"][0], t["misc"]["vals"]["b"][0]) for t in trials.trials}
+    assert seen == {(a, b) for a in range(3) for b in range(2)}  # every combination once
+
+
+def write_item_side_features(tmp_path, name: str) -> None:
+    write_inter(tmp_path / name / f"{name}.inter", [(0, 0, 1), (0, 1, 2), (1, 1, 3), (1, 0, 4), (1, 2, 5)])
+    (tmp_path / name / f"{name}.item").write_text(
+        "item_id:token\tprice:float\ttags:token_seq\tscores:float_seq\n"
+        "i0\t2.0\ta b\t1 2\n"
+        "i1\t\t\t\n"  # every side feature of i1 missing
+        "i2\t4.0\tb c d\t3\n"
     )
-    prices = create_dataset(config).item_feat["price"].tolist()
+
+
+def test_missing_side_features_are_filled_as_on_pandas_2(tmp_path):
+    """pandas 3 silently skips RecBole's fillna(inplace=True): NaN would reach the model, and an
+    empty token_seq / float_seq cell would crash the loader ('float' object has no attribute 'split')."""
+    write_item_side_features(tmp_path, "nan")
+    config = build_config("SASRec", "nan", overrides={"data_path": tmp_path, "load_col": LOAD_ITEMS})
+    dataset = create_dataset(config)
+    item_feat, items = dataset.item_feat, dataset.field2id_token["item_id"].tolist()
+    row = {token: i for i, token in enumerate(items)}
+    prices = item_feat["price"].tolist()
     assert not any(math.isnan(p) for p in prices)
-    assert prices[1:] == [2.0, 2.0]  # the missing price is filled with the mean (RecBole's rule)
+    assert prices[row["i1"]] == pytest.approx(3.0)  # the mean of the given prices (RecBole's rule)
+    assert list(item_feat["tags"][row["i1"]]) == [] and list(item_feat["scores"][row["i1"]]) == []
+    assert items[0] == "[PAD]"
+
+
+def test_token_sequences_are_remapped_cell_by_cell(tmp_path):
+    """RecBole splits remapped token_seq ids at cumsum(Series.agg(len)): per cell on pandas 2,
+    the Series' length on pandas 3."""
+    write_item_side_features(tmp_path, "seq")
+    config = build_config("SASRec", "seq", overrides={"data_path": tmp_path, "load_col": LOAD_ITEMS})
+    dataset = create_dataset(config)
+    row = {token: i for i, token in enumerate(dataset.field2id_token["item_id"].tolist())}
+    tags = dataset.field2id_token["tags"]
+    as_tokens = lambda item: [tags[t] for t in dataset.item_feat["tags"][row[item]].tolist() if t]  # noqa: E731
+    assert as_tokens("i0") == ["a", "b"] and as_tokens("i2") == ["b", "c", "d"]
+    assert list(dataset.item_feat["scores"][row["i2"]]) == [3.0]
+
+
+def test_series_agg_keeps_pandas_meaning_outside_recbole():
+    cells = pd.Series([[1, 2], [3]])
+    expected = 2 if int(pd.__version__.split(".")[0]) >= 3 else [2, 1]
+    result = cells.agg(len)
+    assert (result.tolist() if hasattr(result, "tolist") else result) == expected

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from recbole_ext.convert import DEFAULT_NAMES, check_name, convert, recbole_reserved_names
-from recbole_ext.data import goodreads
-from recbole_ext.data.atomic import AtomicFileSet, ConvertError, format_value
+from recbole_ext.converters import goodreads
+from recbole_ext.converters.atomic import AtomicFileSet, ConvertError, format_value
 
 
 def test_format_value_never_breaks_a_row():

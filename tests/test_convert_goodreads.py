@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from recbole_ext.convert import convert
-from recbole_ext.data import goodreads
-from recbole_ext.data.atomic import ConvertError, Report
+from recbole_ext.converters import goodreads
+from recbole_ext.converters.atomic import ConvertError, Report
 
 HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
 SENTENCES = [[0, 'He wrote "rating": 1, "user_id": "x" in {braces}'], [1, "Second\tsentence."]]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from recbole_ext.convert import convert, main
-from recbole_ext.data.atomic import ConvertError
-from recbole_ext.data.movielens import split_title
+from recbole_ext.converters.atomic import ConvertError
+from recbole_ext.converters.movielens import split_title
 
 
 def flags(*on: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from recbole.model.sequential_recommender.sasrec import SASRec
+from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 
 from recbole_ext.errors import ConfigError
@@ -85,15 +86,55 @@ def test_sampled_masked_candidates_are_the_target_and_unseen_items(tmp_path):
     for loader, seen in ((valid, VALID_SEEN), (test, TEST_SEEN)):
         assert isinstance(loader, MaskedSampledEvalDataLoader) and loader.negatives.shape == (len(seen), 20)
         for batch in loader:
-            interaction, scores, positive_u, positive_i = trainer._neg_sample_batch_eval(batch)
-            users = tokens(dataset, "user_id", interaction["user_id"][:: 1 + 20])
+            interaction, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batch)
+            users = tokens(dataset, "user_id", interaction["user_id"])
             for row, user in enumerate(users):
                 target = tokens(dataset, "item_id", positive_i[row : row + 1])[0]
                 finite = set(tokens(dataset, "item_id", torch.isfinite(scores[row]).nonzero().flatten()))
                 assert target in finite and not finite & (seen[user] - {target}) and 0 not in finite
-                assert len(finite) >= 2  # negatives exist besides the target
+                assert len(finite) >= 2  # negatives exist besides the target (drawn with replacement)
                 negatives = set(tokens(dataset, "item_id", loader.negatives[row]))
                 assert negatives == finite - {target} and target not in negatives
+
+
+def repeated_candidate_scores(trainer, loader, index):
+    """What RecBole's sampled path computed: each row repeated 1 + n times, one ``predict`` per copy."""
+    interaction, _, _, positive_i = loader.collate_fn(index)
+    candidates = loader.candidates(torch.as_tensor(index))  # [b, 1 + n]
+    repeated = interaction.repeat_interleave(candidates.shape[1])
+    repeated.update(Interaction({"item_id": candidates.flatten()}))
+    scores = trainer.model.predict(repeated.to(trainer.device)).view(candidates.shape)
+    return candidates, scores
+
+
+def test_sampled_masked_encodes_once_and_matches_per_candidate_scoring(tmp_path):
+    """One full_sort_predict per row gives each candidate the score RecBole's repeated rows gave,
+    and so the same metrics, with 1/(1 + n) of the encoder calls."""
+    config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=5)
+    config["checkpoint_dir"] = str(tmp_path / "ckpt")
+    torch.manual_seed(0)
+    model = SASRec(config, train._dataset)
+    model.eval()
+    calls = []
+    model.forward = counting(model.forward, calls)
+    trainer = Trainer(config, model)
+    trainer.tot_item_num = dataset.item_num
+    index = list(range(len(test._dataset)))
+    with torch.no_grad():
+        _, scores, _, positive_i = trainer._full_sort_batch_eval(test.collate_fn(index))
+        rows_encoded = sum(calls)
+        candidates, expected = repeated_candidate_scores(trainer, test, index)
+    assert rows_encoded == len(index)  # each history once, not once per candidate
+    torch.testing.assert_close(scores.gather(1, candidates.to(scores.device)), expected)
+    masked = torch.ones_like(scores, dtype=torch.bool).scatter_(1, candidates.to(scores.device), False)
+    assert torch.isinf(scores[masked]).all()
+
+
+def counting(forward, calls):
+    def wrapped(item_seq, item_seq_len):
+        calls.append(len(item_seq))
+        return forward(item_seq, item_seq_len)
+    return wrapped
 
 
 def test_sampled_negatives_fixed_per_seed(tmp_path):

@@ -8,10 +8,10 @@ from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 
 from recbole_ext import build_config, losses, run
-from recbole_ext.data.sessions import SessionDataLoader, chunk_bounds, session_bounds
+from recbole_ext.loaders.sessions import SessionDataLoader, chunk_bounds, session_bounds
 from recbole_ext.models.gru4recpaper import GRU4RecPaper, in_batch_candidates
 from recbole_ext.optim import AdagradM, ExtendedTrainer
-from tests.conftest import FAST, REPO_ROOT, write_inter
+from tests.conftest import FAST, write_inter
 
 SMALL = {**FAST, "layers": [8], "n_sample": 4}
 
@@ -203,5 +203,5 @@ def test_same_seed_same_metrics(tiny_dataset, tmp_path):
 ])
 def test_presets_build(tiny_dataset, preset, key, value):
     data_path, name = tiny_dataset
-    config = build_config("GRU4RecPaper", name, [REPO_ROOT / "configs" / preset], {"data_path": str(data_path)})
+    config = build_config("GRU4RecPaper", name, [preset], {"data_path": str(data_path)})
     assert config[key] == value and config["loss_type"] in ("CE", "BPR-max")

@@ -10,7 +10,7 @@ from recbole_ext import run
 from recbole_ext.pipeline import seconds_to_reach
 from tests.conftest import FAST_SASREC
 
-import run as run_script
+from recbole_ext import cli as run_script
 
 METRIC_KEYS = {f"{m}@{k}" for m in ("hit", "ndcg") for k in (5, 10, 20)}
 

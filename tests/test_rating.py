@@ -13,6 +13,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_ext import build_config, run
+from recbole_ext.config import CONFIGS_DIR
 from recbole_ext.models import MODELS, colliding_names
 from recbole_ext.models.biasedmf import BiasedMF
 from recbole_ext.models.deepmf import DeepMF
@@ -187,7 +188,7 @@ def test_validation_split_keeps_the_same_test_ratings(rating_data):
     data_path, name = rating_data
     overrides = {**FAST_RATING, "data_path": data_path}
     _, _, train, valid, test, _ = build("BiasedMF", name, overrides)
-    config_file = Path(__file__).resolve().parents[1] / "configs" / "rating-split-tune.yaml"
+    config_file = CONFIGS_DIR / "rating-split-tune.yaml"
     config = build_config("BiasedMF", name, config_files=[config_file], overrides=overrides)
     init_seed(config["seed"], config["reproducibility"])
     t_train, t_valid, t_test = data_preparation(config, create_dataset(config))
@@ -226,7 +227,7 @@ def test_ml100k_ratings_are_not_rescaled():
     ],
 )
 def test_presets_keep_the_rating_protocol(model, preset, expected):
-    config = build_config(model, "ml-100k", config_files=[Path(__file__).resolve().parents[1] / "configs" / preset])
+    config = build_config(model, "ml-100k", config_files=[preset])
     assert {key: config[key] for key in expected} == expected
     assert config["eval_args"]["split"] == {"RS": [0.75, 0.0, 0.25]} and config["metrics"] == ["RMSE", "MAE"]
     if config["user_side_features"]:

@@ -7,7 +7,7 @@ import torch
 
 from recbole_ext import build_config, losses, run
 from recbole_ext.config import CONFIGS_DIR
-from recbole_ext.data.user_sequences import swap_train_loader
+from recbole_ext.loaders.user_sequences import swap_train_loader
 from recbole_ext.models.sasrecpaper import SASRecPaper
 from tests.conftest import FAST_SASREC
 from tests.test_user_sequences import prepared

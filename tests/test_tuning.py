@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from recbole.trainer.hyper_tuning import _spacesize
 
-from recbole_ext.config import read_yaml
+from recbole_ext.config import SEARCH_SPACES_DIR, read_yaml
 from recbole_ext.errors import ConfigError
 from recbole_ext.config import build_config
 from recbole_ext.models import MODELS, find_stock_model
 from recbole_ext.tuning import FAILED_LOSS, hyperopt_space, read_space, tune
 from tests.conftest import FAST_SASREC
 
-import run as run_script
+from recbole_ext import cli as run_script
 
 
-SPACES = sorted((Path(__file__).resolve().parents[1] / "configs" / "tune").glob("*.hyper"))
+SPACES = sorted(SEARCH_SPACES_DIR.glob("*.hyper"))
 
 
 def test_a_space_for_each_of_our_models_and_the_stock_ones():

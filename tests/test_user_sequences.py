@@ -1,4 +1,4 @@
-"""recbole_ext.data.user_sequences: exact per-user sequences and one-row-per-user training batches."""
+"""recbole_ext.loaders.user_sequences: exact per-user sequences and one-row-per-user training batches."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_ext import build_config
-from recbole_ext.data.user_sequences import UserSequenceDataLoader, UserSequences, right_align, swap_train_loader
+from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, UserSequences, right_align, swap_train_loader
 from tests.conftest import write_inter
 
 # (user, item, time), written out of time order: RecBole sorts by time.
@@ -35,7 +35,7 @@ def prepared(tmp_path, model="SASRec", **overrides):
 
 def tokens(dataset, field: str, ids) -> list[int]:
     """RecBole ids -> the fixture's integers (u3 -> 3, i5 -> 5, padding -> 0)."""
-    names = dataset.field2id_token[field][torch.as_tensor(ids).reshape(-1).numpy()]
+    names = dataset.field2id_token[field][torch.as_tensor(ids).reshape(-1).cpu().numpy()]
     return [0 if n == "[PAD]" else int(n[1:]) for n in names]
 
 

@@ -8,7 +8,7 @@ filters of each height h = 1..L, ReLU, max-pool over time); the concatenation go
 and a fully connected layer with ReLU to ``z`` (k); the score of item i is
 ``y_i = V_i . [z, p_u] + b_i`` with a *separate* output item embedding ``V`` (n x 2k) and an item
 bias ``b``. Training samples are every window of ``L`` consecutive training items with the next
-``T`` items as targets (:mod:`recbole_ext.data.windows`), each target with negatives drawn from
+``T`` items as targets (:mod:`recbole_ext.loaders.windows`), each target with negatives drawn from
 the items the user never interacted with in training (:mod:`recbole_ext.sampling`).
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.caser.Caser``):
@@ -40,7 +40,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_ext import losses
-from recbole_ext.data.windows import WindowDataLoader, right_align
+from recbole_ext.loaders.windows import WindowDataLoader, right_align
 
 LOSSES = ("BPR", "BCE")
 
@@ -64,7 +64,7 @@ class CaserPaper(Caser):
           :func:`recbole_ext.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
           sigmoid(y_neg_k))`` averaged over targets (caser_pytorch averages the negative term
           over the k negatives instead of summing it).
-        - Training batches come from :class:`recbole_ext.data.windows.WindowDataLoader`
+        - Training batches come from :class:`recbole_ext.loaders.windows.WindowDataLoader`
           (``train_loader_class``): ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets,
           ``neg_item_id`` [B, T, k] negatives (``train_neg_sample_args.sample_num`` = k). A stock
           RecBole pairwise batch ([B] targets, [B] negatives) is accepted too (T = k = 1).

@@ -13,7 +13,7 @@ from popularity^``sample_alpha``.
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.gru4rec.GRU4Rec``, which
 follows Tan et al. 2016):
-    - a loss at every position of each session chunk (:mod:`recbole_ext.data.sessions`), not one
+    - a loss at every position of each session chunk (:mod:`recbole_ext.loaders.sessions`), not one
       loss per RecBole prefix row at its last position;
     - output sampling with in-batch targets + shared popularity^alpha negatives, optional logQ
       correction; losses CE, BPR-max (``bpreg``), TOP1-max, BPR, TOP1 (stock: full CE, or BPR with
@@ -53,8 +53,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from recbole_ext import losses
-from recbole_ext.data.sessions import SessionDataLoader
-from recbole_ext.data.user_sequences import UserSequences
+from recbole_ext.loaders.sessions import SessionDataLoader
+from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.optim import ExtendedTrainer
 from recbole_ext.sampling import NegativeSampler, as_generator, popularity_weights
 
@@ -121,7 +121,7 @@ class GRU4RecPaper(GRU4Rec):
     r"""GRU4Rec with session-parallel-style training, shared negatives and the 2018 losses.
 
     NOTE:
-        - Training batches come from :class:`recbole_ext.data.sessions.SessionDataLoader`
+        - Training batches come from :class:`recbole_ext.loaders.sessions.SessionDataLoader`
           (``train_loader_class``): ``item_id_list`` [B, L] and ``item_id`` [B, L] (next item at
           every position); a stock RecBole batch (``item_id`` [B]) is scored at its last position.
         - ``n_sample`` extra negatives per batch are drawn from the training items' popularity **

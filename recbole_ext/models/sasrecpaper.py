@@ -9,7 +9,7 @@ loss is put on every non-padding position. A causal self-attention encoder score
 position ``t`` by ``h_t . E_i`` with the input item embedding ``E``.
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.sasrec.SASRec``):
-    - one row per user with a loss on every position (:mod:`recbole_ext.data.user_sequences`),
+    - one row per user with a loss on every position (:mod:`recbole_ext.loaders.user_sequences`),
       where stock trains on one row per prefix with a loss on its last position only;
     - ``loss_type`` BCE (k sampled negatives, default 1), gBCE, sampled softmax (SSM) or CE over
       all items (:mod:`recbole_ext.losses`); stock has BPR and CE on the last position;
@@ -46,7 +46,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_ext import losses
-from recbole_ext.data.user_sequences import UserSequenceDataLoader, right_align
+from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, right_align
 
 LOSSES = ("BCE", "gBCE", "SSM", "CE")
 BLOCK_NORMS = ("post", "pre")

@@ -5,7 +5,7 @@ items as its targets. A user with fewer than ``L + T`` items (but more than ``T`
 shorter window (its first ``n - T`` items), as caser_pytorch does by padding in front; a user
 with ``T`` items or fewer gives none. Windows are left-aligned with their length, RecBole's
 convention for ``item_id_list`` (the model right-aligns them). Vectorised over the CSR arrays of
-:class:`recbole_ext.data.user_sequences.UserSequences`::
+:class:`recbole_ext.loaders.user_sequences.UserSequences`::
 
     >>> indptr, items = torch.tensor([0, 4, 6]), torch.tensor([1, 2, 3, 4, 5, 6])
     >>> rows, windows, lengths, targets = sliding_windows(indptr, items, window=2, n_targets=1)
@@ -13,7 +13,7 @@ convention for ``item_id_list`` (the model right-aligns them). Vectorised over t
     ([0, 0, 1], [[1, 2], [2, 3], [5, 0]], [2, 2, 1], [[3], [4], [6]])
 
 :class:`WindowDataLoader` is the shared one-row-per-user training loader
-(:class:`~recbole_ext.data.user_sequences.UserSequenceDataLoader`) with these windows as its
+(:class:`~recbole_ext.loaders.user_sequences.UserSequenceDataLoader`) with these windows as its
 samples and the shared sampler's negatives for every target.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_ext.data.user_sequences import UserSequenceDataLoader
+from recbole_ext.loaders.user_sequences import UserSequenceDataLoader
 
 
 def right_align(item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:

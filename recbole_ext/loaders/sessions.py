@@ -11,7 +11,7 @@ Each session is then cut into *chunks* of at most ``L + 1`` items (``L`` =
 occurs in exactly one chunk; a chunk is one training row (inputs = its first items, targets =
 the next ones). The GRU starts from zero at each chunk, as it does on RecBole's evaluation rows
 (the last ``L`` items of a history). Everything is vectorised over the CSR arrays of
-:class:`recbole_ext.data.user_sequences.UserSequences`::
+:class:`recbole_ext.loaders.user_sequences.UserSequences`::
 
     >>> indptr = torch.tensor([0, 5, 8])
     >>> times = torch.tensor([0., 10., 20., 5000., 5010., 0., 9999., 10000.])
@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_ext.data.user_sequences import UserSequenceDataLoader
+from recbole_ext.loaders.user_sequences import UserSequenceDataLoader
 
 
 def session_bounds(indptr: torch.Tensor, timestamps: torch.Tensor | None, gap: float | None) -> torch.Tensor:
