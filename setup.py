@@ -45,13 +45,17 @@ setup(
         "plotly>=4.0",
         "texttable>=0.9",
         "psutil>=5.9",  # also: peak memory in benchmarks
-        "hyperopt>=0.2.7",  # HyperTuning; 0.2.7+ needs no pkg_resources (compat patches its Generator API)
+        "hyperopt>=0.3",  # HyperTuning; 0.2.x imports pkg_resources (gone in setuptools 81); compat patches 0.2.7+
         "isal>=1.0",  # python-isal's igzip inflates GoodReads .json.gz ~2.5x faster than zlib (converter)
         "matplotlib>=3.7",  # benchmark plots
     ],
     extras_require={
         "ray": ["ray[tune]>=2.41"],  # Ray Tune for --tool ray (tune.RunConfig / tune.report / get_context)
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6",
+            "setuptools>=81",  # tests/test_install.py builds the wheel without isolation; 81+ has no pkg_resources
+        ],
     },
     entry_points={
         "console_scripts": [

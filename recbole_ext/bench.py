@@ -272,6 +272,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "train_seconds": mean_std([r["train_seconds"] for r in group]),
             "seconds_per_epoch": mean_std([r["seconds_per_epoch"] for r in group]),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in group),
+            "peak_gpu_mb": max((r.get("peak_gpu_mb") or 0 for r in group), default=0) or None,
             "stopped_by_time_cap": sum(bool(r.get("stopped_by_time_cap")) for r in group),
             "device": "; ".join(sorted({r["device"] for r in group})),
         }
@@ -302,7 +303,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     header = ["model", "dataset", "n_seeds", "seeds", "eval_protocol"]
     header += [f"{m}_{part}" for m in metrics for part in ("mean", "std")]
     header += ["epochs_mean", "train_seconds_mean", "train_seconds_std", "seconds_per_epoch_mean",
-               "peak_rss_mb_max", "runs_stopped_by_time_cap", "device"]
+               "peak_rss_mb_max", "peak_gpu_mb_max", "runs_stopped_by_time_cap", "device"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -314,7 +315,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
                 values += ["", ""] if stat is None else [_num(stat["mean"]), _num(stat["std"])]
             values += [_num(row["epochs"]["mean"]), _num(row["train_seconds"]["mean"]),
                        _num(row["train_seconds"]["std"]), _num(row["seconds_per_epoch"]["mean"]),
-                       row["peak_rss_mb"], row["stopped_by_time_cap"], row["device"]]
+                       row["peak_rss_mb"], _num(row["peak_gpu_mb"]), row["stopped_by_time_cap"], row["device"]]
             writer.writerow(values)
 
 
@@ -333,13 +334,14 @@ def markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any], failed: list[d
     for metrics, group in by_metrics.items():
         header = ["Model", "Dataset", "Seeds", *[m.replace("hit@", "HR@").upper()
                                                   for m in metrics],
-                  "Epochs", "Train s", "s / epoch", "Peak MiB", "Capped"]
+                  "Epochs", "Train s", "s / epoch", "Peak MiB", "Peak GPU MiB", "Capped"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in group:
             cells = [row["model"], row["dataset"], str(len(row["seeds"])),
                      *[fmt(row["metrics"][m]) for m in metrics],
                      f"{row['epochs']['mean']:.1f}", fmt(row["train_seconds"], 0),
                      f"{row['seconds_per_epoch']['mean']:.1f}", f"{row['peak_rss_mb']:.0f}",
+                     "-" if row["peak_gpu_mb"] is None else f"{row['peak_gpu_mb']:.0f}",
                      f"{row['stopped_by_time_cap']}/{len(row['seeds'])}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")

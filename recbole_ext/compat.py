@@ -48,7 +48,7 @@ _MINIMUM_VERSIONS = {
     "recbole": ("1.2.1", "pip install --no-deps recbole==1.2.1"),
     "numpy": ("1.24", 'pip install -U "numpy>=1.24"'),
     "pandas": ("2.0", 'pip install -U "pandas>=2.0"'),
-    "hyperopt": ("0.2.7", 'pip install -U "hyperopt>=0.2.7"'),  # older ones need pkg_resources
+    "hyperopt": ("0.3.0", 'pip install -U "hyperopt>=0.3"'),  # older ones import pkg_resources (setuptools < 81)
 }
 # The one recbole release these patches are written against.
 _RECBOLE_VERSION = "1.2.1"

@@ -64,6 +64,9 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
 
     if config["torch_threads"]:
         torch.set_num_threads(int(config["torch_threads"]))
+    on_cuda = torch.device(config["device"]).type == "cuda"
+    if on_cuda:
+        torch.cuda.reset_peak_memory_stats(config["device"])
 
     # RecBole writes its logs and tensorboard events relative to the working directory.
     with contextlib.chdir(run_dir), run_logger(config, run_dir / "run.log") as logger:
@@ -112,6 +115,8 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         "stopped_by_time_cap": curve.cap_reached,
         "valid_curve": curve.points,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # torch.cuda.max_memory_allocated of this run; None on the CPU.
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated(config["device"]) / 2**20, 1) if on_cuda else None,
         "device": str(config["device"]),
         "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],

@@ -29,13 +29,13 @@ def test_installed_stack_has_no_known_problem():
 
 def test_unsupported_versions_are_named_with_their_fix():
     problems = compat.stack_problems(
-        {"recbole": None, "numpy": "1.23.5", "pandas": "1.5.3", "hyperopt": "0.2.5"}
+        {"recbole": None, "numpy": "1.23.5", "pandas": "1.5.3", "hyperopt": "0.2.7"}
     )
     assert problems == [
         "recbole is not installed: pip install --no-deps recbole==1.2.1",
         'numpy 1.23.5 is installed but recbole-ext needs numpy >= 1.24: pip install -U "numpy>=1.24"',
         'pandas 1.5.3 is installed but recbole-ext needs pandas >= 2.0: pip install -U "pandas>=2.0"',
-        'hyperopt 0.2.5 is installed but recbole-ext needs hyperopt >= 0.2.7: pip install -U "hyperopt>=0.2.7"',
+        'hyperopt 0.2.7 is installed but recbole-ext needs hyperopt >= 0.3.0: pip install -U "hyperopt>=0.3"',
     ]
     assert compat.stack_problems({"recbole": "1.2.0"}) == [
         "recbole 1.2.0 is installed but recbole-ext patches recbole 1.2.1: pip install --no-deps recbole==1.2.1"]
@@ -43,8 +43,8 @@ def test_unsupported_versions_are_named_with_their_fix():
 
 @pytest.mark.parametrize("versions", [
     {"numpy": "2.5.2", "pandas": "3.0.6", "hyperopt": "0.3.0", "recbole": "1.2.1"},  # today's
-    {"numpy": "1.26.4", "pandas": "2.2.3", "hyperopt": "0.2.7", "recbole": "1.2.1"},  # oldest supported
-    {"numpy": "2.0.0rc1", "pandas": "3.0.0.dev0+123", "hyperopt": "0.2.7"},
+    {"numpy": "1.26.4", "pandas": "2.2.3", "hyperopt": "0.3.0", "recbole": "1.2.1"},  # oldest tested
+    {"numpy": "2.0.0rc1", "pandas": "3.0.0.dev0+123", "hyperopt": "0.3.0"},
 ])
 def test_todays_and_older_stacks_are_accepted(versions):
     assert compat.stack_problems(versions) == []

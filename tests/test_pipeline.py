@@ -34,6 +34,10 @@ def test_one_epoch_run_returns_metrics(one_epoch, tmp_path):
     assert result["best_valid_score"] == result["best_valid_result"]["ndcg@10"]
     assert result["train_seconds"] > 0
     assert result["eval_protocol"].startswith("leave-one-out, full ranking")
+    if result["device"].startswith("cuda"):  # the run's own peak, beside the process's peak RSS
+        assert 0 < result["peak_gpu_mb"] < 1024
+    else:
+        assert result["peak_gpu_mb"] is None
 
 
 def test_run_writes_its_own_output_directory(one_epoch, tmp_path):
