@@ -113,7 +113,7 @@ def test_sampled_masked_encodes_once_and_matches_per_candidate_scoring(tmp_path)
     config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=5)
     config["checkpoint_dir"] = str(tmp_path / "ckpt")
     torch.manual_seed(0)
-    model = SASRec(config, train._dataset)
+    model = SASRec(config, train._dataset).to(config["device"])
     model.eval()
     calls = []
     model.forward = counting(model.forward, calls)

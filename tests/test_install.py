@@ -36,11 +36,13 @@ def test_wheel_in_a_fresh_venv_runs_a_job_and_a_preset_by_name(tmp_path):
     outer = [p for p in [*sys.path, sysconfig.get_paths()["purelib"], *site.getsitepackages()]
              if p and Path(p).is_dir() and not (Path(p) / "recbole_ext").exists()]
     (purelib / "outer-deps.pth").write_text("\n".join(dict.fromkeys(outer)) + "\n")
-    sh(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", wheel)
+    # PYTHONPATH may hold the checkout (whose recbole_ext.egg-info the wheel build just wrote): drop it.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    sh(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--ignore-installed",
+       wheel, env=env)
 
     work = tmp_path / "elsewhere"
     write_inter(work / "atomic_data" / "tiny" / "tiny.inter", tiny_rows())  # found without --data_path
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     where = sh(python, "-c", "import recbole_ext; print(recbole_ext.__file__)", cwd=work, env=env).stdout
     assert where.startswith(str(env_dir)), where
 
