@@ -5,7 +5,7 @@
     python run.py                                    # the quick-start job on the bundled ML-100K
     python run.py --model SASRec --dataset ml-100k --epochs=5
     python run.py --model M --dataset D --config_files a.yaml b.yaml --key=value --result_file out.json
-    python run.py --model SASRec --dataset ml-100k --tune configs/tune/SASRec.hyper --algo random --max_evals 20
+    python run.py --model SASRec --dataset ml-100k --tune SASRec --algo random --max_evals 20
 
 Any ``--key=value`` is a RecBole configuration override (it wins over the config files).
 ``python run.py --help`` lists the models and the datasets it can find.

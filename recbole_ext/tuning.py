@@ -26,7 +26,7 @@ and the search goes on.
 
 Command line (``python run.py`` accepts the same flags)::
 
-    python -m recbole_ext.tuning --model SASRec --dataset ml-100k --tune configs/tune/SASRec.hyper \
+    python -m recbole_ext.tuning --model SASRec --dataset ml-100k --tune SASRec \
         [--algo exhaustive|random|bayes] [--max_evals N] [--tool hyperopt|ray] [--key=value ...]
 """
 
@@ -149,7 +149,7 @@ def run_trial(
         if result["best_valid_score"] is None:
             raise ConfigError(
                 "the run has no validation part, so trials cannot be compared without touching the "
-                "test set: use a split with a validation part (e.g. configs/rating-split-tune.yaml)."
+                "test set: use a split with a validation part (e.g. --config_files rating-split-tune)."
             )
         row.update(
             status="ok", best_valid_score=result["best_valid_score"],
@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     if "--tune" not in argv and not any(a in ("-h", "--help") for a in argv):
-        print("error: --tune FILE is required (a RecBole search-space file, e.g. configs/tune/SASRec.hyper)",
+        print("error: --tune FILE is required (a RecBole search-space file, e.g. SASRec, or a path)",
               file=sys.stderr)
         return 2
     return cli.main(argv)
