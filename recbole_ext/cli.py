@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from recbole_ext import MODELS, RecboleExtError, run
+from recbole_ext.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
 from recbole_ext.errors import ConfigError
 from recbole_ext.models import stock_model_names
@@ -55,6 +56,8 @@ def build_parser(with_listing: bool) -> argparse.ArgumentParser:
     parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
     parser.add_argument("--result_file", type=Path, help="also write the result JSON here")
     parser.add_argument("--output_dir", type=Path, help="this run's output directory (default outputs/<run>)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue an interrupted run from its last completed epoch, in its own directory")
     add_tuning_arguments(parser)  # --tune FILE [--algo ...] [--max_evals N] [--tool hyperopt|ray]
     return parser
 
@@ -76,22 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     try:
         overrides = parse_overrides(extra)
-        if not argv:
-            print(f"No arguments: running the quick-start job ({QUICKSTART['model']} on {QUICKSTART['dataset']}).")
-            args.model, args.dataset, args.config_files = (
-                QUICKSTART["model"], QUICKSTART["dataset"], QUICKSTART["config_files"])
-        if args.tune:  # hyperparameter search: every trial is one run (recbole_ext/tuning.py)
+        if args.resume:
+            if args.model or args.dataset or args.config_files or overrides or args.tune or args.output_dir:
+                raise ConfigError("--resume RUN_DIR continues a run with its own settings: give it alone "
+                                  "(with --result_file at most).")
+            result = resume(args.resume)
+        else:
+            if not args.model and not args.dataset:  # the quick-start job, the user's flags on top
+                print(f"No --model / --dataset: the quick-start job ({QUICKSTART['model']} on "
+                      f"{QUICKSTART['dataset']}, preset {QUICKSTART['config_files'][0]}), with the flags given on top.")
+                args.model, args.dataset = QUICKSTART["model"], QUICKSTART["dataset"]
+                args.config_files = [*QUICKSTART["config_files"], *args.config_files]
             args.model, args.dataset = args.model or QUICKSTART["model"], args.dataset or QUICKSTART["dataset"]
-            search = tune_from_args(args, overrides)
-            print_tuning_summary(search)
-            return 0 if search["best"] else 1
-        result = run(
-            args.model or QUICKSTART["model"],
-            args.dataset or QUICKSTART["dataset"],
-            config_files=args.config_files,
-            overrides=overrides,
-            output_dir=args.output_dir,
-        )
+            if args.tune:  # hyperparameter search: every trial is one run (recbole_ext/tuning.py)
+                search = tune_from_args(args, overrides)
+                print_tuning_summary(search)
+                return 0 if search["best"] else 1
+            result = run(args.model, args.dataset, config_files=args.config_files, overrides=overrides,
+                         output_dir=args.output_dir)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -104,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(result: dict) -> None:
     print(f"\n{result['model']} on {result['dataset']} ({result['eval_protocol']})")
-    print(f"trained {result['epochs']} epochs in {result['train_seconds']:.1f} s on {result['device']}")
+    resumed = f" (resumed after epoch {result['resumed_after_epoch']})" if result.get("resumed") else ""
+    print(f"trained {result['epochs']} epochs in {result['train_seconds']:.1f} s on {result['device']}{resumed}")
+    for note in result.get("data_notes", []):
+        print(f"note: {note}")
     for split in ("best_valid_result", "test_result"):
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in result[split].items())
         print(f"{split.replace('_result', ''):>10}: {metrics}")

@@ -32,9 +32,11 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 import recbole
 import yaml
 from recbole.config import Config
+from recbole.utils import ModelType
 
 from recbole_ext.convert import DEFAULT_NAMES as CONVERTER_NAMES
 from recbole_ext.convert import SOURCES as CONVERTER_SOURCES
+from recbole_ext import validation
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
 
@@ -58,13 +60,26 @@ def build_config(
 ) -> Config:
     """Return RecBole's ``Config`` for ``model`` (a name or one of our classes) on ``dataset``."""
     model_class = resolve_model(model) if isinstance(model, str) else model
+    config_files = list(config_files)
     config_dict = stacked_config_dict(model_class, dataset, config_files, overrides)
     with mock.patch.object(sys, "argv", sys.argv[:1]):
-        config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
+        try:
+            config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
+        except (NameError, SyntaxError, TypeError, ValueError) as error:  # RecBole eval()s string values
+            raise ConfigError(f"RecBole cannot build the configuration: {error}. Check the values given "
+                              "in --config_files and --key=value.") from None
     check_dataset(config)
     check_override_types(config, config_dict, overrides or {})
     if not is_stock(model_class):
         check_required_keys(config, model_class)
+    layer_keys = {key for path in [*model_yaml_files(model_class), *dataset_yaml_files(dataset)]
+                  for key in read_yaml(path)}
+    user_keys = {key: f"in {path}" for path in config_files for key in read_yaml(resolve_config_file(path))}
+    user_keys.update({key: f"--{key}" for key in overrides or {}})
+    validation.check_known_keys(config, model_class, layer_keys, user_keys)
+    validation.check_values(config, model_class)
+    if dataset not in BUNDLED_DATASETS:
+        validation.check_atomic_files(config, Path(config["data_path"]), config["MODEL_TYPE"] == ModelType.SEQUENTIAL)
     return config
 
 
@@ -142,12 +157,22 @@ def dataset_yaml_files(dataset: str) -> list[Path]:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML file the way RecBole does (``1e-4`` is a float, not a string)."""
-    with open(path, encoding="utf-8") as f:
-        loaded = yaml.load(f.read(), Loader=recbole_yaml_loader())
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Config file '{path}' cannot be read ({error}): give a UTF-8 YAML file.") from None
+    try:
+        loaded = yaml.load(text, Loader=recbole_yaml_loader())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}): write one 'key: value' per line.") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ConfigError(f"Config file '{path}' must hold 'key: value' lines, not {type(loaded).__name__}.")
+        raise ConfigError(f"{path}:1:1: a config file holds 'key: value' lines (a mapping), "
+                          f"not a {type(loaded).__name__}.")
     return loaded
 
 

@@ -25,3 +25,7 @@ class ConfigError(RecboleExtError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message with quotes around it
         return str(self.args[0]) if self.args else ""
+
+
+class DataError(RecboleExtError, ValueError):
+    """An atomic file or a dataset that RecBole cannot read or a model cannot be trained on."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import random
 import resource
 import time
 import uuid
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import colorlog
+import numpy as np
 import torch
 import yaml
 
@@ -34,12 +37,18 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_trainer, init_seed
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
-from recbole_ext.config import build_config
+from recbole_ext.compat import load_trusted_checkpoint
+from recbole_ext.config import build_config, resolve_config_file
+from recbole_ext.errors import ConfigError
+from recbole_ext.validation import check_trainable
 from recbole_ext.loaders.user_sequences import swap_train_loader
 from recbole_ext.evaluation import describe as describe_protocol
 from recbole_ext.evaluation import protocol_dataloaders
 
 DEFAULT_OUTPUT_ROOT = Path("outputs")
+RUN_SPEC = "run.json"  # what built the run's configuration: model, dataset, config files, overrides
+RESUME_STATE = "resume.pth"  # the last completed validation epoch: model, optimizer, early stopping, time
+FAILED_MARK = "FAILED.txt"  # a run that raised: the error; no result.json
 
 
 def run(
@@ -51,14 +60,64 @@ def run(
 ) -> dict[str, Any]:
     """Build the config (see :func:`recbole_ext.build_config`), train, evaluate; return the result."""
     config = build_config(model, dataset, config_files, overrides)
-    return run_config(config, output_dir)
+    spec = {
+        "model": model if isinstance(model, str) else model.__name__,
+        "dataset": dataset,
+        "config_files": [str(resolve_config_file(p).resolve()) for p in config_files],
+        # data_path as resolved now: a resume from another working directory finds the same data
+        "overrides": {**(overrides or {}), "data_path": str(Path(config["data_path"]).parent)},
+    }
+    return run_config(config, output_dir, spec=spec)
 
 
-def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train and evaluate the run ``config`` describes, inside its own output directory."""
+def resume(run_dir: str | Path) -> dict[str, Any]:
+    """Continue an interrupted run in ``run_dir`` from its last completed validation epoch.
+
+    The model, optimizer, early-stopping state, best checkpoint, validation curve and training time
+    so far are restored; the run goes on in the same directory and its result says ``resumed``. A run
+    killed before its first validation starts over in the same directory.
+    """
+    run_dir = Path(run_dir).resolve()
+    spec_file = run_dir / RUN_SPEC
+    if not spec_file.is_file():
+        raise ConfigError(f"'{run_dir}' is not a recbole-ext run directory (no {RUN_SPEC}): give the "
+                          "directory a run wrote, e.g. outputs/SASRecPaper-ml-100k-<time>-<id>.")
+    if (run_dir / "result.json").is_file():
+        raise ConfigError(f"The run in '{run_dir}' already finished (see its result.json): nothing to resume.")
+    spec = json.loads(spec_file.read_text())
+    config = build_config(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"])
+    return run_config(config, run_dir, spec=spec, resume=True)
+
+
+def run_config(
+    config: Config,
+    output_dir: str | Path | None = None,
+    spec: Mapping[str, Any] | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train and evaluate the run ``config`` describes, inside its own output directory.
+
+    ``spec`` (what built ``config``) is written to ``run.json`` so the run can be resumed; ``resume``
+    continues from the directory's ``resume.pth``. A run that raises leaves ``FAILED.txt`` (the
+    error) and no ``result.json``; what it wrote before stays.
+    """
     run_dir = Path(output_dir) if output_dir else new_run_dir(config)
     run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if spec is not None and not resume:
+        write_atomically(run_dir / RUN_SPEC, json.dumps(spec, indent=2, default=str) + "\n")
+    try:
+        result = _train_and_evaluate(config, run_dir, resume)
+    except BaseException as error:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        (run_dir / FAILED_MARK).write_text(f"{reason}\nResume with: python run.py --resume {run_dir}\n")
+        raise
+    (run_dir / FAILED_MARK).unlink(missing_ok=True)
+    write_atomically(run_dir / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
     config["checkpoint_dir"] = str(run_dir / "checkpoint")
     write_config(config, run_dir / "config.yaml")
 
@@ -73,6 +132,9 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
         logger.info(dataset)
+        data_notes = check_trainable(config, dataset)
+        for note in data_notes:
+            logger.warning(note)
         train_data, valid_data, test_data = data_preparation(config, dataset)
         train_data = swap_train_loader(config, train_data)  # the model's own, e.g. one row per user
         valid_data, test_data = protocol_dataloaders(config, train_data, valid_data, test_data)
@@ -86,14 +148,26 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         trainer = trainer_class(config, model)
 
         curve = ValidationCurve(config["max_train_seconds"])
-        try:
-            best_valid_score, best_valid_result = trainer.fit(
-                train_data, valid_data, saved=True, show_progress=config["show_progress"],
-                callback_fn=curve.record,
-            )
-        except TimeCapReached:
-            logger.info(f"Stopped: max_train_seconds={config['max_train_seconds']} reached.")
-            best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
+        finished = False
+        resumed_from = None
+        if resume and (run_dir / RESUME_STATE).is_file():
+            finished, resumed_from = restore_training_state(trainer, curve, run_dir / RESUME_STATE)
+            logger.info(f"Resumed from {run_dir / RESUME_STATE}: epoch {resumed_from} done, "
+                        f"{curve.already:.1f} s trained so far.")
+
+        def after_validation(epoch_idx: int, valid_score: float) -> None:
+            curve.add(epoch_idx, valid_score)  # first: the saved state holds this point
+            stopped = trainer.cur_step > trainer.stopping_step or epoch_idx + 1 >= trainer.epochs or curve.over_cap()
+            save_training_state(trainer, curve, epoch_idx, stopped, run_dir / RESUME_STATE)
+            curve.enforce_cap()
+
+        if not finished:
+            try:
+                trainer.fit(train_data, valid_data, saved=True, show_progress=config["show_progress"],
+                            callback_fn=after_validation)
+            except TimeCapReached:
+                logger.info(f"Stopped: max_train_seconds={config['max_train_seconds']} reached.")
+        best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
         train_seconds = curve.elapsed()
         test_result = trainer.evaluate(
             test_data, load_best_model=True, show_progress=config["show_progress"]
@@ -101,7 +175,7 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         trainer.tensorboard.close()
 
     epochs = len(trainer.train_loss_dict)
-    result = {
+    return {
         "model": config["model"],
         "dataset": config["dataset"],
         "eval_protocol": eval_protocol(config),
@@ -115,15 +189,69 @@ def run_config(config: Config, output_dir: str | Path | None = None) -> dict[str
         "stopped_by_time_cap": curve.cap_reached,
         "valid_curve": curve.points,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        # torch.cuda.max_memory_allocated of this run; None on the CPU.
+        # torch.cuda.max_memory_allocated of this run (of its last part, when resumed); None on the CPU.
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(config["device"]) / 2**20, 1) if on_cuda else None,
         "device": str(config["device"]),
         "torch_threads": torch.get_num_threads(),
         "seed": config["seed"],
+        "data_notes": data_notes,
+        "resumed": resumed_from is not None,
+        "resumed_after_epoch": resumed_from,
         "output_dir": str(run_dir),
     }
-    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+
+
+def save_training_state(trainer: Any, curve: "ValidationCurve", epoch_idx: int, stopped: bool, path: Path) -> None:
+    """Everything :func:`restore_training_state` needs, written atomically after each validation."""
+    state = {
+        "epoch": epoch_idx,
+        "stopped": stopped,
+        "cur_step": trainer.cur_step,
+        "best_valid_score": trainer.best_valid_score,
+        "best_valid_result": trainer.best_valid_result,
+        "train_loss_dict": trainer.train_loss_dict,
+        "saved_model_file": Path(trainer.saved_model_file).name,
+        "state_dict": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "curve_points": curve.points,
+        "cap_reached": curve.over_cap(),
+        "seconds": curve.elapsed(),
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def restore_training_state(trainer: Any, curve: "ValidationCurve", path: Path) -> tuple[bool, int]:
+    """Load ``path`` into ``trainer`` and ``curve``; (whether training had already ended, epoch)."""
+    state = load_trusted_checkpoint(path, map_location=trainer.device)
+    trainer.model.load_state_dict(state["state_dict"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.start_epoch = state["epoch"] + 1
+    trainer.cur_step = state["cur_step"]
+    trainer.best_valid_score = state["best_valid_score"]
+    trainer.best_valid_result = state["best_valid_result"]
+    trainer.train_loss_dict = state["train_loss_dict"]
+    trainer.saved_model_file = str(Path(trainer.checkpoint_dir) / state["saved_model_file"])
+    curve.points = list(state["curve_points"])
+    curve.already = float(state["seconds"])
+    curve.cap_reached = bool(state["cap_reached"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"].cpu())
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["random"])
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([r.cpu() for r in rng["cuda"]])
+    return bool(state["stopped"]), int(state["epoch"]) + 1
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class TimeCapReached(Exception):
@@ -133,24 +261,31 @@ class TimeCapReached(Exception):
 class ValidationCurve:
     """Validation score against training time, one point per validation; enforces the time cap.
 
-    Its :meth:`record` is ``Trainer.fit``'s ``callback_fn``, called after each validation (and after
-    the best checkpoint is saved), so stopping there loses nothing. The points make time-to-quality
-    measurable: when did a run first reach a given validation score?
+    :meth:`add` and :meth:`enforce_cap` run after each validation (``Trainer.fit``'s
+    ``callback_fn``, after the best checkpoint is saved), so stopping there loses nothing. The
+    points make time-to-quality measurable: when did a run first reach a given validation score?
+    ``already`` holds the seconds of the part of a resumed run before the restart.
     """
 
     def __init__(self, max_seconds: float | None = None):
         self.max_seconds = max_seconds
         self.start = time.perf_counter()
+        self.already = 0.0
         self.points: list[dict[str, float]] = []
         self.cap_reached = False
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return self.already + time.perf_counter() - self.start
 
-    def record(self, epoch_idx: int, valid_score: float) -> None:
-        seconds = self.elapsed()
-        self.points.append({"epoch": epoch_idx + 1, "seconds": round(seconds, 3), "valid_score": float(valid_score)})
-        if self.max_seconds is not None and seconds >= self.max_seconds:
+    def add(self, epoch_idx: int, valid_score: float) -> None:
+        self.points.append({"epoch": epoch_idx + 1, "seconds": round(self.elapsed(), 3),
+                            "valid_score": float(valid_score)})
+
+    def over_cap(self) -> bool:
+        return self.max_seconds is not None and self.elapsed() >= self.max_seconds
+
+    def enforce_cap(self) -> None:
+        if self.over_cap():
             self.cap_reached = True
             raise TimeCapReached
 

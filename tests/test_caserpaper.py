@@ -9,6 +9,7 @@ from recbole.data.interaction import Interaction
 from torch.nn import functional as F
 
 from recbole_ext import build_config, run
+from recbole_ext.errors import ConfigError
 from recbole_ext.loaders.windows import WindowDataLoader, right_align, sliding_windows
 from recbole_ext.evaluation import hit_and_auc
 from recbole_ext.models.caserpaper import CaserPaper
@@ -190,7 +191,7 @@ def test_short_histories_are_right_aligned_for_scoring(tiny):
 def test_bad_settings_are_errors(tiny):
     with pytest.raises(ValueError, match="cannot both be False"):
         make_model(tiny, horizontal_conv=False, vertical_conv=False)
-    with pytest.raises(ValueError, match="loss_type must be one of"):
+    with pytest.raises(ConfigError, match="loss_type='CE' is not allowed for CaserPaper: use one of BPR, BCE"):
         make_model(tiny, loss_type="CE")
 
 

@@ -152,5 +152,5 @@ def test_protocol_is_described_and_validated(tmp_path):
     assert eval_protocol(config) == "leave-one-out, target vs 100 uniform negatives never seen before the target"
     config["ranking_protocol"] = "recbole"
     assert eval_protocol(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
-    with pytest.raises(ConfigError, match="ranking_protocol must be one of"):
+    with pytest.raises(ConfigError, match="ranking_protocol='masked' is not allowed: ranking_protocol takes one of recbole"):
         loaders(tmp_path / "bad", "masked")

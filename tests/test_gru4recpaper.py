@@ -8,6 +8,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 
 from recbole_ext import build_config, losses, run
+from recbole_ext.errors import ConfigError
 from recbole_ext.loaders.sessions import SessionDataLoader, chunk_bounds, session_bounds
 from recbole_ext.models.gru4recpaper import GRU4RecPaper, in_batch_candidates
 from recbole_ext.optim import AdagradM, ExtendedTrainer
@@ -155,9 +156,8 @@ def test_options_build_and_adagradm_trainer(tiny_dataset):
     assert [g.hidden_size for g in model.gru_stack] == [6, 4] and model.out_embedding.weight.shape[1] == 4
     trainer = ExtendedTrainer(config, model)
     assert isinstance(trainer.optimizer, AdagradM) and trainer.optimizer.param_groups[0]["momentum"] == 0.2
-    with pytest.raises(ValueError, match="loss_type"):
-        GRU4RecPaper(build_config("GRU4RecPaper", name, overrides={
-            **SMALL, "data_path": str(data_path), "loss_type": "hinge"}), train._dataset)
+    with pytest.raises(ConfigError, match="loss_type='hinge' is not allowed for GRU4RecPaper: use one of CE"):
+        build_config("GRU4RecPaper", name, overrides={**SMALL, "data_path": str(data_path), "loss_type": "hinge"})
 
 
 def test_every_loss_trains_on_a_session_batch(tiny_dataset):

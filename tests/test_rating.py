@@ -18,8 +18,9 @@ from recbole_ext.models import MODELS, colliding_names
 from recbole_ext.models.biasedmf import BiasedMF
 from recbole_ext.models.deepmf import DeepMF
 
+# mlp_hidden_size is DeepMF's: BiasedMF would refuse it as unknown, so these runs declare it.
 FAST_RATING = {"epochs": 2, "show_progress": False, "state": "WARNING", "train_batch_size": 32,
-               "embedding_size": 4, "mlp_hidden_size": [8], "learning_rate": 0.01}
+               "embedding_size": 4, "mlp_hidden_size": [8], "learning_rate": 0.01, "custom_keys": ["mlp_hidden_size"]}
 OCCUPATIONS = ["artist", "doctor", "engineer", "writer"]
 
 

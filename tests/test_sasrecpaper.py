@@ -7,6 +7,7 @@ import torch
 
 from recbole_ext import build_config, losses, run
 from recbole_ext.config import CONFIGS_DIR
+from recbole_ext.errors import ConfigError
 from recbole_ext.loaders.user_sequences import swap_train_loader
 from recbole_ext.models.sasrecpaper import SASRecPaper
 from tests.conftest import FAST_SASREC
@@ -108,11 +109,11 @@ def test_left_padding_puts_the_latest_item_last(tmp_path):
 
 
 def test_bad_settings_are_errors(tmp_path):
-    with pytest.raises(ValueError, match="loss_type must be one of"):
+    with pytest.raises(ConfigError, match="loss_type='BPR' is not allowed for SASRecPaper"):
         model_and_batch(tmp_path, loss_type="BPR")
     with pytest.raises(ValueError, match="needs train_neg_sample_args"):
         model_and_batch(tmp_path / "b", loss_type="BCE", train_neg_sample_args=None)
-    with pytest.raises(ValueError, match="block_norm"):
+    with pytest.raises(ConfigError, match="block_norm='sandwich' is not allowed: block_norm takes one of pre, post"):
         model_and_batch(tmp_path / "c", block_norm="sandwich")
 
 

@@ -75,8 +75,8 @@ def resolve_model(name: str) -> type[AbstractRecommender]:
     if model_class is not None:
         return model_class
     known = sorted(MODELS) + stock_model_names()
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    close += [k for k in known if k.lower() == name.lower() and k not in close]
+    exact = [k for k in known if k.lower() == name.lower()]  # a case slip first: sasrec -> SASRec
+    close = exact + [k for k in difflib.get_close_matches(name, known, n=3, cutoff=0.5) if k not in exact]
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
         f"Unknown model '{name}'.{hint} Ours: {', '.join(sorted(MODELS)) or '(none yet)'}; "

@@ -43,6 +43,8 @@ class BiasedMF(GeneralRecommender):
           Surprise and LibRec do; training sees the raw scores. The tutorial does not clip.
     """
 
+    loss_types = ("MSE", "RMSE")  # checked with the rest of the configuration before any data loads
+
     input_type = InputType.POINTWISE
 
     def __init__(self, config, dataset) -> None:

@@ -72,6 +72,8 @@ class CaserPaper(Caser):
         - Either convolution can be switched off; then ``z`` is computed from the other alone.
     """
 
+    loss_types = LOSSES  # checked with the rest of the configuration before any data loads
+
     input_type = InputType.PAIRWISE  # targets with sampled negatives, whatever the loss
     train_loader_class = WindowDataLoader  # recbole_ext.pipeline swaps RecBole's loader for it
 

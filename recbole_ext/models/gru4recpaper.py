@@ -134,6 +134,8 @@ class GRU4RecPaper(GRU4Rec):
         - With ``session_gap_seconds``, evaluation rows keep only the history after its last gap.
     """
 
+    loss_types = LOSSES  # checked with the rest of the configuration before any data loads
+
     train_loader_class = SessionDataLoader  # recbole_ext.pipeline swaps RecBole's loader for it
     trainer_class = ExtendedTrainer  # knows learner: adagradm
 

@@ -78,6 +78,8 @@ class SASRecPaper(SASRec):
           ``pad_left``; presets in ``configs/sasrec-*.yaml``.
     """
 
+    loss_types = LOSSES  # checked with the rest of the configuration before any data loads
+
     train_loader_class = UserSequenceDataLoader
     input_type = InputType.PAIRWISE  # negatives as neg_item_id (RecBole's own loader is built, then replaced)
 

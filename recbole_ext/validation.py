@@ -1,0 +1,332 @@
+"""Everything a user hands us is checked here, before any data loads; each problem is one line
+naming the key, file or dataset, what is wrong and what to do (a :class:`RecboleExtError`).
+
+- :func:`check_known_keys`: a key no layer of the configuration knows (RecBole's defaults, the
+  model's YAML, ours, the dataset's, or a key RecBole's or our code reads) is refused with close
+  matches. Keys of your own model: list them under ``custom_keys`` (``--custom_keys="[my_key]"`` or
+  ``custom_keys: [my_key]`` in a config file).
+- :func:`check_values`: every key with a fixed set of values or a range.
+- :func:`check_atomic_files`: the header and a bounded sample of lines of each atomic file the run
+  reads, and the columns the model needs (a sequential model needs the time field).
+- :func:`check_trainable`: after the dataset is built, before it is split: users too short for
+  leave-one-out (reported; refused when none would remain) and users who saw every item (no
+  negative can be drawn for them; refused with what to change).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import numbers
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from recbole.utils import ModelType
+
+from recbole_ext.errors import ConfigError, DataError
+
+# ------------------------------------------------------------------------------------ known keys
+# Our own keys outside any model YAML (the pipeline's); RecBole's are read from its YAML and code.
+PIPELINE_KEYS = {"custom_keys", "max_train_seconds", "torch_threads", "ranking_protocol", "ranking_neg_num"}
+_CONFIG_READ = re.compile(r"""config\[\s*["'](\w+)["']\s*\]""")
+
+
+@lru_cache(maxsize=None)
+def _keys_read_by(path: str) -> frozenset[str]:
+    return frozenset(_CONFIG_READ.findall(Path(path).read_text(encoding="utf-8", errors="replace")))
+
+
+@lru_cache(maxsize=None)
+def recbole_framework_keys() -> frozenset[str]:
+    """Keys RecBole's framework code reads (config, data, samplers, trainers, evaluators, utils):
+    ``config["key"]`` anywhere in recbole outside ``recbole/model`` and ``recbole/quick_start``."""
+    import recbole
+
+    root = Path(recbole.__file__).resolve().parent
+    keys: set[str] = set()
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).parts
+        if parts[0] not in ("model", "quick_start"):
+            keys |= _keys_read_by(str(path))
+    return frozenset(keys)
+
+
+def model_keys(model_class: type) -> set[str]:
+    """Keys the model's classes read (``config["key"]`` in the source of each class of its MRO)."""
+    keys: set[str] = set()
+    for cls in model_class.__mro__:
+        try:
+            source = inspect.getsourcefile(cls)
+        except TypeError:  # builtins (object, nn.Module's C parts)
+            continue
+        if source and ("recbole" in source or "recbole_ext" in source):
+            keys |= _keys_read_by(source)
+    return keys
+
+
+def check_known_keys(
+    config: Any, model_class: type, layer_keys: Iterable[str], user_keys: Mapping[str, str]
+) -> None:
+    """Refuse a key the user gave (``user_keys``: key -> where it was given) that nothing knows."""
+    known = (set(config.internal_config_dict) | set(layer_keys) | PIPELINE_KEYS | recbole_framework_keys()
+             | model_keys(model_class) | set(config["custom_keys"] or []))
+    for key, where in user_keys.items():
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.75)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"Unknown configuration key '{key}' ({where}): no layer of {model_class.__name__}'s configuration "
+            f"knows it.{hint} For a key of your own model, add it to custom_keys (e.g. --custom_keys=\"['{key}']\")."
+        )
+
+
+# ---------------------------------------------------------------------------------------- values
+Check = Callable[[Any], bool]
+
+
+def _int(low: int) -> tuple[Check, str]:
+    return (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low,
+            f"an integer >= {low}")
+
+
+def _real(low: float, high: float | None = None, low_open: bool = False, high_open: bool = True) -> tuple[Check, str]:
+    def check(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v):
+            return False
+        above = v > low if low_open else v >= low
+        below = high is None or (v < high if high_open else v <= high)
+        return above and below
+
+    left = "(" if low_open else "["
+    right = "inf)" if high is None else (f"{high})" if high_open else f"{high}]")
+    return check, f"a number in {left}{low}, {right}"
+
+
+def _optional(rule: tuple[Check, str]) -> tuple[Check, str]:
+    check, text = rule
+    return (lambda v: v is None or check(v)), f"{text}, or ~ (none)"
+
+
+def _choice(*values: str) -> tuple[Check, str]:
+    return (lambda v: v in values), "one of " + ", ".join(values)
+
+
+_BOOL = ((lambda v: isinstance(v, bool)), "True or False")
+_INT_LIST = ((lambda v: isinstance(v, (list, tuple)) and len(v) > 0
+              and all(isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= 1 for x in v)),
+             "a non-empty list of integers >= 1")
+_FINAL_ACT = ((lambda v: isinstance(v, str) and re.fullmatch(r"linear|tanh|relu|elu-\d+(\.\d+)?|leaky-\d+(\.\d+)?", v)
+               is not None), "linear, tanh, relu, elu-<alpha> or leaky-<alpha>")
+PROTOCOLS = ("recbole", "full_masked", "sampled_masked")
+
+# key -> (check, what is allowed); a key absent from the configuration is not checked.
+RULES: dict[str, tuple[Check, str]] = {
+    "epochs": _int(1), "train_batch_size": _int(1), "eval_batch_size": _int(1), "eval_step": _int(1),
+    "stopping_step": _int(1), "MAX_ITEM_LIST_LENGTH": _int(1), "ranking_neg_num": _int(1),
+    "n_layers": _int(1), "n_heads": _int(1), "hidden_size": _int(1), "inner_size": _int(1),
+    "embedding_size": _int(0), "n_targets": _int(1), "nh": _int(1), "nv": _int(1), "num_layers": _int(1),
+    "n_sample": _int(0), "seed": _int(0), "side_embedding_size": _int(1),
+    "torch_threads": _optional(_int(1)),
+    "hidden_dropout_prob": _real(0, 1), "attn_dropout_prob": _real(0, 1), "dropout_prob": _real(0, 1),
+    "dropout_p_embed": _real(0, 1), "dropout_p_hidden": _real(0, 1), "momentum": _real(0, 1),
+    "learning_rate": _real(0, low_open=True), "layer_norm_eps": _real(0, low_open=True),
+    "weight_decay": _real(0), "reg_weight": _optional(_real(0)), "bias_reg_weight": _optional(_real(0)),
+    "bpreg": _real(0), "logq": _real(0), "sample_alpha": _real(0), "gbce_t": _real(0, 1, high_open=False),
+    "init_std": _optional(_real(0, low_open=True)),
+    "max_train_seconds": _optional(_real(0)),  # 0: stop after the first validation
+    "session_gap_seconds": _optional(_real(0, low_open=True)),
+    "show_progress": _BOOL, "embedding_layer_norm": _BOOL, "embedding_scale": _BOOL, "pad_left": _BOOL,
+    "constrained_embedding": _BOOL, "horizontal_conv": _BOOL, "vertical_conv": _BOOL,
+    "clip_predictions": _BOOL, "reproducibility": _BOOL, "valid_metric_bigger": _BOOL,
+    "ranking_protocol": _choice(*PROTOCOLS),
+    "block_norm": _choice("pre", "post"),
+    "hidden_act": _choice("relu", "gelu", "swish", "tanh", "sigmoid"),
+    "learner": _choice("adam", "sgd", "adagrad", "rmsprop", "sparse_adam", "adamw", "adagradm"),
+    "final_act": _FINAL_ACT,
+    "layers": _INT_LIST, "topk": _INT_LIST,
+}
+STOCK_LOSS_TYPES = ("BPR", "CE")  # what RecBole's sequential models accept
+
+
+def check_values(config: Any, model_class: type) -> None:
+    """Every key with a fixed set of values or a range, then the keys that depend on each other."""
+    for key, (check, allowed) in RULES.items():
+        if key not in config.final_config_dict:
+            continue
+        value = config[key]
+        if not check(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: {key} takes {allowed}.")
+    loss_types = getattr(model_class, "loss_types", None)
+    if loss_types is None and config["MODEL_TYPE"] == ModelType.SEQUENTIAL and "loss_type" in model_keys(model_class):
+        loss_types = STOCK_LOSS_TYPES
+    if loss_types and config["loss_type"] not in loss_types:
+        raise ConfigError(f"loss_type={config['loss_type']!r} is not allowed for {model_class.__name__}: "
+                          f"use one of {', '.join(loss_types)}.")
+    neg_args = config["train_neg_sample_args"]
+    if isinstance(neg_args, Mapping) and neg_args.get("distribution") not in (None, "none"):
+        if neg_args.get("distribution") not in ("uniform", "popularity"):
+            raise ConfigError(f"train_neg_sample_args distribution={neg_args.get('distribution')!r} is not allowed: "
+                              "use uniform or popularity (or train_neg_sample_args: ~ for none).")
+        if not _int(1)[0](neg_args.get("sample_num")):
+            raise ConfigError(f"train_neg_sample_args sample_num={neg_args.get('sample_num')!r} is not allowed: "
+                              "negatives per positive must be an integer >= 1.")
+    _check_valid_metric(config)
+
+
+def _check_valid_metric(config: Any) -> None:
+    metric = str(config["valid_metric"] or "")
+    metrics = [str(m).lower() for m in (config["metrics"] or [])]
+    name, _, k = metric.lower().partition("@")
+    if name not in metrics:
+        raise ConfigError(f"valid_metric={metric!r} is not among metrics {config['metrics']}: "
+                          f"use one of them (e.g. valid_metric: {config['metrics'][0]}@{(config['topk'] or [10])[0]}).")
+    if k and (not k.isdigit() or int(k) not in (config["topk"] or [])):
+        raise ConfigError(f"valid_metric={metric!r}: @{k} is not among topk {config['topk']}: "
+                          f"use one of them or add {k} to topk.")
+
+
+# ---------------------------------------------------------------------------------- atomic files
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+SAMPLE_LINES = 10_000  # lines checked per file (the first ones): large files stay fast
+
+
+def check_atomic_files(config: Any, dataset_dir: Path, sequential: bool) -> None:
+    """Header and a bounded sample of lines of each atomic file RecBole will read for this run."""
+    dataset = config["dataset"]
+    load_col = config["load_col"]
+    for suffix in ("inter", "user", "item"):
+        path = dataset_dir / f"{dataset}.{suffix}"
+        if not path.is_file() or (suffix != "inter" and isinstance(load_col, Mapping) and suffix not in load_col):
+            continue
+        columns = check_atomic_file(path, str(config["field_separator"] or "\t"))
+        if suffix == "inter" and sequential:
+            time_field = config["TIME_FIELD"]
+            if time_field not in columns:
+                raise DataError(
+                    f"{path}: a sequential model orders each user's items by '{time_field}', which this file lacks "
+                    f"(columns: {', '.join(columns)}). Add a '{time_field}:float' column, or set TIME_FIELD to "
+                    "the file's time column.")
+            loaded = load_col.get("inter") if isinstance(load_col, Mapping) else None
+            if loaded is not None and time_field not in loaded:
+                raise DataError(f"load_col drops '{time_field}' from {path.name}, and a sequential model needs it: "
+                                f"add it to load_col's inter list (e.g. inter: [user_id, item_id, {time_field}]).")
+
+
+def check_atomic_file(path: Path, separator: str = "\t") -> dict[str, str]:
+    """``{name: type}`` of an atomic file's header, after checking the header and the first
+    :data:`SAMPLE_LINES` lines; a problem raises :class:`DataError` naming the file and line."""
+    try:
+        with open(path, "rb") as f:
+            raw_header = f.readline()
+            try:
+                header = raw_header.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:1: the header is not UTF-8 text: write the file as UTF-8.") from None
+            if not header.endswith("\n"):
+                raise DataError(f"{path}: no line after the header (an empty file or a header only): "
+                                "write one interaction per line below the header.")
+            columns = _parse_header(path, header.rstrip("\r\n"), separator)
+            rows = 0
+            for number, raw in enumerate(f, start=2):
+                if number > SAMPLE_LINES + 1:
+                    break
+                _check_line(path, number, raw, columns, separator)
+                rows += 1
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror}): check the path and its permissions.") from None
+    if rows == 0:
+        raise DataError(f"{path}: no line after the header: write one row per line below the header.")
+    return columns
+
+
+def _parse_header(path: Path, header: str, separator: str) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    for field in header.split(separator):
+        name, colon, kind = field.partition(":")
+        if not colon or not name:
+            raise DataError(f"{path}:1: header field '{field}' is not 'name:type': write it as e.g. "
+                            f"'{field or 'user_id'}:token' (types: {', '.join(ATOMIC_TYPES)}), fields separated by tabs.")
+        if kind not in ATOMIC_TYPES:
+            close = difflib.get_close_matches(kind, ATOMIC_TYPES, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise DataError(f"{path}:1: unknown type '{kind}' of column '{name}'{hint}: "
+                            f"use one of {', '.join(ATOMIC_TYPES)}.")
+        if name in columns:
+            raise DataError(f"{path}:1: column '{name}' appears twice in the header: rename or remove one.")
+        columns[name] = kind
+    return columns
+
+
+def _check_line(path: Path, number: int, raw: bytes, columns: dict[str, str], separator: str) -> None:
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:{number}: not UTF-8 text: write the file as UTF-8.") from None
+    if "\r" in line or "\x00" in line:
+        raise DataError(f"{path}:{number}: a stray carriage return or NUL byte inside the line: "
+                        "remove it (one row per line, \\n line endings).")
+    values = line.split(separator)
+    if len(values) != len(columns):
+        raise DataError(f"{path}:{number}: {len(values)} fields where the header has {len(columns)} "
+                        f"({', '.join(columns)}): fix the line (fields are separated by one tab).")
+    for (name, kind), value in zip(columns.items(), values):
+        if kind == "float" and value.strip() and not _is_float(value):
+            raise DataError(f"{path}:{number}: '{value}' in float column '{name}' is not a number: "
+                            f"fix the value, or declare the column '{name}:token'.")
+        if kind == "float_seq" and not all(_is_float(v) for v in value.split()):
+            raise DataError(f"{path}:{number}: '{value}' in float_seq column '{name}' is not space-separated numbers.")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------- trainability
+def check_trainable(config: Any, dataset: Any) -> list[str]:
+    """Problems of the built dataset that would end in a traceback or a silently empty evaluation.
+
+    Returns notes to report (run log and result.json); raises :class:`DataError` for what cannot run.
+    """
+    import torch
+
+    notes: list[str] = []
+    if dataset.inter_num == 0:
+        raise DataError(f"Dataset '{config['dataset']}' has no interaction left after RecBole's filters "
+                        "(user_inter_num_interval, item_inter_num_interval, val_interval): loosen them.")
+    users = dataset.inter_feat[dataset.uid_field]
+    counts = torch.bincount(torch.as_tensor(users), minlength=dataset.user_num)[1:]  # [U], padding 0 dropped
+    counts = counts[counts > 0]
+    split = config["eval_args"]["split"] if config["eval_args"] else None
+    if isinstance(split, Mapping) and "LS" in split:
+        short = int((counts < 3).sum())
+        if short == len(counts):
+            raise DataError(f"Dataset '{config['dataset']}': every user has fewer than 3 interactions, so "
+                            "leave-one-out leaves nothing to train, validate and test on: give users at least 3 "
+                            "interactions (or use a random split, eval_args split: {RS: [0.8, 0.1, 0.1]}).")
+        if short:
+            notes.append(f"{short} of {len(counts)} users have fewer than 3 interactions: leave-one-out gives them "
+                         "no validation (or no test) row; they only train.")
+    neg_args = config["train_neg_sample_args"]
+    needs_negatives = (isinstance(neg_args, Mapping) and neg_args.get("distribution") not in (None, "none")) or \
+        config["ranking_protocol"] == "sampled_masked"
+    if needs_negatives:
+        items = dataset.inter_feat[dataset.iid_field]
+        distinct = torch.unique(torch.as_tensor(users) * dataset.item_num + torch.as_tensor(items))
+        per_user = torch.bincount(distinct // dataset.item_num, minlength=dataset.user_num)
+        full = int((per_user >= dataset.item_num - 1).sum())
+        if full:
+            raise DataError(
+                f"Dataset '{config['dataset']}': {full} user(s) interacted with every one of the "
+                f"{dataset.item_num - 1} items, so no negative can be drawn for them: remove those users, add "
+                "items, or train without sampled negatives (loss_type CE with train_neg_sample_args: ~) and "
+                "evaluate with ranking_protocol full_masked.")
+    return notes
