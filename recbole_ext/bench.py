@@ -14,8 +14,9 @@ process instead). The grid's folder holds::
                                             memory, git commit and machine
     ndcg_vs_time.png                        test NDCG@10 against training seconds, one point per run
 
-Running the same command again resumes the grid: a cell with a ``result.json`` is never re-run
-(a failed or interrupted cell is). ``--tables_only`` rebuilds the tables from finished cells.
+Running the same command again resumes the grid: a cell with a ``result.json`` is never re-run; an
+interrupted cell continues from its last completed epoch (:func:`recbole_ext.pipeline.resume`), a
+failed one starts over. ``--tables_only`` rebuilds the tables from finished cells.
 
 Per-cell options: ``--config_files`` for every cell, ``--model_config MODEL=FILE`` for one model,
 ``--set key=value`` for every cell and ``--set MODEL:key=value`` for one model, and
@@ -113,8 +114,9 @@ def run_grid(
 
     def run_one(label: str, name: str, spec: dict[str, Any]) -> None:
         cell_dir = Path(spec["output_dir"])
-        print(label, flush=True)
-        shutil.rmtree(cell_dir, ignore_errors=True)  # an interrupted run leaves a partial directory
+        print(label + (" (resuming the interrupted run)" if can_resume(cell_dir, spec) else ""), flush=True)
+        if not can_resume(cell_dir, spec):
+            shutil.rmtree(cell_dir, ignore_errors=True)  # a partial directory that cannot be continued
         (out / "failed" / f"{name}.txt").unlink(missing_ok=True)
         error = run_cell_in_process(spec) if in_process else run_cell_subprocess(spec, out, name, cell_timeout)
         if error is not None:
@@ -176,14 +178,36 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def can_resume(cell_dir: Path, spec: Mapping[str, Any]) -> bool:
+    """A killed cell whose run saved a resume state under the same settings continues from it."""
+    from recbole_ext.pipeline import RESUME_STATE, RUN_SPEC
+
+    try:
+        before = json.loads((cell_dir / RUN_SPEC).read_text())
+    except (OSError, ValueError):
+        return False
+    same = (before.get("model"), before.get("dataset"), before.get("config_files")) == (
+        spec["model"], spec["dataset"], spec["config_files"])
+    overrides = {k: v for k, v in before.get("overrides", {}).items() if k != "data_path"}
+    wanted = {k: v for k, v in json.loads(json.dumps(spec["overrides"])).items() if k != "data_path"}
+    return same and overrides == wanted and (cell_dir / RESUME_STATE).is_file()
+
+
+def run_cell(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One cell through the pipeline: resumed when an interrupted run of it can be, else from scratch."""
+    from recbole_ext.pipeline import resume, run
+
+    if can_resume(Path(spec["output_dir"]), spec):
+        return resume(spec["output_dir"])
+    return run(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"], spec["output_dir"])
+
+
 def run_cell_in_process(spec: Mapping[str, Any]) -> str | None:
     """Run one cell here; the error text on failure, else None."""
     import traceback
 
-    from recbole_ext.pipeline import run
-
     try:
-        run(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"], spec["output_dir"])
+        run_cell(spec)
     except Exception:  # noqa: BLE001  (a failing cell is recorded, the grid goes on)
         return traceback.format_exc()
     return None
@@ -473,10 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv) if "--cell" not in argv else None
     if args is None:  # a cell's subprocess
-        spec = json.loads(Path(argv[argv.index("--cell") + 1]).read_text())
-        from recbole_ext.pipeline import run
-
-        run(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"], spec["output_dir"])
+        run_cell(json.loads(Path(argv[argv.index("--cell") + 1]).read_text()))
         return 0
     if not args.models:
         raise SystemExit("error: --models is required")

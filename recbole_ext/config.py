@@ -93,13 +93,16 @@ def stacked_config_dict(
     merged: dict[str, Any] = {}
     for path in [*model_yaml_files(model_class), *dataset_yaml_files(dataset)]:
         merged.update(read_yaml(path))
+    users: dict[str, Any] = {}
     for path in config_files:
-        merged.update(read_yaml(resolve_config_file(path)))
-    merged.update(overrides or {})
+        users.update(read_yaml(resolve_config_file(path)))
+    users.update(overrides or {})
+    merged.update(users)
     merged.setdefault("data_path", str(DEFAULT_DATA_PATH))
-    if merged.get("loss_type") == "CE":
-        # RecBole 1.2.1 refuses CE with its own default negative sampling unless told "None".
-        merged.setdefault("train_neg_sample_args", None)
+    if merged.get("loss_type") == "CE" and "train_neg_sample_args" not in users:
+        # CE samples no negatives (a default set for BCE does not carry over), and RecBole 1.2.1
+        # refuses CE with its own default negative sampling unless told "None".
+        merged["train_neg_sample_args"] = None
     # Runs execute inside their own output directory: make the data location absolute first.
     merged["data_path"] = str(Path(merged["data_path"]).expanduser().resolve())
     return merged

@@ -1,0 +1,170 @@
+"""Top-K recommendations from a saved run, as the dataset's original ids.
+
+    python -m recbole_ext.recommend RUN_DIR [--users U1 U2 ...] [--k 10] [--output recs.csv]
+                                    [--include_seen] [--device cpu|cuda]
+
+From Python::
+
+    from recbole_ext.recommend import recommend
+    recs = recommend("outputs/SASRecPaper-ml-100k-...", users=["196", "186"], k=10)
+    recs[0]  # {"user_id": "196", "rank": 1, "item_id": "...", "score": ...}
+
+The run's best checkpoint (``RUN_DIR/checkpoint/*.pth``, written by RecBole's trainer for our
+models and stock ones) is loaded with the configuration it was trained with; the dataset is read
+again from that configuration's ``data_path``. Each user's input is everything known of them
+(training, validation and test items, in time order): the recommendation is their next item. Items
+the user has seen are excluded unless ``include_seen``. Nothing is written into the run directory.
+Only checkpoints inside the named run directory are loaded (they are unpickled: load only runs you
+trust, e.g. your own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recbole_ext import compat  # noqa: F401  (before recbole is used)
+
+from recbole.data import create_dataset, data_preparation
+from recbole.data.interaction import Interaction
+from recbole.utils import ModelType, init_seed
+
+from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.loaders.user_sequences import UserSequences
+
+
+def best_checkpoint(run_dir: str | Path) -> Path:
+    """The run's best checkpoint; a clear error for a directory that is not a finished run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"Run directory '{run_dir}' does not exist: give the output directory of a run "
+                          "(e.g. outputs/SASRecPaper-ml-100k-<time>-<id>).")
+    checkpoints = sorted((run_dir / "checkpoint").glob("*.pth"), key=lambda p: p.stat().st_mtime)
+    if not checkpoints:
+        raise ConfigError(f"'{run_dir}' is not a run directory with a trained model (no checkpoint/*.pth): "
+                          "give the output directory of a run that trained at least one epoch.")
+    return checkpoints[-1]
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, Any, UserSequences]:
+    """(config, dataset, model in eval mode, every user's full sequence) of a saved run."""
+    checkpoint = torch.load(best_checkpoint(run_dir), map_location="cpu", weights_only=False)
+    config = checkpoint["config"]
+    if device is not None:
+        config["device"] = torch.device(device)
+    elif torch.device(config["device"]).type == "cuda" and not torch.cuda.is_available():
+        config["device"] = torch.device("cpu")  # trained on a GPU, recommended on a CPU
+    config["show_progress"] = False
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    model = config.model_class(config, train._dataset)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    model = model.to(config["device"]).eval()
+    splits = [loader._dataset for loader in (train, valid, test) if loader is not None]
+    sequences, _ = UserSequences.from_datasets(*splits)
+    return config, dataset, model, sequences
+
+
+@torch.no_grad()
+def recommend(
+    run_dir: str | Path,
+    users: Sequence[str] | None = None,
+    k: int = 10,
+    include_seen: bool = False,
+    device: str | None = None,
+    batch_size: int = 1024,
+) -> list[dict[str, Any]]:
+    """Rows ``{user_id, rank, item_id, score}``: each user's top ``k`` items (original ids)."""
+    if k < 1:
+        raise ConfigError(f"--k {k}: ask for at least one item (e.g. --k 10).")
+    config, dataset, model, sequences = load_run(run_dir, device)
+    uid_field, iid_field = dataset.uid_field, dataset.iid_field
+    rows = _rows_of_users(dataset, sequences, users)
+    sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(rows), batch_size):
+        batch_rows = rows[start : start + batch_size]
+        user_ids = sequences.users[batch_rows]
+        fields = {uid_field: user_ids}
+        if sequential:
+            seqs, lengths, _ = sequences.last_items(batch_rows, config["MAX_ITEM_LIST_LENGTH"])
+            fields.update({model.ITEM_SEQ: seqs, model.ITEM_SEQ_LEN: lengths})
+        scores = model.full_sort_predict(Interaction(fields).to(config["device"])).view(len(batch_rows), -1)
+        scores = scores.float().cpu()
+        scores[:, 0] = -torch.inf
+        if not include_seen:
+            lengths = sequences.lengths[batch_rows]
+            owner = torch.repeat_interleave(torch.arange(len(batch_rows)), lengths)
+            seen = torch.cat([sequences.items[sequences.indptr[r] : sequences.indptr[r + 1]] for r in batch_rows])
+            scores[owner, seen] = -torch.inf
+        top = scores.topk(min(k, scores.size(1) - 1), dim=1)
+        user_tokens = dataset.id2token(uid_field, user_ids.numpy())
+        for user, items, values in zip(user_tokens, top.indices, top.values):
+            finite = torch.isfinite(values)
+            item_tokens = dataset.id2token(iid_field, items[finite].numpy())
+            out += [{"user_id": str(user), "rank": rank, "item_id": str(item), "score": round(float(score), 6)}
+                    for rank, (item, score) in enumerate(zip(item_tokens, values[finite].tolist()), start=1)]
+    return out
+
+
+def _rows_of_users(dataset: Any, sequences: UserSequences, users: Sequence[str] | None) -> torch.Tensor:
+    if users is None:
+        return torch.arange(len(sequences))
+    known = set(dataset.field2token_id[dataset.uid_field])
+    missing = [u for u in users if u not in known]
+    if missing:
+        raise ConfigError(f"User(s) {', '.join(missing[:5])} are not in dataset '{dataset.dataset_name}' "
+                          f"({len(known) - 1} users, original ids such as "
+                          f"{', '.join(list(dataset.field2id_token[dataset.uid_field][1:4]))}).")
+    ids = torch.as_tensor(dataset.token2id(dataset.uid_field, list(users))).reshape(-1)
+    try:
+        return sequences.rows_of(ids)
+    except KeyError:
+        raise ConfigError("Some of the users have no interaction left after the run's filters: "
+                          "nothing to recommend from.") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Top-K recommendations from a saved run (original ids).")
+    parser.add_argument("run_dir", type=Path, help="a run's output directory (outputs/<model>-<dataset>-...)")
+    parser.add_argument("--users", nargs="+", help="original user ids (default: every user)")
+    parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
+    parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
+    parser.add_argument("--include_seen", action="store_true", help="allow items the user has already seen")
+    parser.add_argument("--device", help="cpu or cuda (default: the run's device when available, else cpu)")
+    args = parser.parse_args(argv)
+    try:
+        if args.output and args.output.resolve().is_relative_to(args.run_dir.resolve()):
+            raise ConfigError(f"--output {args.output} lies inside the run directory, which is never written: "
+                              "write the recommendations elsewhere.")
+        rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device)
+    except RecboleExtError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    fields = ["user_id", "rank", "item_id", "score"]
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.output.with_name(args.output.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(args.output)
+        print(f"wrote {len(rows)} recommendations for {len({r['user_id'] for r in rows})} users to {args.output}")
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
