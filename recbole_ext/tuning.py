@@ -229,13 +229,13 @@ def tune(
         raise ConfigError(f"Unknown tuning tool '{tool}': use one of {', '.join(TOOLS)}.")
     model_name = model if isinstance(model, str) else model.__name__
     build_config(model, dataset, config_files, overrides)  # fail fast on a bad model/dataset/config
+    params_file = resolve_search_space(params_file)  # and on a missing search space, before any output
     out = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / (
         f"tune-{model_name}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
     out = out.resolve()
     trials_dir = out / "trials"
     trials_dir.mkdir(parents=True, exist_ok=True)
     config_files = [str(resolve_config_file(p).resolve()) for p in config_files]
-    params_file = resolve_search_space(params_file)
     overrides = dict(overrides or {})
     if tool == "hyperopt":
         space = hyperopt_space(params_file)

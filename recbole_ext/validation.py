@@ -193,6 +193,7 @@ def _check_valid_metric(config: Any) -> None:
 # ---------------------------------------------------------------------------------- atomic files
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 SAMPLE_LINES = 10_000  # lines checked per file (the first ones): large files stay fast
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 def check_atomic_files(config: Any, dataset_dir: Path, sequential: bool) -> None:
@@ -204,6 +205,14 @@ def check_atomic_files(config: Any, dataset_dir: Path, sequential: bool) -> None
         if not path.is_file() or (suffix != "inter" and isinstance(load_col, Mapping) and suffix not in load_col):
             continue
         columns = check_atomic_file(path, str(config["field_separator"] or "\t"))
+        loaded = load_col.get(suffix) if isinstance(load_col, Mapping) else None
+        id_field = {"inter": None, "user": config["USER_ID_FIELD"], "item": config["ITEM_ID_FIELD"]}[suffix]
+        needed = [config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]] if suffix == "inter" else [id_field]
+        for name in needed:
+            if name not in columns:
+                raise DataError(f"{path}: no '{name}' column (columns: {', '.join(columns)}): add it, or set "
+                                f"{'USER_ID_FIELD' if name == config['USER_ID_FIELD'] else 'ITEM_ID_FIELD'} "
+                                "to the file's id column.")
         if suffix == "inter" and sequential:
             time_field = config["TIME_FIELD"]
             if time_field not in columns:
@@ -211,10 +220,13 @@ def check_atomic_files(config: Any, dataset_dir: Path, sequential: bool) -> None
                     f"{path}: a sequential model orders each user's items by '{time_field}', which this file lacks "
                     f"(columns: {', '.join(columns)}). Add a '{time_field}:float' column, or set TIME_FIELD to "
                     "the file's time column.")
-            loaded = load_col.get("inter") if isinstance(load_col, Mapping) else None
             if loaded is not None and time_field not in loaded:
                 raise DataError(f"load_col drops '{time_field}' from {path.name}, and a sequential model needs it: "
                                 f"add it to load_col's inter list (e.g. inter: [user_id, item_id, {time_field}]).")
+        for name in loaded or []:
+            if name not in columns:
+                raise DataError(f"load_col names '{name}', which {path} lacks (columns: {', '.join(columns)}): "
+                                "load only the file's columns.")
 
 
 def check_atomic_file(path: Path, separator: str = "\t") -> dict[str, str]:
@@ -248,6 +260,9 @@ def _parse_header(path: Path, header: str, separator: str) -> dict[str, str]:
     columns: dict[str, str] = {}
     for field in header.split(separator):
         name, colon, kind = field.partition(":")
+        if colon and name and not _FIELD_NAME.fullmatch(name):
+            raise DataError(f"{path}:1: column name {name!r} has a quote, space or control character: "
+                            "use letters, digits, '_', '.' or '-'.")
         if not colon or not name:
             raise DataError(f"{path}:1: header field '{field}' is not 'name:type': write it as e.g. "
                             f"'{field or 'user_id'}:token' (types: {', '.join(ATOMIC_TYPES)}), fields separated by tabs.")
@@ -267,6 +282,9 @@ def _check_line(path: Path, number: int, raw: bytes, columns: dict[str, str], se
         line = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise DataError(f"{path}:{number}: not UTF-8 text: write the file as UTF-8.") from None
+    if '"' in line:
+        raise DataError(f"{path}:{number}: a double quote, which RecBole's reader takes as the start of a quoted "
+                        "field: remove it (atomic files are not quoted).")
     if "\r" in line or "\x00" in line:
         raise DataError(f"{path}:{number}: a stray carriage return or NUL byte inside the line: "
                         "remove it (one row per line, \\n line endings).")
