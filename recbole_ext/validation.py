@@ -32,12 +32,17 @@ from recbole_ext.errors import ConfigError, DataError
 # ------------------------------------------------------------------------------------ known keys
 # Our own keys outside any model YAML (the pipeline's); RecBole's are read from its YAML and code.
 PIPELINE_KEYS = {"custom_keys", "max_train_seconds", "torch_threads", "ranking_protocol", "ranking_neg_num"}
-_CONFIG_READ = re.compile(r"""config\[\s*["'](\w+)["']\s*\]""")
+# Keys RecBole builds from a name at run time (config[f"alias_of_{name}"], config[f"{phase}_neg_sample_args"]).
+RECBOLE_DYNAMIC_KEYS = {"alias_of_user_id", "alias_of_item_id", "alias_of_entity_id", "alias_of_relation_id",
+                        "valid_neg_sample_args", "test_neg_sample_args"}
+# config["key"], final_config_dict["key"], ..._dict.get("key"): the ways RecBole and we read a key.
+_CONFIG_READ = re.compile(r"""(?:config|_dict)\[\s*["'](\w+)["']\s*\]|_dict\.get\(\s*["'](\w+)["']""")
 
 
 @lru_cache(maxsize=None)
 def _keys_read_by(path: str) -> frozenset[str]:
-    return frozenset(_CONFIG_READ.findall(Path(path).read_text(encoding="utf-8", errors="replace")))
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    return frozenset(key for match in _CONFIG_READ.findall(text) for key in match if key)
 
 
 @lru_cache(maxsize=None)
@@ -72,7 +77,8 @@ def check_known_keys(
     config: Any, model_class: type, layer_keys: Iterable[str], user_keys: Mapping[str, str]
 ) -> None:
     """Refuse a key the user gave (``user_keys``: key -> where it was given) that nothing knows."""
-    known = (set(config.internal_config_dict) | set(layer_keys) | PIPELINE_KEYS | recbole_framework_keys()
+    known = (set(config.internal_config_dict) | set(layer_keys) | PIPELINE_KEYS | RECBOLE_DYNAMIC_KEYS
+             | recbole_framework_keys()
              | model_keys(model_class) | set(config["custom_keys"] or []))
     for key, where in user_keys.items():
         if key in known:

@@ -157,7 +157,7 @@ def slow_tiny(root: Path) -> Path:
 
 def start_and_kill(command: list[str], run_dir: Path, after_epochs: int = 2) -> None:
     """Start ``python -m <command>`` in a subprocess, SIGKILL it once it has saved ``after_epochs`` epochs."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.Popen([sys.executable, "-m", *command], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
