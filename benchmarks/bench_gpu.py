@@ -34,7 +34,7 @@ FAMILIES = (("SASRec", "SASRecPaper"), ("GRU4Rec", "GRU4RecPaper"), ("Caser", "C
 # Config files of each (dataset, model); stock models run at RecBole's defaults except Caser's
 # window, set to the papers' L = 5 as CaserPaper's.
 CONFIG_FILES = {
-    ("ml-100k", "SASRecPaper"): ["sasrec-ml100k-cpu"],
+    ("ml-100k", "SASRecPaper"): ["sasrec-ml100k-gpu"],
     ("ml-100k", "GRU4RecPaper"): ["gru4rec-ml100k"],
     ("ml-100k", "CaserPaper"): ["caser-paper"],
     ("ml1m", "SASRecPaper"): ["sasrec-ml1m-ce"],
