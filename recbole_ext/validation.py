@@ -15,6 +15,7 @@ naming the key, file or dataset, what is wrong and what to do (a :class:`Recbole
 
 from __future__ import annotations
 
+import csv
 import difflib
 import inspect
 import math
@@ -237,24 +238,35 @@ def check_atomic_files(config: Any, dataset_dir: Path, sequential: bool) -> None
 
 def check_atomic_file(path: Path, separator: str = "\t") -> dict[str, str]:
     """``{name: type}`` of an atomic file's header, after checking the header and the first
-    :data:`SAMPLE_LINES` lines; a problem raises :class:`DataError` naming the file and line."""
+    :data:`SAMPLE_LINES` records; a problem raises :class:`DataError` naming the file and line.
+
+    Records are split as RecBole's reader splits them (pandas' python engine is Python's ``csv``
+    module: fields separated by ``separator``, ``"``-quoted fields allowed, as the converters write
+    them), with malformed quoting refused instead of guessed at.
+    """
+    number = 1
     try:
-        with open(path, "rb") as f:
-            raw_header = f.readline()
-            try:
-                header = raw_header.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{path}:1: the header is not UTF-8 text: write the file as UTF-8.") from None
+        with open(path, encoding="utf-8", newline="") as f:
+            header = f.readline()
             if not header.endswith("\n"):
                 raise DataError(f"{path}: no line after the header (an empty file or a header only): "
-                                "write one interaction per line below the header.")
+                                "write one row per line below the header.")
             columns = _parse_header(path, header.rstrip("\r\n"), separator)
+            reader = csv.reader(f, delimiter=separator, quotechar='"', doublequote=True, strict=True)
             rows = 0
-            for number, raw in enumerate(f, start=2):
-                if number > SAMPLE_LINES + 1:
-                    break
-                _check_line(path, number, raw, columns, separator)
+            for record in reader:
+                number = reader.line_num + 1
+                if not record:
+                    continue  # a blank line: pandas skips it too
+                _check_record(path, number, record, columns)
                 rows += 1
+                if rows >= SAMPLE_LINES:
+                    break
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: a line near line {number + 1} is not UTF-8 text: write the file as UTF-8.") from None
+    except csv.Error as error:
+        raise DataError(f"{path}:{number + 1}: cannot be split into fields ({error}): atomic files hold "
+                        "tab-separated fields, a field with a quote written as \"...\" with inner quotes doubled.") from None
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error.strerror}): check the path and its permissions.") from None
     if rows == 0:
@@ -283,23 +295,14 @@ def _parse_header(path: Path, header: str, separator: str) -> dict[str, str]:
     return columns
 
 
-def _check_line(path: Path, number: int, raw: bytes, columns: dict[str, str], separator: str) -> None:
-    try:
-        line = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}:{number}: not UTF-8 text: write the file as UTF-8.") from None
-    if '"' in line:
-        raise DataError(f"{path}:{number}: a double quote, which RecBole's reader takes as the start of a quoted "
-                        "field: remove it (atomic files are not quoted).")
-    if "\r" in line or "\x00" in line:
-        raise DataError(f"{path}:{number}: a stray carriage return or NUL byte inside the line: "
-                        "remove it (one row per line, \\n line endings).")
-    values = line.split(separator)
+def _check_record(path: Path, number: int, values: list[str], columns: dict[str, str]) -> None:
+    if any("\x00" in value for value in values):
+        raise DataError(f"{path}:{number}: a NUL byte, which RecBole's reader cuts the field at: remove it.")
     if len(values) != len(columns):
         raise DataError(f"{path}:{number}: {len(values)} fields where the header has {len(columns)} "
                         f"({', '.join(columns)}): fix the line (fields are separated by one tab).")
     for (name, kind), value in zip(columns.items(), values):
-        if kind == "float" and value.strip() and not _is_float(value):
+        if kind == "float" and value != "" and not _is_float(value):  # "" is a missing value
             raise DataError(f"{path}:{number}: '{value}' in float column '{name}' is not a number: "
                             f"fix the value, or declare the column '{name}:token'.")
         if kind == "float_seq" and not all(_is_float(v) for v in value.split()):

@@ -3,6 +3,8 @@ run, never a half-written result. Then random byte-level corruptions of a small 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections import Counter
@@ -62,7 +64,10 @@ CASES = [
      "tiny.inter:2: 'yesterday' in float column 'timestamp' is not a number"),
     ("duplicate column", [], {"data/tiny/tiny.inter": inter_text(header=HEADER.replace("timestamp", "item_id"))},
      "tiny.inter:1: column 'item_id' appears twice in the header"),
-    ("not UTF-8", [], {"data/tiny/tiny.inter": inter_text().replace("u0", "u\udcff0", 1)}, "tiny.inter:2: not UTF-8"),
+    ("not UTF-8", [], {"data/tiny/tiny.inter": inter_text().replace("u0", "u\udcff0", 1)},
+     "tiny.inter: a line near line 2 is not UTF-8 text"),
+    ("unterminated quote", [], {"data/tiny/tiny.inter": inter_text().replace("u1\t", '"u1\t', 1)},
+     "cannot be split into fields"),
     ("load_col drops the time", ["--load_col={'inter': ['user_id', 'item_id']}"], {},
      "load_col drops 'timestamp' from tiny.inter, and a sequential model needs it"),
     ("every user too short", [], {"data/tiny/tiny.inter": inter_text([(u, u, u) for u in range(5)])},
@@ -157,8 +162,9 @@ def test_corrupted_atomic_file_loads_or_fails_cleanly(content, tmp_path_factory)
         return
     # A load that passed every check is a correct one: the (user, item) rows RecBole holds are the
     # file's rows with both ids present (RecBole drops rows with a missing id), no more, no fewer.
-    lines = content.decode("utf-8").split("\n")[1:]
-    expected = Counter((f[0], f[1]) for f in (line.split("\t") for line in lines if line) if f[0] and f[1])
+    body = content.decode("utf-8").split("\n", 1)[1]
+    records = csv.reader(io.StringIO(body, newline=""), delimiter="\t", quotechar='"')
+    expected = Counter((f[0], f[1]) for f in records if f and f[0] and f[1])
     inter = dataset.inter_feat
     users = dataset.field2id_token["user_id"][np.asarray(inter["user_id"])]
     items = dataset.field2id_token["item_id"][np.asarray(inter["item_id"])]
