@@ -8,8 +8,8 @@ Public API::
 
 The names are loaded on first use, so tools that need neither torch nor recbole (the dataset
 converters, ``python -m recbole_ext.convert``) start fast. Every module that uses recbole imports
-:mod:`recbole_ext.compat` first: it checks the numpy/pandas/setuptools/hyperopt pins recbole 1.2.1
-needs and patches RecBole's checkpoint loading for torch >= 2.6.
+:mod:`recbole_ext.compat` first: it refuses what cannot run (with the command that fixes it) and
+patches recbole 1.2.1 for today's numpy, pandas, hyperopt and torch.
 """
 
 from importlib import import_module

@@ -15,8 +15,8 @@ process instead). The grid's folder holds::
     ndcg_vs_time.png                        test NDCG@10 against training seconds, one point per run
 
 Running the same command again resumes the grid: a cell with a ``result.json`` is never re-run; an
-interrupted cell continues from its last completed epoch (:func:`recbole_ext.pipeline.resume`), a
-failed one starts over. ``--tables_only`` rebuilds the tables from finished cells.
+interrupted or failed cell continues from its last completed validation epoch when it saved one
+(:func:`recbole_ext.pipeline.resume`) under the same settings, else starts over. ``--tables_only`` rebuilds the tables from finished cells.
 
 Per-cell options: ``--config_files`` for every cell, ``--model_config MODEL=FILE`` for one model,
 ``--set key=value`` for every cell and ``--set MODEL:key=value`` for one model, and
