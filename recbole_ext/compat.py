@@ -159,21 +159,27 @@ def patch_recbole_fillna() -> None:
         return frame
 
     recbole_dataset.Dataset._fill_nan = _fill_nan
-    if not isinstance(recbole_dataset.pd, _PandasForRecBole):
-        recbole_dataset.pd = _PandasForRecBole("pandas", read_csv_with_empty_sequences)
+    replace_in_module(recbole_dataset, "pd", read_csv=read_csv_with_empty_sequences)
 
 
-class _PandasForRecBole(types.ModuleType):
-    """``pandas`` as RecBole's dataset module sees it: identical except for ``read_csv``."""
+class ModuleView(types.ModuleType):
+    """A module as one of RecBole's modules sees it: ``module`` with a few attributes replaced."""
 
-    def __init__(self, name: str, read_csv) -> None:
-        super().__init__(name)
-        self.read_csv = read_csv
+    def __init__(self, module: types.ModuleType, **replacements) -> None:
+        super().__init__(module.__name__)
+        self._module = module
+        self.__dict__.update(replacements)
 
     def __getattr__(self, name):
-        import pandas
+        return getattr(self._module, name)
 
-        return getattr(pandas, name)
+
+def replace_in_module(holder: types.ModuleType, name: str, **replacements) -> None:
+    """Make ``holder.<name>`` (an imported module) a :class:`ModuleView` with ``replacements``, once;
+    every other module keeps the real one."""
+    current = getattr(holder, name)
+    if not isinstance(current, ModuleView):
+        setattr(holder, name, ModuleView(current, **replacements))
 
 
 def patch_recbole_series_agg_len() -> None:
@@ -203,18 +209,7 @@ def patch_recbole_exhaustive_search() -> None:
     samples through ``numpy.random.Generator`` methods (``rng.integers``). Give it a Generator."""
     from recbole.trainer import hyper_tuning
 
-    if isinstance(hyper_tuning.np, _NumpyWithGeneratorState):
-        return
-    hyper_tuning.np = _NumpyWithGeneratorState("numpy")
-
-
-class _NumpyWithGeneratorState(types.ModuleType):
-    """``numpy`` as RecBole's hyper_tuning module sees it: ``random.RandomState(seed)`` is a Generator."""
-
-    random = types.SimpleNamespace(RandomState=np.random.default_rng)
-
-    def __getattr__(self, name):
-        return getattr(np, name)
+    replace_in_module(hyper_tuning, "np", random=types.SimpleNamespace(RandomState=np.random.default_rng))
 
 
 # ------------------------------------------------------------------------------------------ torch
@@ -228,15 +223,6 @@ def load_trusted_checkpoint(file, *args, **kwargs):
     return torch.load(file, *args, **kwargs)
 
 
-class _TorchWithTrustedLoad(types.ModuleType):
-    """The ``torch`` module as seen by RecBole's trainer: identical except for ``load``."""
-
-    load = staticmethod(load_trusted_checkpoint)
-
-    def __getattr__(self, name):
-        return getattr(torch, name)
-
-
 def patch_recbole_checkpoint_load() -> None:
     """Make ``Trainer.evaluate(load_best_model=True)`` and ``resume_checkpoint`` work on torch >= 2.6.
 
@@ -245,8 +231,7 @@ def patch_recbole_checkpoint_load() -> None:
     """
     import recbole.trainer.trainer as recbole_trainer
 
-    if not isinstance(recbole_trainer.torch, _TorchWithTrustedLoad):
-        recbole_trainer.torch = _TorchWithTrustedLoad("torch")
+    replace_in_module(recbole_trainer, "torch", load=load_trusted_checkpoint)
 
 
 def silence_recbole_future_warnings() -> None:
