@@ -3,29 +3,31 @@
 =================  ===========================================================================
 ``recbole``        RecBole's own ``eval_args.mode`` as is (``full``, ``uniN``, ``popN``): for
                    sequential models full ranking does not mask the history and sampled
-                   negatives only avoid the target.
+                   negatives only avoid the target (drawn with replacement, as RecBole does).
 ``full_masked``    rank every item; the items the user saw before the target are masked
                    (score -inf), except the target itself.
-``sampled_masked`` rank the target against ``ranking_neg_num`` (default 100) negatives drawn
-                   uniformly from the items the user did not see before the target (never the
-                   target); the SASRec paper's and the GoodReads tutorial's protocol.
+``sampled_masked`` rank the target against exactly ``ranking_neg_num`` (default 100) *distinct*
+                   items the user did not see before the target (never the target), drawn
+                   uniformly without replacement; the SASRec paper's and the GoodReads
+                   tutorial's protocol. A run where some target has fewer such items is refused
+                   before the model is built, naming the largest possible number.
 =================  ===========================================================================
 
 "Seen" is the user's whole history *before the target*, not truncated to
 ``MAX_ITEM_LIST_LENGTH``: for the validation row the training items, for the test row the
 training items and the validation item. This is what the SASRec paper masks for its test
 numbers (train + valid); for validation it does not include the test item, which lies in the
-future. The histories are rebuilt exactly from RecBole's split datasets
-(:class:`recbole_ext.loaders.user_sequences.UserSequences`); RecBole's own samplers miss each
-user's first item in sequential data, so they are not used.
+future.
 
-Only the evaluation rows change: the split, the models and RecBole's ``Trainer.evaluate`` stay
-as they are. Both protocols subclass RecBole's ``FullSortEvalDataLoader`` (one
-``model.full_sort_predict`` per row, so each history is encoded once) and hand a mask as its
-``history_index``: ``full_masked`` the seen items, ``sampled_masked`` every item that is not one
-of the row's ``1 + n`` candidates. Negatives are drawn once per loader from
-a generator seeded with ``seed``: every validation epoch ranks the same candidates. For
-non-sequential (general) models, RecBole's full ranking already masks the history, so
+For sequential models every loader here reads the exact-order arrays of
+:class:`~recbole_ext.loaders.sequence_dataset.SequenceDataset`: each row's history is cut per
+batch (:func:`~recbole_ext.loaders.prefix_rows.prefix_fields`). All loaders subclass RecBole's
+``FullSortEvalDataLoader`` (one ``model.full_sort_predict`` per row, so each history is encoded
+once) and hand a mask as its ``history_index``: ``full_masked`` the seen items, the sampled
+protocols every item that is not one of the row's ``1 + n`` candidates. Candidates are drawn once
+per loader from a generator seeded with ``seed`` (validation ``seed + 1``, test ``seed + 2``):
+every validation epoch ranks the same candidates, and ``python -m recbole_ext.split`` writes them
+out. For non-sequential (general) models, RecBole's full ranking already masks the history, so
 ``full_masked`` requires ``eval_args.mode: full`` and keeps RecBole's loader.
 """
 
@@ -35,11 +37,13 @@ from typing import Any
 
 import torch
 from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
+from recbole.data.interaction import Interaction
 from recbole.utils import ModelType
 
-from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.errors import ConfigError
-from recbole_ext.sampling import NegativeSampler, as_generator
+from recbole_ext.loaders.prefix_rows import prefix_fields
+from recbole_ext.loaders.user_sequences import UserSequences
+from recbole_ext.sampling import NegativeSampler, as_generator, popularity_weights
 
 PROTOCOLS = ("recbole", "full_masked", "sampled_masked")
 
@@ -52,30 +56,43 @@ def protocol_name(config: Any) -> str:
     return protocol
 
 
-def protocol_dataloaders(config: Any, train_data: Any, valid_data: Any, test_data: Any) -> tuple[Any, Any]:
-    """The validation and test loaders of the configured protocol (RecBole's for ``recbole``)."""
+def general_eval_loaders(config: Any, valid_data: Any, test_data: Any) -> tuple[Any, Any]:
+    """RecBole's loaders of a non-sequential model, checked against the configured protocol."""
     protocol = protocol_name(config)
-    if protocol == "recbole":
-        return valid_data, test_data
-    sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
-    if not sequential:
-        if protocol == "sampled_masked":
-            raise ConfigError(f"ranking_protocol sampled_masked ranks sequential histories; {config['model']} is not "
-                              "sequential: use ranking_protocol full_masked (RecBole masks its history).")
+    if protocol == "sampled_masked":
+        raise ConfigError(f"ranking_protocol sampled_masked ranks sequential histories; {config['model']} is not "
+                          "sequential: use ranking_protocol full_masked (RecBole masks its history).")
+    if protocol == "full_masked":
         modes = config["eval_args"]["mode"]
         if any(modes[phase] != "full" for phase in ("valid", "test")):
             raise ConfigError("ranking_protocol full_masked with a non-sequential model needs eval_args mode: full.")
-        return valid_data, test_data
-    datasets = [train_data._dataset, valid_data._dataset, test_data._dataset]
-    histories, positions = UserSequences.from_datasets(*datasets)
+    return valid_data, test_data
+
+
+def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any) -> tuple[Any, Any]:
+    """The validation and test loaders of the configured protocol over the split's views."""
+    protocol = protocol_name(config)
     loaders = []
-    for phase, loader, pos in (("valid", valid_data, positions[1]), ("test", test_data, positions[2])):
+    for phase, view in (("valid", valid_view), ("test", test_view)):
+        seed = int(config["seed"]) + (1 if phase == "valid" else 2)
         if protocol == "full_masked":
-            loaders.append(MaskedFullSortEvalDataLoader(config, loader._dataset, loader._sampler, histories, pos))
+            loaders.append(MaskedFullSortEvalDataLoader(config, view))
+            continue
+        if protocol == "sampled_masked":
+            n_neg, distinct, exclude_seen, weights = int(config["ranking_neg_num"] or 100), True, True, None
         else:
-            n_neg = int(config["ranking_neg_num"] or 100)
-            loaders.append(MaskedSampledEvalDataLoader(config, loader._dataset, loader._sampler, histories, pos,
-                                                       n_neg, phase))
+            mode = config["eval_args"]["mode"][phase]
+            if mode == "full":
+                loaders.append(EvalRowsDataLoader(config, view))
+                continue
+            if mode[:3] not in ("uni", "pop") or not mode[3:].isdigit():
+                raise ConfigError(f"eval_args mode {mode!r} is not one sequential models can be evaluated with: "
+                                  "use full, uniN or popN (e.g. uni100), or ranking_protocol full_masked.")
+            n_neg, distinct, exclude_seen = int(mode[3:]), False, False
+            weights = None
+            if mode.startswith("pop"):  # popularity in the training items
+                weights = popularity_weights(view.split.train_sequences(view.sequences).items, view.item_num)
+        loaders.append(CandidateEvalDataLoader(config, view, n_neg, seed, distinct, exclude_seen, weights, phase))
     return loaders[0], loaders[1]
 
 
@@ -85,19 +102,19 @@ def describe(config: Any) -> str | None:
     if protocol == "full_masked":
         return "full ranking, items seen before the target masked"
     if protocol == "sampled_masked":
-        return f"target vs {int(config['ranking_neg_num'] or 100)} uniform negatives never seen before the target"
+        return (f"target vs {int(config['ranking_neg_num'] or 100)} distinct uniform negatives never seen "
+                "before the target")
     return None
 
 
 class _PrefixIndex:
-    """Each evaluation row's history before its target, as slices of ``histories.items``."""
+    """Each evaluation row's history before its target, as slices of ``sequences.items``."""
 
-    def __init__(self, dataset: Any, histories: UserSequences, positions: torch.Tensor) -> None:
-        rows = histories.rows_of(dataset.inter_feat[dataset.uid_field])  # [R]
-        self.histories = histories
-        self.start = histories.indptr[rows]  # [R]
+    def __init__(self, sequences: UserSequences, users: torch.Tensor, positions: torch.Tensor) -> None:
+        self.sequences = sequences
+        self.start = sequences.indptr[sequences.rows_of(users)]  # [R]
         self.length = positions - self.start  # [R] items seen before the target
-        self.target = histories.items[positions]  # [R]
+        self.target = sequences.items[positions]  # [R]
 
     def pairs(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch row [P], item [P]) of every seen item of the rows ``index`` [b]."""
@@ -105,69 +122,86 @@ class _PrefixIndex:
         batch_rows = torch.repeat_interleave(torch.arange(len(index)), lengths)  # [P]
         first = torch.repeat_interleave(self.start[index], lengths)  # [P]
         offsets = torch.arange(len(batch_rows)) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
-        return batch_rows, self.histories.items[first + offsets]
+        return batch_rows, self.sequences.items[first + offsets]
 
 
-class MaskedFullSortEvalDataLoader(FullSortEvalDataLoader):
-    """RecBole's full-sort loader for sequential rows, with the items seen before each target masked."""
+class EvalRowsDataLoader(FullSortEvalDataLoader):
+    """Validation or test targets of a split view, ranked over all items (nothing masked).
 
-    def __init__(self, config: Any, dataset: Any, sampler: Any, histories: UserSequences, positions: torch.Tensor) -> None:
-        self.prefix = _PrefixIndex(dataset, histories, positions)
-        super().__init__(config, dataset, sampler, shuffle=False)
-
-    def collate_fn(self, index: list[int]) -> tuple[Any, tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
-        interaction, _, positive_u, positive_i = super().collate_fn(index)
-        rows, items = self.prefix.pairs(torch.as_tensor(index, dtype=torch.long))
-        keep = items != positive_i[rows]  # the target itself is never masked
-        return interaction, (rows[keep], items[keep]), positive_u, positive_i
-
-
-class MaskedSampledEvalDataLoader(FullSortEvalDataLoader):
-    """The target and ``n_neg`` negatives never seen before it, ranked from one encoding per row.
-
-    RecBole's sampled path repeats every row ``1 + n_neg`` times and runs the model's encoder on
-    each copy (``model.predict``): 101 encodings of the same history under the SASRec paper's
-    protocol. Here each row is encoded once: the batch goes through RecBole's full-sort path
-    (``model.full_sort_predict``, one pass over the history) and every item that is not one of the
-    row's candidates is masked (its ``history_index`` is a boolean ``[rows, n_items]`` mask, a
-    quarter of the size of the score matrix the full-sort path holds anyway). The metrics are
-    those of the target's rank among its ``1 + n_neg`` candidates, as before.
+    Each batch is RecBole's prefix-row layout (``item_id_list``, ``item_length``, ``item_id``, side
+    features joined), built from the arrays; subclasses mask through :meth:`history_index`.
     """
 
-    def __init__(
-        self,
-        config: Any,
-        dataset: Any,
-        sampler: Any,
-        histories: UserSequences,
-        positions: torch.Tensor,
-        n_neg: int,
-        phase: str = "test",
-    ) -> None:
-        self.prefix = _PrefixIndex(dataset, histories, positions)
+    def __init__(self, config: Any, dataset: Any) -> None:
+        self.positions = dataset.target_positions  # [R]
+        self.max_len = config["MAX_ITEM_LIST_LENGTH"]
+        self.prefix = _PrefixIndex(dataset.sequences, dataset.inter_feat[dataset.uid_field], self.positions)
+        super().__init__(config, dataset, None, shuffle=False)
+
+    def collate_fn(self, index: list[int]) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(index, dtype=torch.long)
+        interaction = self._dataset.join(Interaction(prefix_fields(self._dataset, self.positions[index], self.max_len)))
+        interaction = self.transform(self, interaction)
+        return interaction, self.history_index(index), torch.arange(len(index)), interaction[self.iid_field]
+
+    def history_index(self, index: torch.Tensor) -> Any:
+        return None
+
+
+class MaskedFullSortEvalDataLoader(EvalRowsDataLoader):
+    """Full ranking with the items seen before each target masked (``full_masked``)."""
+
+    def history_index(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, items = self.prefix.pairs(index)
+        keep = items != self.prefix.target[index][rows]  # the target itself is never masked
+        return rows[keep], items[keep]
+
+
+class CandidateEvalDataLoader(EvalRowsDataLoader):
+    """The target and ``n_neg`` negatives, ranked from one encoding per row.
+
+    RecBole's sampled path repeats every row ``1 + n_neg`` times and runs the model's encoder on
+    each copy (``model.predict``). Here each row is encoded once (``model.full_sort_predict``) and
+    every item that is not one of the row's candidates is masked (a boolean ``[rows, n_items]``
+    ``history_index``). ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
+    never an item seen before the target (``sampled_masked``), else only the target is avoided
+    (RecBole's ``uniN`` / ``popN``); ``weights``: popularity (``popN``) instead of uniform.
+    """
+
+    def __init__(self, config: Any, dataset: Any, n_neg: int, seed: int, distinct: bool = True,
+                 exclude_seen: bool = True, weights: torch.Tensor | None = None, phase: str = "test") -> None:
+        super().__init__(config, dataset)
+        n_rows = len(self.positions)
+        if exclude_seen:
+            rows, items = self.prefix.pairs(torch.arange(n_rows))
+            excluded_rows = torch.cat([rows, torch.arange(n_rows)])  # seen items and the target
+            excluded_items = torch.cat([items, self.prefix.target])
+            order = torch.argsort(excluded_rows, stable=True)
+            indptr = torch.zeros(n_rows + 1, dtype=torch.long)
+            indptr[1:] = torch.bincount(excluded_rows, minlength=n_rows).cumsum(0)
+            sampler = NegativeSampler(dataset.item_num, indptr, excluded_items[order], weights=weights)
+        else:
+            sampler = NegativeSampler(dataset.item_num, torch.arange(n_rows + 1), self.prefix.target, weights=weights)
+        if distinct and n_rows:
+            allowed = sampler.allowed_counts(n_rows)
+            fewest = int(allowed.min())
+            if fewest < n_neg:
+                raise ConfigError(
+                    f"ranking_neg_num={n_neg}: some {phase} target has only {fewest} distinct items its user never "
+                    f"saw ({int((allowed < n_neg).sum())} of {n_rows} targets have fewer than {n_neg}): set "
+                    f"--ranking_neg_num={fewest} or less, or rank all items with --ranking_protocol=full_masked.")
+        draw = sampler.sample_distinct if distinct else sampler.sample
         self.n_neg = n_neg
-        n_rows = len(self.prefix.target)
-        rows, items = self.prefix.pairs(torch.arange(n_rows))
-        excluded_rows = torch.cat([rows, torch.arange(n_rows)])  # seen items and the target
-        excluded_items = torch.cat([items, self.prefix.target])
-        order = torch.argsort(excluded_rows, stable=True)
-        indptr = torch.zeros(n_rows + 1, dtype=torch.long)
-        indptr[1:] = torch.bincount(excluded_rows, minlength=n_rows).cumsum(0)
-        negative_sampler = NegativeSampler(dataset.item_num, indptr, excluded_items[order])
-        seed = config["seed"] + (1 if phase == "valid" else 2)
-        self.negatives = negative_sampler.sample(torch.arange(n_rows), n_neg, as_generator(seed))  # [R, n]
-        super().__init__(config, dataset, sampler, shuffle=False)
+        self.negatives = draw(torch.arange(n_rows), n_neg, as_generator(seed))  # [R, n]
 
     def candidates(self, index: torch.Tensor) -> torch.Tensor:
         """[b, 1 + n]: each row's target, then its negatives."""
         return torch.cat([self.prefix.target[index].unsqueeze(1), self.negatives[index]], dim=1)
 
-    def collate_fn(self, index: list[int]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-        interaction, _, positive_u, positive_i = super().collate_fn(index)
-        candidates = self.candidates(torch.as_tensor(index, dtype=torch.long))  # [b, 1 + n]
+    def history_index(self, index: torch.Tensor) -> torch.Tensor:
         not_candidate = torch.ones(len(index), self._dataset.item_num, dtype=torch.bool)  # [b, I]
-        not_candidate.scatter_(1, candidates, False)
-        return interaction, not_candidate, positive_u, positive_i
+        not_candidate.scatter_(1, self.candidates(index), False)
+        return not_candidate
 
 
 def hit_and_auc(scores: torch.Tensor, target: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,17 +33,15 @@ import yaml
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
 from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_trainer, init_seed
+from recbole.utils import ModelType, get_trainer, init_seed
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.config import build_config, resolve_config_file
 from recbole_ext.errors import ConfigError
 from recbole_ext.validation import check_trainable
-from recbole_ext.loaders.user_sequences import swap_train_loader
 from recbole_ext.evaluation import describe as describe_protocol
-from recbole_ext.evaluation import protocol_dataloaders
+from recbole_ext.preparation import load_dataset, make_loaders
 
 DEFAULT_OUTPUT_ROOT = Path("outputs")
 RUN_SPEC = "run.json"  # what built the run's configuration: model, dataset, config files, overrides
@@ -130,14 +128,12 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
     # RecBole writes its logs and tensorboard events relative to the working directory.
     with contextlib.chdir(run_dir), run_logger(config, run_dir / "run.log") as logger:
         init_seed(config["seed"], config["reproducibility"])
-        dataset = create_dataset(config)
+        dataset = load_dataset(config)
         logger.info(dataset)
-        data_notes = check_trainable(config, dataset)
+        data_notes = [*getattr(dataset, "filter_notes", []), *check_trainable(config, dataset)]
         for note in data_notes:
             logger.warning(note)
-        train_data, valid_data, test_data = data_preparation(config, dataset)
-        train_data = swap_train_loader(config, train_data)  # the model's own, e.g. one row per user
-        valid_data, test_data = protocol_dataloaders(config, train_data, valid_data, test_data)
+        train_data, valid_data, test_data = make_loaders(config, dataset)
 
         init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
         model = config.model_class(config, train_data._dataset).to(config["device"])
@@ -299,6 +295,9 @@ def eval_protocol(config: Config) -> str:
     """A short, table-ready description of how the numbers were computed."""
     split = config["eval_args"]["split"]
     split_name = "leave-one-out" if split == {"LS": "valid_and_test"} else f"split {split}"
+    if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
+        split_name = ("leave-one-out" if config["split_protocol"] in (None, "leave_one_out") else
+                      f"user holdout ({config['holdout_user_num']} test users)")
     ours = describe_protocol(config)  # ranking_protocol full_masked / sampled_masked
     if ours is not None:
         return f"{split_name}, {ours}"

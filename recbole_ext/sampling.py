@@ -126,14 +126,59 @@ class NegativeSampler:
             out[row, col] = self._exact(int(owners[row]), generator)
         return out
 
-    def _exact(self, owner: int, generator: torch.Generator | None) -> int:
+    def allowed_counts(self, n_owners: int) -> torch.Tensor:
+        """Number of items each owner may draw (positive weight, not excluded): [O]."""
+        drawable = torch.ones(self.n_items, dtype=torch.bool) if self.weights is None else self.weights > 0
+        drawable[0] = False
+        counts = torch.full((n_owners,), int(drawable.sum()), dtype=torch.long)
+        if self.keys is not None and len(self.keys):
+            owners, items = self.keys // self.n_items, self.keys % self.n_items
+            hit = drawable[items]
+            counts -= torch.bincount(owners[hit], minlength=n_owners)
+        return counts
+
+    def sample_distinct(self, owners: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num`` *distinct* negatives for each of ``owners`` [B]: LongTensor [B, num].
+
+        Items are drawn one after another from the distribution restricted to the items not yet
+        drawn and not excluded (uniform: a uniformly random subset). Every owner must have at least
+        ``num`` allowed items (:meth:`allowed_counts`). Vectorised rejection: draw, drop excluded
+        items and repeats (the first draw of an item wins), keep the first ``num``, redraw the rest.
+        """
+        owners = owners.long().cpu()
+        out = torch.full((len(owners), num), -1, dtype=torch.long)
+        active = torch.arange(len(owners))
+        for _ in range(self.max_rounds):
+            if len(active) == 0:
+                return out
+            merged = torch.cat([out[active], self.draw((len(active), num), generator)], dim=1)  # [R, 2n]
+            invalid = (merged < 0) | self.is_excluded(owners[active], merged.clamp(min=0))
+            values, order = torch.sort(merged, dim=1, stable=True)
+            repeat = torch.zeros_like(invalid)
+            repeat.scatter_(1, order[:, 1:], values[:, 1:] == values[:, :-1])  # later copies of an item
+            keep = ~(invalid | repeat)
+            keep &= keep.long().cumsum(1) <= num
+            width = merged.size(1)
+            packed = torch.argsort((~keep).long() * width + torch.arange(width), dim=1)[:, :num]
+            out[active] = torch.where(keep.gather(1, packed), merged.gather(1, packed), torch.full_like(packed, -1))
+            active = active[(out[active] < 0).any(1)]
+        for row in active.tolist():  # slow path: owners that excluded nearly every item
+            missing = (out[row] < 0).nonzero().flatten()
+            allowed = self._allowed(int(owners[row]))
+            allowed[out[row][out[row] >= 0]] = 0.0
+            out[row, missing] = torch.multinomial(allowed, len(missing), replacement=False, generator=generator)
+        return out
+
+    def _allowed(self, owner: int) -> torch.Tensor:
         allowed = torch.ones(self.n_items, dtype=torch.bool)
         allowed[0] = False
         if self.keys is not None:
             lo, hi = torch.searchsorted(self.keys, torch.tensor([owner * self.n_items, (owner + 1) * self.n_items]))
             allowed[self.keys[lo:hi] - owner * self.n_items] = False
-        weights = allowed.double() if self.weights is None else self.weights * allowed
-        return int(torch.multinomial(weights, 1, generator=generator))
+        return allowed.double() if self.weights is None else self.weights * allowed
+
+    def _exact(self, owner: int, generator: torch.Generator | None) -> int:
+        return int(torch.multinomial(self._allowed(owner), 1, generator=generator))
 
 
 def popularity_weights(item_ids: torch.Tensor, n_items: int, alpha: float = 1.0) -> torch.Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recbole.data import create_dataset
+from recbole_ext.preparation import load_dataset, make_loaders
 
 from recbole_ext import build_config, cli
 from recbole_ext.errors import RecboleExtError
@@ -155,7 +155,7 @@ def test_corrupted_atomic_file_loads_or_fails_cleanly(content, tmp_path_factory)
     (root / "c" / "c.inter").write_bytes(content)
     try:
         config = build_config("SASRec", "c", overrides={**FAST_SASREC, "data_path": root})
-        dataset = create_dataset(config)
+        dataset = load_dataset(config)
         check_trainable(config, dataset)
     except RecboleExtError as error:
         assert "\n" not in str(error)  # one line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from recbole.data import create_dataset
+from recbole_ext.preparation import load_dataset, make_loaders
 from recbole.data.interaction import Interaction
 from torch.nn import functional as F
 
@@ -74,13 +74,11 @@ def test_hit_and_auc_exact():
 # --- training samples from a RecBole dataset -----------------------------------------------------
 
 def test_window_loader_on_tiny_dataset(tiny):
-    from recbole.data import data_preparation
-
     config = build_config("CaserPaper", "tiny", overrides={
         **SMALL, "data_path": tiny, "n_targets": 2, "train_batch_size": 32,
         "train_neg_sample_args": {"distribution": "uniform", "sample_num": 3}})
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
+    dataset = load_dataset(config)
+    train_data, _, _ = make_loaders(config, dataset)
     loader = WindowDataLoader(config, train_data._dataset)
     expected, training_items = set(), {}
     by_user: dict[int, list[int]] = {}
@@ -117,7 +115,7 @@ def tiny(tmp_path_factory):
 
 def make_model(data_path, **overrides) -> tuple[CaserPaper, object]:
     config = build_config("CaserPaper", "tiny", overrides={**SMALL, "data_path": data_path, **overrides})
-    dataset = create_dataset(config)
+    dataset = load_dataset(config)
     torch.manual_seed(0)
     return CaserPaper(config, dataset), dataset
 

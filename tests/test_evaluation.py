@@ -9,7 +9,7 @@ from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 
 from recbole_ext.errors import ConfigError
-from recbole_ext.evaluation import MaskedFullSortEvalDataLoader, MaskedSampledEvalDataLoader, protocol_dataloaders
+from recbole_ext.evaluation import CandidateEvalDataLoader, MaskedFullSortEvalDataLoader
 from recbole_ext.pipeline import eval_protocol
 from tests.test_user_sequences import SEQUENCES, prepared, tokens
 
@@ -19,9 +19,7 @@ TEST_SEEN = {1: {1, 2, 3, 4, 5, 6}, 2: {3, 1, 5, 2}, 3: {2, 4}}  # targets 7, 3 
 
 
 def loaders(tmp_path, protocol, **overrides):
-    config, dataset, train, valid, test = prepared(tmp_path, ranking_protocol=protocol, **overrides)
-    valid, test = protocol_dataloaders(config, train, valid, test)
-    return config, dataset, train, valid, test
+    return prepared(tmp_path, ranking_protocol=protocol, **overrides)
 
 
 def fake_trainer(config, train, tmp_path, scores_of):
@@ -81,10 +79,10 @@ def test_masked_full_ranking_never_ranks_a_seen_item(tmp_path):
 
 
 def test_sampled_masked_candidates_are_the_target_and_unseen_items(tmp_path):
-    config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=20)
+    config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=2)
     trainer = fake_trainer(config, train, tmp_path, seen_first_scores(dataset))
     for loader, seen in ((valid, VALID_SEEN), (test, TEST_SEEN)):
-        assert isinstance(loader, MaskedSampledEvalDataLoader) and loader.negatives.shape == (len(seen), 20)
+        assert isinstance(loader, CandidateEvalDataLoader) and loader.negatives.shape == (len(seen), 2)
         for batch in loader:
             interaction, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batch)
             users = tokens(dataset, "user_id", interaction["user_id"])
@@ -92,7 +90,7 @@ def test_sampled_masked_candidates_are_the_target_and_unseen_items(tmp_path):
                 target = tokens(dataset, "item_id", positive_i[row : row + 1])[0]
                 finite = set(tokens(dataset, "item_id", torch.isfinite(scores[row]).nonzero().flatten()))
                 assert target in finite and not finite & (seen[user] - {target}) and 0 not in finite
-                assert len(finite) >= 2  # negatives exist besides the target (drawn with replacement)
+                assert len(finite) == 3  # the target and exactly 2 distinct negatives
                 negatives = set(tokens(dataset, "item_id", loader.negatives[row]))
                 assert negatives == finite - {target} and target not in negatives
 
@@ -110,7 +108,7 @@ def repeated_candidate_scores(trainer, loader, index):
 def test_sampled_masked_encodes_once_and_matches_per_candidate_scoring(tmp_path):
     """One full_sort_predict per row gives each candidate the score RecBole's repeated rows gave,
     and so the same metrics, with 1/(1 + n) of the encoder calls."""
-    config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=5)
+    config, dataset, train, valid, test = loaders(tmp_path, "sampled_masked", ranking_neg_num=2)
     config["checkpoint_dir"] = str(tmp_path / "ckpt")
     torch.manual_seed(0)
     model = SASRec(config, train._dataset).to(config["device"])
@@ -138,18 +136,38 @@ def counting(forward, calls):
 
 
 def test_sampled_negatives_fixed_per_seed(tmp_path):
-    *_, first = loaders(tmp_path / "a", "sampled_masked")
-    *_, second = loaders(tmp_path / "b", "sampled_masked")
-    *_, other = loaders(tmp_path / "c", "sampled_masked", seed=5)
-    assert first.negatives.shape == (3, 100)
+    *_, first = loaders(tmp_path / "a", "sampled_masked", ranking_neg_num=2)
+    *_, second = loaders(tmp_path / "b", "sampled_masked", ranking_neg_num=2)
+    *_, other = loaders(tmp_path / "c", "sampled_masked", ranking_neg_num=2, seed=5)
+    assert first.negatives.shape == (3, 2)
     assert torch.equal(first.negatives, second.negatives) and not torch.equal(first.negatives, other.negatives)
+
+
+def test_sampled_masked_refuses_more_negatives_than_unseen_items(tmp_path):
+    # 9 items; user 1's test target has 6 items seen before it: 2 are left to draw.
+    with pytest.raises(ConfigError, match=r"ranking_neg_num=3: .* set --ranking_neg_num=2 or less"):
+        loaders(tmp_path, "sampled_masked", ranking_neg_num=3)
+
+
+def test_sampled_masked_draws_exactly_100_distinct_negatives_on_ml100k():
+    from recbole_ext import build_config
+    from recbole_ext.preparation import load_dataset, make_loaders
+
+    config = build_config("SASRecPaper", "ml-100k", overrides={"ranking_protocol": "sampled_masked", "state": "WARNING"})
+    _, valid, test = make_loaders(config, load_dataset(config))
+    for loader in (valid, test):
+        negatives = loader.negatives  # [943, 100]
+        assert negatives.shape == (943, 100)
+        distinct = torch.sort(negatives, dim=1).values
+        assert bool((distinct[:, 1:] != distinct[:, :-1]).all())  # 100 distinct per target
+        assert not bool((negatives == loader.prefix.target.unsqueeze(1)).any())
 
 
 def test_protocol_is_described_and_validated(tmp_path):
     config, *_ = loaders(tmp_path, "full_masked")
     assert eval_protocol(config) == "leave-one-out, full ranking, items seen before the target masked"
     config["ranking_protocol"], config["ranking_neg_num"] = "sampled_masked", 100
-    assert eval_protocol(config) == "leave-one-out, target vs 100 uniform negatives never seen before the target"
+    assert eval_protocol(config) == "leave-one-out, target vs 100 distinct uniform negatives never seen before the target"
     config["ranking_protocol"] = "recbole"
     assert eval_protocol(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
     with pytest.raises(ConfigError, match="ranking_protocol='masked' is not allowed: ranking_protocol takes one of recbole"):

@@ -86,7 +86,7 @@ def test_quickstart_preset_holds_under_other_flags(monkeypatch, tmp_path):
 def test_wrong_values_are_refused_before_any_data_loads(overrides, message, monkeypatch):
     import recbole_ext.pipeline as pipeline
 
-    monkeypatch.setattr(pipeline, "create_dataset", lambda config: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr(pipeline, "load_dataset", lambda config: pytest.fail("data loaded before the check"))
     with pytest.raises(ConfigError) as error:
         run("SASRecPaper", "ml-100k", overrides=overrides)
     assert message in str(error.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from recbole.data import create_dataset, data_preparation
+from recbole_ext.preparation import load_dataset, make_loaders
 from recbole.data.interaction import Interaction
 
 from recbole_ext import build_config, losses, run
@@ -102,8 +102,8 @@ def test_hidden_state_never_crosses_a_session_or_user_boundary(tmp_path):
     data_path = session_dataset(tmp_path)
     config = build_config(GRU4RecPaper, "sess", overrides={
         **SMALL, "data_path": str(data_path), "session_gap_seconds": 3600, "MAX_ITEM_LIST_LENGTH": 3})
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
+    dataset = load_dataset(config)
+    train, valid, test = make_loaders(config, dataset)
     loader = SessionDataLoader(config, train._dataset, None, shuffle=False)
     batch = next(iter(loader))
     ids = lambda *items: token_ids(dataset, "item_id", [f"i{i}" for i in items])  # noqa: E731
@@ -146,8 +146,8 @@ def test_options_build_and_adagradm_trainer(tiny_dataset):
     config = build_config("GRU4RecPaper", name, overrides={
         **SMALL, "data_path": str(data_path), "constrained_embedding": False, "embedding_size": 0,
         "layers": [6, 4], "momentum": 0.2})
-    dataset = create_dataset(config)
-    train, _, _ = data_preparation(config, dataset)
+    dataset = load_dataset(config)
+    train, _, _ = make_loaders(config, dataset)
     model = GRU4RecPaper(config, train._dataset)
     # One-hot input: a [n_items, 3 H] table feeding a GRU whose input matrix is a frozen identity.
     assert model.item_embedding.weight.shape == (dataset.item_num, 18)
@@ -163,8 +163,8 @@ def test_options_build_and_adagradm_trainer(tiny_dataset):
 def test_every_loss_trains_on_a_session_batch(tiny_dataset):
     data_path, name = tiny_dataset
     config = build_config("GRU4RecPaper", name, overrides={**SMALL, "data_path": str(data_path)})
-    dataset = create_dataset(config)
-    train, _, _ = data_preparation(config, dataset)
+    dataset = load_dataset(config)
+    train, _, _ = make_loaders(config, dataset)
     batch = next(iter(SessionDataLoader(config, train._dataset, None, shuffle=False)))
     values = {}
     for loss_type in ("CE", "BPR-max", "TOP1-max", "BPR", "TOP1"):

@@ -8,7 +8,6 @@ import torch
 from recbole_ext import build_config, losses, run
 from recbole_ext.config import CONFIGS_DIR
 from recbole_ext.errors import ConfigError
-from recbole_ext.loaders.user_sequences import swap_train_loader
 from recbole_ext.models.sasrecpaper import SASRecPaper
 from tests.conftest import FAST_SASREC
 from tests.test_user_sequences import prepared
@@ -25,7 +24,7 @@ FORMS = {
 
 def model_and_batch(tmp_path, **overrides):
     config, _, train, valid, test = prepared(tmp_path, model="SASRecPaper", **{**SMALL, **overrides})
-    loader = swap_train_loader(config, train)
+    loader = train
     torch.manual_seed(0)
     model = SASRecPaper(config, loader._dataset)
     batch = loader.make_batch(torch.arange(loader.num_samples()))

@@ -1,17 +1,18 @@
-"""recbole_ext.loaders.user_sequences: exact per-user sequences and one-row-per-user training batches."""
+"""recbole_ext.loaders: exact per-user sequences, the split, and one-row-per-user training batches."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_ext import build_config
-from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, UserSequences, right_align, swap_train_loader
+from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, UserSequences, right_align
+from recbole_ext.loaders.prefix_rows import PrefixRowDataLoader
+from recbole_ext.preparation import load_dataset, make_loaders
 from tests.conftest import write_inter
 
-# (user, item, time), written out of time order: RecBole sorts by time.
+# (user, item, time), written out of time order: the dataset sorts by time.
 SEQUENCES = {
     1: [1, 2, 3, 4, 5, 6, 7],  # train 1-5, valid 6, test 7
     2: [3, 1, 5, 2, 3],  # a repeat: test item 3 was seen first
@@ -23,14 +24,14 @@ ROWS = [(u, i, 100 * u + t) for u, items in SEQUENCES.items() for t, i in enumer
 
 
 def prepared(tmp_path, model="SASRec", **overrides):
-    """(config, dataset, train_data, valid_data, test_data) of the fixture, RecBole's loaders."""
+    """(config, dataset, train_data, valid_data, test_data) of the fixture, as a run builds them."""
     write_inter(tmp_path / "data" / "seq" / "seq.inter", ROWS)
     settings = {"data_path": str(tmp_path / "data"), "MAX_ITEM_LIST_LENGTH": 3, "state": "WARNING",
                 "show_progress": False, "train_batch_size": 10, "eval_batch_size": 64, **overrides}
     config = build_config(model, "seq", overrides=settings)
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    return (config, dataset, *data_preparation(config, dataset))
+    dataset = load_dataset(config)
+    return (config, dataset, *make_loaders(config, dataset))
 
 
 def tokens(dataset, field: str, ids) -> list[int]:
@@ -44,23 +45,22 @@ def by_user(dataset, sequences: UserSequences) -> dict[int, list[int]]:
     return {u: tokens(dataset, "item_id", sequences.sequence(r)) for r, u in enumerate(users)}
 
 
-def test_sequences_rebuilt_exactly_from_recbole_splits(tmp_path):
+def test_sequences_in_time_order_and_the_split(tmp_path):
     _, dataset, train, valid, test = prepared(tmp_path)
-    train_only, _ = UserSequences.from_datasets(train._dataset)
-    assert by_user(dataset, train_only) == TRAIN
-    whole, positions = UserSequences.from_datasets(train._dataset, valid._dataset, test._dataset)
+    whole = dataset.sequences
     assert by_user(dataset, whole) == SEQUENCES
-    # positions point at each row's target
-    for split, pos in zip((train, valid, test), positions):
-        assert torch.equal(whole.items[pos], split._dataset.inter_feat["item_id"])
-    assert whole.timestamps is not None and bool((whole.timestamps.diff()[whole.lengths[0]:] != 0).any())
+    assert by_user(dataset, dataset.split.train_sequences(whole)) == TRAIN
+    for loader in (train, valid, test):  # each view's target positions point at its rows' items
+        view = loader._dataset
+        assert torch.equal(whole.items[view.target_positions], view.inter_feat["item_id"])
     first_user = tokens(dataset, "user_id", whole.users[:1])[0]
     assert whole.timestamps[: whole.lengths[0]].tolist() == [100 * first_user + t for t in range(len(SEQUENCES[first_user]))]
+    assert whole.timestamps.dtype == torch.float64
 
 
 def test_loader_gives_one_row_per_user_with_next_items(tmp_path):
     config, dataset, train, *_ = prepared(tmp_path, model="SASRecPaper")
-    loader = swap_train_loader(config, train)
+    loader = train
     assert isinstance(loader, UserSequenceDataLoader) and len(loader) == 1
     loader.shuffle = False
     batch = loader.make_batch(torch.arange(loader.num_samples()))
@@ -110,8 +110,8 @@ def test_loss_free_loader_for_ce_and_no_swap_for_stock(tmp_path):
     config, _, train, *_ = prepared(tmp_path, model="SASRecPaper", loss_type="CE")
     batch = UserSequenceDataLoader(config, train._dataset).make_batch(torch.arange(2))
     assert "neg_item_id" not in batch.interaction
-    stock_config, _, stock_train, *_ = prepared(tmp_path)
-    assert swap_train_loader(stock_config, stock_train) is stock_train
+    _, _, stock_train, *_ = prepared(tmp_path)
+    assert isinstance(stock_train, PrefixRowDataLoader)
 
 
 @pytest.mark.parametrize("trailing", [(), (2,)])

@@ -177,7 +177,7 @@ class UserSequenceDataLoader(AbstractDataLoader):
     """
 
     def __init__(self, config: Any, dataset: Any, sampler: Any = None, shuffle: bool = True) -> None:
-        self.sequences, _ = UserSequences.from_datasets(dataset)
+        self.sequences = dataset.split.train_sequences(dataset.sequences)
         self.max_len: int = config["MAX_ITEM_LIST_LENGTH"]
         self.uid_field: str = dataset.uid_field
         self.iid_field: str = dataset.iid_field
