@@ -1,0 +1,145 @@
+"""recbole_ext.loaders.sequence_dataset: exact time order, RecBole's samples without prefix rows, splits, cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from recbole.data.dataset import SequentialDataset
+
+from recbole_ext import build_config
+from recbole_ext.errors import DataError
+from recbole_ext.preparation import load_dataset, make_loaders
+from tests.conftest import tiny_rows, write_inter
+
+
+def config_for(data_path, name, model="SASRec", **overrides):
+    return build_config(model, name, overrides={"data_path": str(data_path), "state": "WARNING",
+                                                "MAX_ITEM_LIST_LENGTH": 4, "train_batch_size": 7, **overrides})
+
+
+def as_tokens(dataset, field, ids):
+    return [str(t) for t in dataset.field2id_token[field][np.asarray(ids).reshape(-1)]]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(times=st.lists(st.sampled_from([1_600_000_000, 1_600_000_001, 1_600_000_063, 1_600_000_064, 0.25, 0.5]),
+                      min_size=3, max_size=12),
+       users=st.lists(st.integers(0, 2), min_size=12, max_size=12))
+def test_order_is_user_then_exact_time_then_line(times, users, tmp_path_factory):
+    """Times that collide in float32 (1.6e9 + 1 vs + 63) or lie in [0, 1] keep their exact order."""
+    root = tmp_path_factory.mktemp("order")
+    rows = [(users[k], k, t) for k, t in enumerate(times)]
+    write_inter(root / "o" / "o.inter", rows)
+    dataset = load_dataset(config_for(root, "o"))
+    got = {}
+    for r in range(len(dataset.sequences)):
+        user = as_tokens(dataset, "user_id", dataset.sequences.users[r : r + 1])[0]
+        got[user] = as_tokens(dataset, "item_id", dataset.sequences.sequence(r))
+    expected = {}
+    for line, (user, item, time) in sorted(enumerate(rows), key=lambda x: (x[1][2], x[0])):
+        expected.setdefault(f"u{user}", []).append(f"i{item}")
+    assert got == expected
+
+
+def recbole_samples(config):
+    """(user, history, target) of every training prefix row RecBole's SequentialDataset builds."""
+    dataset = SequentialDataset(config)
+    train = dataset.build()[0].inter_feat
+    out = set()
+    for user, hist, length, target in zip(train["user_id"], train["item_id_list"], train["item_length"], train["item_id"]):
+        out.add((as_tokens(dataset, "user_id", [user])[0], tuple(as_tokens(dataset, "item_id", hist[:length])),
+                 as_tokens(dataset, "item_id", [target])[0]))
+    return out
+
+
+def test_stock_loader_gives_recbole_prefix_rows_without_materialising_them(tmp_path):
+    write_inter(tmp_path / "tiny" / "tiny.inter", tiny_rows())  # distinct times per user
+    config = config_for(tmp_path, "tiny")
+    dataset = load_dataset(config)
+    train, valid, test = make_loaders(config, dataset)
+    ours, batches = set(), 0
+    for batch in train:
+        batches += 1
+        assert "item_id_list" in batch.interaction and "timestamp_list" in batch.interaction
+        for user, hist, length, target in zip(batch["user_id"], batch["item_id_list"], batch["item_length"], batch["item_id"]):
+            ours.add((as_tokens(dataset, "user_id", [user])[0], tuple(as_tokens(dataset, "item_id", hist[:length])),
+                      as_tokens(dataset, "item_id", [target])[0]))
+    assert len(train) == batches and train.sample_size == 30 * 9
+    assert ours == recbole_samples(config)
+    assert "item_id_list" not in dataset.inter_feat.interaction  # no prefix row held
+
+
+def test_user_holdout_tests_users_never_trained_on(tmp_path):
+    write_inter(tmp_path / "tiny" / "tiny.inter", tiny_rows())
+    config = config_for(tmp_path, "tiny", model="SASRecPaper", split_protocol="user_holdout", holdout_user_num=5)
+    dataset = load_dataset(config)
+    train, valid, test = make_loaders(config, dataset)
+    test_users = set(test._dataset.inter_feat["user_id"].tolist())
+    valid_users = set(valid._dataset.inter_feat["user_id"].tolist())
+    assert len(test_users) == 5 and len(valid_users) == 25 and not test_users & valid_users
+    trained = set(train.sequences.users[train.rows].tolist())
+    assert trained == valid_users  # test users contribute nothing to training
+    # the test target is each test user's last item; validation the last item of the others
+    ends = dataset.sequences.indptr[1:] - 1
+    assert set(test._dataset.target_positions.tolist()) | set(valid._dataset.target_positions.tolist()) == set(ends.tolist())
+    again = make_loaders(config, load_dataset(config))[2]
+    assert torch.equal(again._dataset.target_positions, test._dataset.target_positions)  # seeded
+    with pytest.raises(DataError, match="holdout_user_num=30"):
+        bad = config_for(tmp_path, "tiny", split_protocol="user_holdout", holdout_user_num=30)
+        make_loaders(bad, load_dataset(bad))
+
+
+def test_cache_is_used_and_rebuilt_when_the_file_changes(tmp_path):
+    path = tmp_path / "c" / "c.inter"
+    write_inter(path, tiny_rows())
+    first = load_dataset(config_for(tmp_path, "c"))
+    assert (tmp_path / "c" / "c.inter.cache" / "meta.json").is_file()
+    second = load_dataset(config_for(tmp_path, "c"))
+    assert torch.equal(first.sequences.items, second.sequences.items)
+    write_inter(path, tiny_rows()[:-1] + [(29, 39, 10**9)])  # same size class, new content
+    third = load_dataset(config_for(tmp_path, "c"))
+    assert third.inter_num == first.inter_num and as_tokens(third, "item_id", third.sequences.items[-1:]) == ["i39"]
+
+
+def test_missing_timestamp_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "m" / "m.inter"
+    write_inter(path, tiny_rows())
+    lines = path.read_text().splitlines()
+    lines[5] = lines[5].rsplit("\t", 1)[0] + "\t"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"m.inter:6: timestamp nan"):
+        load_dataset(config_for(tmp_path, "m", data_cache=False))
+
+
+ML1M = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m"
+
+
+@pytest.mark.skipif(not (ML1M / "ratings.dat").is_file(), reason=f"real ML-1M not found at {ML1M}")
+def test_ml1m_leave_one_out_targets_match_an_independent_pandas_split(tmp_path):
+    """Each user's test / validation target is the last / second-last by integer time, ties in line order."""
+    import pandas as pd
+
+    from recbole_ext.convert import convert
+
+    convert("ml-1m", ML1M, tmp_path, name="ml1m")
+    frame = pd.read_csv(tmp_path / "ml1m" / "ml1m.inter", sep="\t", dtype=str)
+    frame.columns = [c.split(":")[0] for c in frame.columns]
+    frame["time"] = frame["timestamp"].astype(np.int64)
+    frame["line"] = np.arange(len(frame))
+    frame = frame.sort_values(["user_id", "time", "line"], kind="stable")
+    expected_test = frame.groupby("user_id").nth(-1).set_index("user_id")["item_id"].to_dict()
+    expected_valid = frame.groupby("user_id").nth(-2).set_index("user_id")["item_id"].to_dict()
+
+    config = config_for(tmp_path, "ml1m", ranking_protocol="full_masked")
+    dataset = load_dataset(config)
+    _, valid, test = make_loaders(config, dataset)
+    for loader, expected in ((test, expected_test), (valid, expected_valid)):
+        view = loader._dataset
+        got = dict(zip(as_tokens(dataset, "user_id", view.inter_feat["user_id"]),
+                       as_tokens(dataset, "item_id", view.inter_feat["item_id"])))
+        assert len(got) == 6040 and sum(got[u] != expected[u] for u in expected) == 0
