@@ -1,0 +1,74 @@
+"""Data path, RecBole's against ours, side by side: seconds until the loaders are ready and peak RSS.
+
+    python -m recbole_ext.convert ml-1m --input PATH/ml-1m --output-dir atomic_data
+    python benchmarks/bench_data.py --dataset ml1m --config_files sasrec-paper-ml1m
+
+Each side runs in its own process (peak RSS is per process): ``recbole`` is RecBole 1.2.1's
+``create_dataset`` + ``data_preparation`` (float32 time, one prefix row per interaction), ``ours``
+is :func:`recbole_ext.preparation.load_dataset` + ``make_loaders`` (the sequence-native path; run
+twice, so the second run reads the binary cache). Prints a table and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def measure(side: str, model: str, dataset: str, config_files: list[str], data_path: str) -> dict:
+    from recbole_ext import build_config
+
+    config = build_config(model, dataset, config_files, {"data_path": data_path, "state": "WARNING"})
+    start = time.perf_counter()
+    if side == "recbole":
+        from recbole.data import create_dataset, data_preparation
+
+        data = create_dataset(config)
+        train, valid, test = data_preparation(config, data)
+    else:
+        from recbole_ext.preparation import load_dataset, make_loaders
+
+        data = load_dataset(config)
+        train, valid, test = make_loaders(config, data)
+    seconds = time.perf_counter() - start
+    return {"side": side, "seconds": round(seconds, 2), "train_batches": len(train),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--model", default="SASRecPaper")
+    parser.add_argument("--config_files", nargs="*", default=[])
+    parser.add_argument("--data_path", default="atomic_data")
+    parser.add_argument("--sides", nargs="*", default=["recbole", "ours", "ours"])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.model, args.dataset, args.config_files, args.data_path)))
+        return
+    rows = []
+    for side in args.sides:
+        command = [sys.executable, __file__, "--child", side, "--dataset", args.dataset, "--model", args.model,
+                   "--data_path", args.data_path, "--config_files", *args.config_files]
+        out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if out.returncode:
+            sys.exit(f"{side} failed: {out.stderr.strip().splitlines()[-1]}")
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.model} on {args.dataset} {' '.join(args.config_files)}")
+    print("| side | run | s to loaders ready | peak RSS MiB | train batches |\n|---|---|---|---|---|")
+    for k, row in enumerate(rows, start=1):
+        print(f"| {row['side']} | {k} | {row['seconds']} | {row['peak_rss_mb']} | {row['train_batches']} |")
+    base = next((r for r in rows if r["side"] == "recbole"), None)
+    for row in rows:
+        if base and row["side"] == "ours":
+            print(f"ours / recbole: time {row['seconds'] / base['seconds']:.3f}, peak RSS {row['peak_rss_mb'] / base['peak_rss_mb']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
