@@ -35,12 +35,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
 from recbole_ext import build_config  # noqa: E402
-from recbole_ext.loaders.user_sequences import swap_train_loader  # noqa: E402
-from recbole_ext.evaluation import hit_and_auc, protocol_dataloaders  # noqa: E402
+from recbole_ext.preparation import load_dataset, make_loaders  # noqa: E402
+from recbole_ext.evaluation import hit_and_auc  # noqa: E402
 from recbole_ext.pipeline import run_config  # noqa: E402
 
 D2L = REPO / "configs" / "caser-d2l.yaml"
@@ -72,10 +71,8 @@ def unseen_metrics(config, checkpoint_dir: Path, k: int = 50) -> dict[str, float
     """
     config["ranking_protocol"] = "full_masked"
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    train_data = swap_train_loader(config, train_data)
-    _, test_data = protocol_dataloaders(config, train_data, valid_data, test_data)
+    dataset = load_dataset(config)
+    train_data, _, test_data = make_loaders(config, dataset)
     model = config.model_class(config, train_data._dataset).to(config["device"])
     (path,) = checkpoint_dir.glob("*.pth")  # the run's best model, and only it
     checkpoint = torch.load(path, map_location=config["device"], weights_only=False)

@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 
 import torch
-from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
 from recbole_ext.config import build_config
-from recbole_ext.evaluation import protocol_dataloaders
-from recbole_ext.loaders.user_sequences import swap_train_loader
+from recbole_ext.preparation import load_dataset, make_loaders  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -63,15 +61,14 @@ def main(argv: list[str] | None = None) -> int:
                           {"data_path": str(args.data_path), "show_progress": False, "state": "WARNING",
                            "checkpoint_dir": "/tmp/bench-sampled-eval"})
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
-    train = swap_train_loader(config, train)
+    dataset = load_dataset(config)
+    train, _, _ = make_loaders(config, dataset)
     model = config.model_class(config, train._dataset).to(config["device"])
     trainer = Trainer(config, model)
     loaders = {}
     for protocol in ("full_masked", "sampled_masked"):
         config["ranking_protocol"] = protocol
-        loaders[protocol] = protocol_dataloaders(config, train, valid, test)[0]
+        loaders[protocol] = make_loaders(config, dataset)[1]
     rows = len(loaders["sampled_masked"].prefix.target)
     print(f"{args.dataset}: {rows} validation rows, {dataset.item_num - 1} items, device {config['device']}, "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

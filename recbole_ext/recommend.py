@@ -31,12 +31,12 @@ import torch
 
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
-from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.utils import ModelType, init_seed
 
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.loaders.user_sequences import UserSequences
+from recbole_ext.preparation import is_sequential, load_dataset, make_loaders
 
 
 def best_checkpoint(run_dir: str | Path) -> Path:
@@ -62,12 +62,14 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, 
         config["device"] = torch.device("cpu")  # trained on a GPU, recommended on a CPU
     config["show_progress"] = False
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
+    dataset = load_dataset(config)
+    train, valid, test = make_loaders(config, dataset)
     model = config.model_class(config, train._dataset)
     model.load_state_dict(checkpoint["state_dict"])
     model.load_other_parameter(checkpoint.get("other_parameter"))
     model = model.to(config["device"]).eval()
+    if is_sequential(config):  # exact time order, every item of each user
+        return config, dataset, model, dataset.sequences
     splits = [loader._dataset for loader in (train, valid, test) if loader is not None]
     sequences, _ = UserSequences.from_datasets(*splits)
     return config, dataset, model, sequences

@@ -37,8 +37,7 @@ GRU4Rec train on each user's whole training sequence instead. This module gives 
   :meth:`UserSequenceDataLoader.make_batch` (e.g. sliding windows, session splits).
 
 How it plugs in: a model class sets ``train_loader_class = UserSequenceDataLoader`` (or a
-subclass); :func:`recbole_ext.pipeline.run_config` calls :func:`swap_train_loader` right after
-RecBole's ``data_preparation``, which builds ``train_loader_class(config, train_dataset)``.
+subclass); :func:`recbole_ext.preparation.make_loaders` builds ``train_loader_class(config, train_dataset)``.
 RecBole's ``Trainer`` iterates it like its own loader; validation and test stay RecBole's
 leave-one-out rows.
 """
@@ -249,15 +248,3 @@ def right_align(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     aligned = values.gather(1, index)
     pad = (source < 0).view(*source.shape, *([1] * (values.dim() - 2)))
     return aligned.masked_fill(pad, 0)
-
-
-def swap_train_loader(config: Any, train_data: Any) -> Any:
-    """``config.model_class.train_loader_class(config, train_dataset)`` when the model names one.
-
-    Called by :func:`recbole_ext.pipeline.run_config` right after RecBole's ``data_preparation``;
-    models without ``train_loader_class`` keep RecBole's loader.
-    """
-    loader_class = getattr(config.model_class, "train_loader_class", None)
-    if loader_class is None:
-        return train_data
-    return loader_class(config, train_data._dataset, None, shuffle=config["shuffle"])

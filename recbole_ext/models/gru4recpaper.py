@@ -54,7 +54,6 @@ from torch.nn import functional as F
 
 from recbole_ext import losses
 from recbole_ext.loaders.sessions import SessionDataLoader
-from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.optim import ExtendedTrainer
 from recbole_ext.sampling import NegativeSampler, as_generator, popularity_weights
 
@@ -185,7 +184,7 @@ class GRU4RecPaper(GRU4Rec):
         self.reset_parameters()
 
         # Shared extra negatives: popularity ** sample_alpha over the training items.
-        train_items = UserSequences.from_datasets(dataset)[0].items
+        train_items = dataset.split.train_sequences(dataset.sequences).items
         counts = torch.bincount(train_items, minlength=self.n_items).double()  # [n_items]
         self.register_buffer("log_count", counts.clamp(min=1.0).log().float(), persistent=False)
         self.sampler = NegativeSampler(self.n_items, weights=popularity_weights(train_items, self.n_items,
