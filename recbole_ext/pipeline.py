@@ -146,15 +146,19 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         curve = ValidationCurve(config["max_train_seconds"])
         finished = False
         resumed_from = None
+        # Every torch generator training draws from besides the global one: loaders' shuffles and
+        # negative samplers, a model's own (GRU4RecPaper's), the evaluation candidates'.
+        generators = generators_of({"train_data": train_data, "valid_data": valid_data, "test_data": test_data,
+                                    "model": model})
         if resume and (run_dir / RESUME_STATE).is_file():
-            finished, resumed_from = restore_training_state(trainer, curve, run_dir / RESUME_STATE)
+            finished, resumed_from = restore_training_state(trainer, curve, generators, run_dir / RESUME_STATE)
             logger.info(f"Resumed from {run_dir / RESUME_STATE}: epoch {resumed_from} done, "
                         f"{curve.already:.1f} s trained so far.")
 
         def after_validation(epoch_idx: int, valid_score: float) -> None:
             curve.add(epoch_idx, valid_score)  # first: the saved state holds this point
             stopped = trainer.cur_step > trainer.stopping_step or epoch_idx + 1 >= trainer.epochs or curve.over_cap()
-            save_training_state(trainer, curve, epoch_idx, stopped, run_dir / RESUME_STATE)
+            save_training_state(trainer, curve, generators, epoch_idx, stopped, run_dir / RESUME_STATE)
             curve.enforce_cap()
 
         if not finished:
@@ -197,8 +201,26 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
     }
 
 
-def save_training_state(trainer: Any, curve: "ValidationCurve", epoch_idx: int, stopped: bool, path: Path) -> None:
-    """Everything :func:`restore_training_state` needs, written atomically after each validation."""
+def generators_of(owners: Mapping[str, Any]) -> dict[str, torch.Generator]:
+    """The ``torch.Generator`` attributes of ``owners`` (of each submodule, for a module), by dotted name."""
+    found = {}
+    for name, owner in owners.items():
+        parts = owner.named_modules(prefix=name) if isinstance(owner, torch.nn.Module) else [(name, owner)]
+        for prefix, part in parts:
+            for attribute, value in vars(part).items():
+                if isinstance(value, torch.Generator):
+                    found[f"{prefix}.{attribute}"] = value
+    return found
+
+
+def save_training_state(trainer: Any, curve: "ValidationCurve", generators: Mapping[str, torch.Generator],
+                        epoch_idx: int, stopped: bool, path: Path) -> None:
+    """Everything :func:`restore_training_state` needs, written atomically after each validation.
+
+    With the model and optimizer go every random state the rest of training consumes: torch's,
+    numpy's, Python's and CUDA's global generators and ``generators`` (:func:`generators_of`), so a
+    resumed run draws what the uninterrupted run would have drawn.
+    """
     state = {
         "epoch": epoch_idx,
         "stopped": stopped,
@@ -213,15 +235,17 @@ def save_training_state(trainer: Any, curve: "ValidationCurve", epoch_idx: int, 
         "cap_reached": curve.over_cap(),
         "seconds": curve.elapsed(),
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "generators": {name: generator.get_state() for name, generator in generators.items()}},
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
-def restore_training_state(trainer: Any, curve: "ValidationCurve", path: Path) -> tuple[bool, int]:
-    """Load ``path`` into ``trainer`` and ``curve``; (whether training had already ended, epoch)."""
+def restore_training_state(trainer: Any, curve: "ValidationCurve", generators: Mapping[str, torch.Generator],
+                           path: Path) -> tuple[bool, int]:
+    """Load ``path`` into ``trainer``, ``curve`` and ``generators``; (whether training had ended, epoch)."""
     state = load_trusted_checkpoint(path, map_location=trainer.device)
     trainer.model.load_state_dict(state["state_dict"])
     trainer.optimizer.load_state_dict(state["optimizer"])
@@ -240,6 +264,13 @@ def restore_training_state(trainer: Any, curve: "ValidationCurve", path: Path) -
     random.setstate(rng["random"])
     if rng["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([r.cpu() for r in rng["cuda"]])
+    saved = rng.get("generators", {})
+    if set(saved) != set(generators):
+        raise ConfigError(f"{path} was saved by a run with other random generators ({', '.join(sorted(saved)) or 'none'}; "
+                          f"this run has {', '.join(sorted(generators)) or 'none'}): it cannot be resumed exactly. "
+                          "Start a fresh run with the same settings instead.")
+    for name, generator in generators.items():
+        generator.set_state(saved[name].cpu() if generator.device.type == "cpu" else saved[name])
     return bool(state["stopped"]), int(state["epoch"]) + 1
 
 

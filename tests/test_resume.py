@@ -1,0 +1,68 @@
+"""Resume is exact: a run interrupted after any validation and resumed ends where the uninterrupted run ends.
+
+Every random state training consumes (torch/numpy/Python globals, the loaders' shuffles, negative
+samplers, a model's own generator) is saved after each validation and restored on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from recbole_ext import cli, pipeline, run
+from recbole_ext.pipeline import FAILED_MARK, RESUME_STATE, resume
+from tests.conftest import FAST, FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
+
+EPOCHS = 4
+CASES = {  # our three families (their own loaders and generators) and stock models on the prefix-row loader
+    "SASRecPaper": {**FAST_SASREC, "hidden_dropout_prob": 0.3},
+    "GRU4RecPaper": {**FAST, "layers": [8], "n_sample": 4, "dropout_p_hidden": 0.2},
+    "CaserPaper": {**FAST, "embedding_size": 8, "nh": 3, "nv": 2, "MAX_ITEM_LIST_LENGTH": 4},
+    "SASRec": {**FAST_SASREC, "loss_type": "BPR", "ranking_protocol": "sampled_masked", "ranking_neg_num": 10,
+               "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1, "alpha": 1.0,
+                                         "dynamic": False, "candidate_num": 0}},
+    "GRU4Rec": {**FAST, "embedding_size": 8, "hidden_size": 8, "dropout_prob": 0.3},
+}
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    write_inter(tmp_path / "data" / "tiny" / "tiny.inter", tiny_rows(n_users=40, per_user=14))
+    return tmp_path / "data"
+
+
+def scores(result: dict) -> list[tuple[int, float]]:
+    return [(point["epoch"], point["valid_score"]) for point in result["valid_curve"]]
+
+
+class Interrupted(KeyboardInterrupt):
+    pass
+
+
+@pytest.mark.parametrize("model", sorted(CASES))
+def test_resumed_run_ends_exactly_as_the_uninterrupted_one(model, data_path, tmp_path, monkeypatch):
+    overrides = {**CASES[model], "epochs": EPOCHS, "stopping_step": 100, "data_path": str(data_path)}
+    whole = run(model, "tiny", overrides=overrides, output_dir=tmp_path / "whole")
+
+    save = pipeline.save_training_state
+    for stop_after in (1, EPOCHS - 1):  # right after the first validation, and one before the end
+        def save_then_stop(trainer, curve, generators, epoch_idx, *args):
+            save(trainer, curve, generators, epoch_idx, *args)
+            if epoch_idx + 1 == stop_after:
+                raise Interrupted
+        run_dir = tmp_path / f"stopped-after-{stop_after}"
+        monkeypatch.setattr(pipeline, "save_training_state", save_then_stop)
+        with pytest.raises(Interrupted):
+            run(model, "tiny", overrides=overrides, output_dir=run_dir)
+        monkeypatch.setattr(pipeline, "save_training_state", save)
+        resumed = resume(run_dir)
+        assert resumed["resumed_after_epoch"] == stop_after
+        assert scores(resumed) == scores(whole)
+        assert resumed["test_result"] == whole["test_result"]
