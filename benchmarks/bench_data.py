@@ -2,11 +2,16 @@
 
     python -m recbole_ext.convert ml-1m --input PATH/ml-1m --output-dir atomic_data
     python benchmarks/bench_data.py --dataset ml1m --config_files sasrec-paper-ml1m
+    python benchmarks/bench_data.py --dataset ml1m --config_files sasrec-paper-ml1m --sides run
+    python benchmarks/make_synthetic.py --shape ml-20m --output-dir /tmp/synth
+    python benchmarks/bench_data.py --dataset ml20m-synth --data_path /tmp/synth --config_files sasrec-paper-ml1m --sides ours run
 
 Each side runs in its own process (peak RSS is per process): ``recbole`` is RecBole 1.2.1's
 ``create_dataset`` + ``data_preparation`` (float32 time, one prefix row per interaction), ``ours``
 is :func:`recbole_ext.preparation.load_dataset` + ``make_loaders`` (the sequence-native path; run
-twice, so the second run reads the binary cache). Prints a table and the ratios.
+twice, so the second run reads the binary cache), ``run`` is a whole run of ours (``recbole_ext.run``:
+load, one epoch, validation and test; ``--epochs`` to change) in a temporary output directory.
+Prints a table and the ratios; a side that fails (e.g. RecBole out of memory) is a row saying so.
 """
 
 from __future__ import annotations
@@ -18,13 +23,25 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
-def measure(side: str, model: str, dataset: str, config_files: list[str], data_path: str) -> dict:
+def measure(side: str, model: str, dataset: str, config_files: list[str], data_path: str, epochs: int) -> dict:
     from recbole_ext import build_config
 
-    config = build_config(model, dataset, config_files, {"data_path": data_path, "state": "WARNING"})
+    overrides = {"data_path": data_path, "state": "WARNING", "show_progress": False}
     start = time.perf_counter()
+    if side == "run":
+        import tempfile
+
+        from recbole_ext import run
+
+        with tempfile.TemporaryDirectory() as out:
+            result = run(model, dataset, config_files, {**overrides, "epochs": epochs}, output_dir=Path(out) / "run")
+        return {"side": side, "seconds": round(time.perf_counter() - start, 2), "train_batches": None,
+                "train_seconds": result["train_seconds"], "test_result": result["test_result"],
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    config = build_config(model, dataset, config_files, overrides)
     if side == "recbole":
         from recbole.data import create_dataset, data_preparation
 
@@ -46,27 +63,33 @@ def main() -> None:
     parser.add_argument("--model", default="SASRecPaper")
     parser.add_argument("--config_files", nargs="*", default=[])
     parser.add_argument("--data_path", default="atomic_data")
-    parser.add_argument("--sides", nargs="*", default=["recbole", "ours", "ours"])
+    parser.add_argument("--sides", nargs="*", default=["recbole", "ours", "ours"], choices=["recbole", "ours", "run"])
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of the run side (default 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.model, args.dataset, args.config_files, args.data_path)))
+        print(json.dumps(measure(args.child, args.model, args.dataset, args.config_files, args.data_path, args.epochs)))
         return
     rows = []
     for side in args.sides:
         command = [sys.executable, __file__, "--child", side, "--dataset", args.dataset, "--model", args.model,
-                   "--data_path", args.data_path, "--config_files", *args.config_files]
+                   "--data_path", args.data_path, "--epochs", str(args.epochs), "--config_files", *args.config_files]
+        started = time.perf_counter()
         out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if out.returncode:
-            sys.exit(f"{side} failed: {out.stderr.strip().splitlines()[-1]}")
+            last = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+            rows.append({"side": side, "seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": None,
+                         "train_batches": None, "failed": last[:200]})
+            continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"load average {os.getloadavg()[0]:.2f}; {args.model} on {args.dataset} {' '.join(args.config_files)}")
-    print("| side | run | s to loaders ready | peak RSS MiB | train batches |\n|---|---|---|---|---|")
+    print("| side | run | s (loaders ready; run: whole run) | peak RSS MiB | train batches | note |\n|---|---|---|---|---|---|")
     for k, row in enumerate(rows, start=1):
-        print(f"| {row['side']} | {k} | {row['seconds']} | {row['peak_rss_mb']} | {row['train_batches']} |")
-    base = next((r for r in rows if r["side"] == "recbole"), None)
+        note = row.get("failed") or (f"train {row['train_seconds']} s, test {row['test_result']}" if row["side"] == "run" else "")
+        print(f"| {row['side']} | {k} | {row['seconds']} | {row['peak_rss_mb']} | {row['train_batches']} | {note} |")
+    base = next((r for r in rows if r["side"] == "recbole" and not r.get("failed")), None)
     for row in rows:
-        if base and row["side"] == "ours":
+        if base and row["side"] == "ours" and not row.get("failed"):
             print(f"ours / recbole: time {row['seconds'] / base['seconds']:.3f}, peak RSS {row['peak_rss_mb'] / base['peak_rss_mb']:.3f}")
 
 

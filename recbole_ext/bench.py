@@ -41,6 +41,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from recbole_ext.run_dir import RESULT, RESUME_STATE, RUN_SPEC, read_result
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SEEDS = (2020, 2021, 2022)  # RecBole's default seed and the next two
 ALL = "*"  # key of the per-model option dicts that applies to every model
@@ -180,7 +182,6 @@ def file_sha256(path: str | Path) -> str:
 
 def can_resume(cell_dir: Path, spec: Mapping[str, Any]) -> bool:
     """A killed cell whose run saved a resume state under the same settings continues from it."""
-    from recbole_ext.pipeline import RESUME_STATE, RUN_SPEC
 
     try:
         before = json.loads((cell_dir / RUN_SPEC).read_text())
@@ -231,14 +232,6 @@ def run_cell_subprocess(spec: Mapping[str, Any], out: Path, name: str, timeout: 
         return None
     tail = log_file.read_text(errors="replace").splitlines()[-30:]
     return f"exit status {code} (log: {log_file})\n" + "\n".join(tail) + "\n"
-
-
-def read_result(cell_dir: Path) -> dict[str, Any] | None:
-    """The finished cell's result, or None (missing or unreadable: the cell did not finish)."""
-    try:
-        return json.loads((cell_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 # ----------------------------------------------------------------------------------------- tables

@@ -21,7 +21,8 @@ from pathlib import Path
 from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
-from recbole_ext.errors import ConfigError
+from recbole_ext.errors import ConfigError, Interrupted, interrupt_on_signals
+from recbole_ext.run_dir import check_fresh_run_dir, check_output_path, write_atomically
 from recbole_ext.models import stock_model_names
 from recbole_ext.tuning import add_tuning_arguments, print_tuning_summary, tune_from_args
 
@@ -78,31 +79,48 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(with_listing=any(a in ("-h", "--help") for a in argv))
     args, extra = parser.parse_known_args(argv)
     try:
-        overrides = parse_overrides(extra)
-        if args.resume:
-            if args.model or args.dataset or args.config_files or overrides or args.tune or args.output_dir:
-                raise ConfigError("--resume RUN_DIR continues a run with its own settings: give it alone "
-                                  "(with --result_file at most).")
-            result = resume(args.resume)
-        else:
-            if not args.model and not args.dataset:  # the quick-start job, the user's flags on top
-                print(f"No --model / --dataset: the quick-start job ({QUICKSTART['model']} on "
-                      f"{QUICKSTART['dataset']}, preset {QUICKSTART['config_files'][0]}), with the flags given on top.")
-                args.model, args.dataset = QUICKSTART["model"], QUICKSTART["dataset"]
-                args.config_files = [*QUICKSTART["config_files"], *args.config_files]
-            args.model, args.dataset = args.model or QUICKSTART["model"], args.dataset or QUICKSTART["dataset"]
-            if args.tune:  # hyperparameter search: every trial is one run (recbole_ext/tuning.py)
-                search = tune_from_args(args, overrides)
-                print_tuning_summary(search)
-                return 0 if search["best"] else 1
-            result = run(args.model, args.dataset, config_files=args.config_files, overrides=overrides,
-                         output_dir=args.output_dir)
+        with interrupt_on_signals():
+            return _main(args, extra)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        where = (f": the state after the last completed validation is kept; resume with: python run.py --resume "
+                 f"{stop.run_dir}" if stop.run_dir else " before any run started")
+        print(f"error: interrupted by {stop.signal_name}{where}", file=sys.stderr)
+        return 128 + stop.signal_number
+
+
+def _main(args: argparse.Namespace, extra: list[str]) -> int:
+    overrides = parse_overrides(extra)
+    if args.result_file:
+        check_output_path(args.result_file, "--result_file")
+    if args.resume:
+        if args.model or args.dataset or args.config_files or overrides or args.tune or args.output_dir:
+            raise ConfigError("--resume RUN_DIR continues a run with its own settings: give it alone "
+                              "(with --result_file at most).")
+        result = resume(args.resume)
+    else:
+        if not args.model and not args.dataset:  # the quick-start job, the user's flags on top
+            print(f"No --model / --dataset: the quick-start job ({QUICKSTART['model']} on "
+                  f"{QUICKSTART['dataset']}, preset {QUICKSTART['config_files'][0]}), with the flags given on top.")
+            args.model, args.dataset = QUICKSTART["model"], QUICKSTART["dataset"]
+            args.config_files = [*QUICKSTART["config_files"], *args.config_files]
+        args.model, args.dataset = args.model or QUICKSTART["model"], args.dataset or QUICKSTART["dataset"]
+        if args.tune:  # hyperparameter search: every trial is one run (recbole_ext/tuning.py)
+            search = tune_from_args(args, overrides)
+            print_tuning_summary(search)
+            if not search["best"]:
+                raise ConfigError(f"every trial failed: their errors are in {search['output_dir']}/trials/*/trial.json "
+                                  "(the first one is printed above); fix it and search again.")
+            return 0
+        if args.output_dir:
+            check_fresh_run_dir(args.output_dir.resolve())
+        result = run(args.model, args.dataset, config_files=args.config_files, overrides=overrides,
+                     output_dir=args.output_dir)
     if args.result_file:
         args.result_file.parent.mkdir(parents=True, exist_ok=True)
-        args.result_file.write_text(json.dumps(result, indent=2) + "\n")
+        write_atomically(args.result_file, json.dumps(result, indent=2) + "\n")
     print_summary(result)
     return 0
 

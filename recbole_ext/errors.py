@@ -29,3 +29,44 @@ class ConfigError(RecboleExtError, KeyError):
 
 class DataError(RecboleExtError, ValueError):
     """An atomic file or a dataset that RecBole cannot read or a model cannot be trained on."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT, i.e. Ctrl-C, or SIGTERM); its state is kept.
+
+    ``run.py`` prints one line naming the resume command and exits 128 + the signal's number.
+    """
+
+    def __init__(self, signal_number: int, run_dir: object = None) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+        self.run_dir = run_dir
+
+    @property
+    def signal_name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signal_number).name
+
+
+def interrupt_on_signals():
+    """A context manager: SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while it is open."""
+    import contextlib
+    import signal
+    import threading
+
+    @contextlib.contextmanager
+    def installed():
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def raise_interrupted(number, frame):
+            raise Interrupted(number)
+        previous = {number: signal.signal(number, raise_interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    return installed()

@@ -20,7 +20,6 @@ import os
 import random
 import resource
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,15 +37,14 @@ from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.config import build_config, resolve_config_file
-from recbole_ext.errors import ConfigError
+from recbole_ext.errors import ConfigError, Interrupted
+from recbole_ext.run_dir import (
+    CHECKPOINT_DIR, DEFAULT_OUTPUT_ROOT, FAILED_MARK, RESULT, RESUME_STATE, RUN_SPEC, check_fresh_run_dir, new_run_dir, write_atomically,
+)
 from recbole_ext.validation import check_trainable
 from recbole_ext.evaluation import describe as describe_protocol
 from recbole_ext.preparation import load_dataset, make_loaders
 
-DEFAULT_OUTPUT_ROOT = Path("outputs")
-RUN_SPEC = "run.json"  # what built the run's configuration: model, dataset, config files, overrides
-RESUME_STATE = "resume.pth"  # the last completed validation epoch: model, optimizer, early stopping, time
-FAILED_MARK = "FAILED.txt"  # a run that raised: the error; no result.json
 
 
 def run(
@@ -80,11 +78,29 @@ def resume(run_dir: str | Path) -> dict[str, Any]:
     if not spec_file.is_file():
         raise ConfigError(f"'{run_dir}' is not a recbole-ext run directory (no {RUN_SPEC}): give the "
                           "directory a run wrote, e.g. outputs/SASRecPaper-ml-100k-<time>-<id>.")
-    if (run_dir / "result.json").is_file():
+    if (run_dir / RESULT).is_file():
         raise ConfigError(f"The run in '{run_dir}' already finished (see its result.json): nothing to resume.")
     spec = json.loads(spec_file.read_text())
+    check_resume_state(run_dir)
     config = build_config(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"])
     return run_config(config, run_dir, spec=spec, resume=True)
+
+
+def check_resume_state(run_dir: Path) -> None:
+    """Refuse, before any work, a resume state that cannot be read or whose best checkpoint is gone."""
+    state_file = run_dir / RESUME_STATE
+    if not state_file.is_file():
+        return  # killed before its first validation: the run starts over in its directory
+    try:
+        state = load_trusted_checkpoint(state_file, map_location="cpu")
+        best = run_dir / CHECKPOINT_DIR / state["saved_model_file"]
+    except Exception as error:  # EOFError, RuntimeError, UnpicklingError, KeyError ... for damaged bytes
+        raise ConfigError(f"'{state_file}' cannot be read ({type(error).__name__}): it is truncated or damaged, so "
+                          f"the run cannot be resumed. Delete it to start the run over in '{run_dir}', or start "
+                          "a fresh run.") from None
+    if not best.is_file():
+        raise ConfigError(f"The run's best checkpoint '{best}' is missing, so the run cannot be resumed: put it "
+                          f"back, or delete '{state_file}' to start the run over.")
 
 
 def run_config(
@@ -96,27 +112,59 @@ def run_config(
     """Train and evaluate the run ``config`` describes, inside its own output directory.
 
     ``spec`` (what built ``config``) is written to ``run.json`` so the run can be resumed; ``resume``
-    continues from the directory's ``resume.pth``. A run that raises leaves ``FAILED.txt`` (the
-    error) and no ``result.json``; what it wrote before stays.
+    continues from the directory's ``resume.pth``; otherwise ``output_dir`` must be new or empty
+    (a directory is never reused). A run that raises or is interrupted leaves ``FAILED.txt`` (why,
+    and the command that resumes it) and no ``result.json``; what it wrote before stays.
     """
-    run_dir = Path(output_dir) if output_dir else new_run_dir(config)
+    run_dir = Path(output_dir) if output_dir else new_run_dir(config["model"], config["dataset"])
     run_dir = run_dir.resolve()
+    if not resume:
+        check_fresh_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec is not None and not resume:
         write_atomically(run_dir / RUN_SPEC, json.dumps(spec, indent=2, default=str) + "\n")
     try:
         result = _train_and_evaluate(config, run_dir, resume)
     except BaseException as error:
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-        (run_dir / FAILED_MARK).write_text(f"{reason}\nResume with: python run.py --resume {run_dir}\n")
+        if isinstance(error, Interrupted):
+            error.run_dir, reason = run_dir, f"interrupted by {error.signal_name}"
+        elif isinstance(error, KeyboardInterrupt):
+            reason = "interrupted"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        resumable = (run_dir / RUN_SPEC).is_file()
+        (run_dir / FAILED_MARK).write_text(
+            f"{reason}\n" + (f"Resume with: python run.py --resume {run_dir}\n" if resumable else ""))
         raise
     (run_dir / FAILED_MARK).unlink(missing_ok=True)
-    write_atomically(run_dir / "result.json", json.dumps(result, indent=2) + "\n")
+    write_atomically(run_dir / RESULT, json.dumps(result, indent=2) + "\n")
     return result
 
 
+def return_freed_memory_to_the_system() -> bool:
+    """Make glibc hand large freed blocks back at once (fixed 1 MiB mmap threshold); False elsewhere.
+
+    glibc raises its mmap threshold after each large free (up to 32 MiB), so torch's per-step
+    tensors (attention maps of 20 MB at batch 128, length 200) are then served from the heap and
+    never returned: RSS grows by the largest step's working set and stays there. A fixed threshold
+    keeps each such block mapped only while it is alive. Measured on ML-1M, sasrec-paper-ml1m, one
+    epoch: peak RSS 1,122 -> 870 MiB, same seconds per epoch (benchmarks/bench_data.py --sides run).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        m_mmap_threshold = -3  # glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, 1 << 20))
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl ...): leave the allocator alone
+        return False
+
+
 def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
-    config["checkpoint_dir"] = str(run_dir / "checkpoint")
+    return_freed_memory_to_the_system()
+    config["checkpoint_dir"] = str(run_dir / CHECKPOINT_DIR)
     write_config(config, run_dir / "config.yaml")
 
     if config["torch_threads"]:
@@ -126,7 +174,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         torch.cuda.reset_peak_memory_stats(config["device"])
 
     # RecBole writes its logs and tensorboard events relative to the working directory.
-    with contextlib.chdir(run_dir), run_logger(config, run_dir / "run.log") as logger:
+    with contextlib.ExitStack() as closing:
+        closing.enter_context(contextlib.chdir(run_dir))
+        logger = closing.enter_context(run_logger(config, run_dir / "run.log"))
         init_seed(config["seed"], config["reproducibility"])
         dataset = load_dataset(config)
         logger.info(dataset)
@@ -142,6 +192,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
             config["MODEL_TYPE"], config["model"])
         trainer = trainer_class(config, model)
+        closing.callback(trainer.tensorboard.close)  # also when interrupted: its writer thread ends here
 
         curve = ValidationCurve(config["max_train_seconds"])
         finished = False
@@ -172,7 +223,6 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         test_result = trainer.evaluate(
             test_data, load_best_model=True, show_progress=config["show_progress"]
         )
-        trainer.tensorboard.close()
 
     epochs = len(trainer.train_loss_dict)
     return {
@@ -274,13 +324,6 @@ def restore_training_state(trainer: Any, curve: "ValidationCurve", generators: M
     return bool(state["stopped"]), int(state["epoch"]) + 1
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class TimeCapReached(Exception):
     """Raised between epochs once ``max_train_seconds`` have passed (the best model is saved)."""
 
@@ -342,12 +385,6 @@ def eval_protocol(config: Config) -> str:
     else:
         ranking = test_mode
     return f"{split_name}, {ranking}"
-
-
-def new_run_dir(config: Config, root: Path = DEFAULT_OUTPUT_ROOT) -> Path:
-    """``outputs/<model>-<dataset>-<time>-<random>``: unique even for runs started in the same second."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return root / f"{config['model']}-{config['dataset']}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def floats(metrics: Mapping[str, Any] | None) -> dict[str, float]:

@@ -34,30 +34,19 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 from recbole.data.interaction import Interaction
 from recbole.utils import ModelType, init_seed
 
+from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.run_dir import best_checkpoint, check_output_path
 from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.preparation import is_sequential, load_dataset, make_loaders
 
 
-def best_checkpoint(run_dir: str | Path) -> Path:
-    """The run's best checkpoint; a clear error for a directory that is not a finished run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"Run directory '{run_dir}' does not exist: give the output directory of a run "
-                          "(e.g. outputs/SASRecPaper-ml-100k-<time>-<id>).")
-    checkpoints = sorted((run_dir / "checkpoint").glob("*.pth"), key=lambda p: p.stat().st_mtime)
-    if not checkpoints:
-        raise ConfigError(f"'{run_dir}' is not a run directory with a trained model (no checkpoint/*.pth): "
-                          "give the output directory of a run that trained at least one epoch.")
-    return checkpoints[-1]
-
-
 def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, Any, UserSequences]:
     """(config, dataset, model in eval mode, every user's full sequence) of a saved run."""
-    checkpoint = torch.load(best_checkpoint(run_dir), map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(best_checkpoint(run_dir))
     config = checkpoint["config"]
     if device is not None:
-        config["device"] = torch.device(device)
+        config["device"] = usable_device(device)
     elif torch.device(config["device"]).type == "cuda" and not torch.cuda.is_available():
         config["device"] = torch.device("cpu")  # trained on a GPU, recommended on a CPU
     config["show_progress"] = False
@@ -73,6 +62,32 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, 
     splits = [loader._dataset for loader in (train, valid, test) if loader is not None]
     sequences, _ = UserSequences.from_datasets(*splits)
     return config, dataset, model, sequences
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint RecBole's trainer wrote; one clear error for a truncated or damaged file."""
+    try:
+        checkpoint = load_trusted_checkpoint(path, map_location="cpu")
+    except Exception as error:  # torch raises EOFError, RuntimeError, UnpicklingError ... for bad bytes
+        raise ConfigError(f"The checkpoint '{path}' cannot be read ({type(error).__name__}): it is truncated or "
+                          "damaged. Train the run again (or resume it, if it did not finish).") from None
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
+        raise ConfigError(f"'{path}' is not a RecBole checkpoint (no config / state_dict): train the run again.")
+    return checkpoint
+
+
+def usable_device(device: str) -> torch.device:
+    """``device`` as torch's; refused when it names a GPU this machine does not have."""
+    try:
+        wanted = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r} is not a device: use cpu or cuda (cuda:1, ...).") from None
+    if wanted.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no GPU is visible to torch on this machine: use --device cpu.")
+    if wanted.type == "cuda" and wanted.index is not None and wanted.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), "
+                          f"cuda:0 to cuda:{torch.cuda.device_count() - 1}.")
+    return wanted
 
 
 @torch.no_grad()
@@ -147,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.output and args.output.resolve().is_relative_to(args.run_dir.resolve()):
             raise ConfigError(f"--output {args.output} lies inside the run directory, which is never written: "
                               "write the recommendations elsewhere.")
+        if args.output:
+            check_output_path(args.output, "--output")
         rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -56,7 +56,8 @@ from recbole.trainer.hyper_tuning import HyperTuning
 
 from recbole_ext.config import PACKAGE_DIR, build_config, resolve_config_file, resolve_search_space
 from recbole_ext.errors import ConfigError
-from recbole_ext.pipeline import DEFAULT_OUTPUT_ROOT, plain_value, run_config
+from recbole_ext.pipeline import plain_value, run_config
+from recbole_ext.run_dir import DEFAULT_OUTPUT_ROOT
 
 ALGOS = ("exhaustive", "random", "bayes")
 TOOLS = ("hyperopt", "ray")

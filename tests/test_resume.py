@@ -66,3 +66,34 @@ def test_resumed_run_ends_exactly_as_the_uninterrupted_one(model, data_path, tmp
         assert resumed["resumed_after_epoch"] == stop_after
         assert scores(resumed) == scores(whole)
         assert resumed["test_result"] == whole["test_result"]
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_with_one_line_and_the_resumed_run_matches(signal_number, tmp_path):
+    write_inter(tmp_path / "data" / "slow" / "slow.inter", tiny_rows(n_users=120, n_items=50, per_user=20))
+    overrides = {**FAST_SASREC, "epochs": 5, "stopping_step": 100, "data_path": str(tmp_path / "data")}
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "recbole_ext.cli", "--model", "SASRec", "--dataset", "slow",
+                             "--output_dir", str(run_dir), *[f"--{k}={v}" for k, v in overrides.items()]],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (run_dir / RESUME_STATE).is_file():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.05)
+    proc.send_signal(signal_number)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal_number
+    lines = err.strip().splitlines()
+    name = signal.Signals(signal_number).name
+    assert len(lines) == 1 and lines[0].startswith(f"error: interrupted by {name}"), err
+    assert f"python run.py --resume {run_dir}" in lines[0]
+    failed = (run_dir / FAILED_MARK).read_text()
+    assert f"interrupted by {name}" in failed and f"--resume {run_dir}" in failed
+    assert not (run_dir / "result.json").exists()
+
+    assert cli.main(["--resume", str(run_dir)]) == 0
+    resumed = json.loads((run_dir / "result.json").read_text())
+    whole = run("SASRec", "slow", overrides=overrides, output_dir=tmp_path / "whole")
+    assert resumed["resumed"] and scores(resumed) == scores(whole)
+    assert resumed["test_result"] == whole["test_result"]
