@@ -64,6 +64,7 @@ setup(
             "recbole-ext-tune=recbole_ext.tuning:main",
             "recbole-ext-bench=recbole_ext.bench:main",
             "recbole-ext-convert=recbole_ext.convert:main",
+            "recbole-ext-split=recbole_ext.split:main",
         ]
     },
 )

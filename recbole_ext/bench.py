@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recbole_ext.run_dir import RESULT, RESUME_STATE, RUN_SPEC, read_result
+from recbole_ext.run_dir import RESULT, RESUME_STATE, RUN_SPEC, check_output_path, read_result
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SEEDS = (2020, 2021, 2022)  # RecBole's default seed and the next two
@@ -91,7 +91,14 @@ def run_grid(
     that hangs; it is recorded as failed. ``jobs`` cells run at once (subprocess mode); on a
     small CPU give each run fewer threads (``torch_threads``).
     """
+    from recbole_ext.config import build_config
+
     out = Path(out_dir).resolve()
+    check_output_path(out, "--out", directory=True)
+    for model in dict.fromkeys(models):  # every model, dataset, file and override checked before any cell runs
+        for dataset in dict.fromkeys(datasets):
+            build_config(model, dataset, cell_config_files(model, config_files),
+                         cell_overrides(model, seeds[0], overrides, max_train_seconds))
     for sub in ("cells", "logs", "failed", "specs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     cells = [(m, d, s) for d in datasets for m in models for s in seeds]

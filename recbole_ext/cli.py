@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Interrupted as stop:
         where = (f": the state after the last completed validation is kept; resume with: python run.py --resume "
-                 f"{stop.run_dir}" if stop.run_dir else " before any run started")
+                 f"{stop.run_dir}" if stop.run_dir else "; what was written so far is kept")
         print(f"error: interrupted by {stop.signal_name}{where}", file=sys.stderr)
         return 128 + stop.signal_number
 
@@ -111,8 +111,10 @@ def _main(args: argparse.Namespace, extra: list[str]) -> int:
             search = tune_from_args(args, overrides)
             print_tuning_summary(search)
             if not search["best"]:
-                raise ConfigError(f"every trial failed: their errors are in {search['output_dir']}/trials/*/trial.json "
-                                  "(the first one is printed above); fix it and search again.")
+                first = next((row["error"] for row in search["trials"] if row.get("error")), "no trial ran")
+                first = str(first).strip().splitlines()[-1] if str(first).strip() else "no message"
+                raise ConfigError(f"every trial of the search failed; the first: {first} (all errors: "
+                                  f"{search['output_dir']}/trials/*/trial.json). Fix it and search again.")
             return 0
         if args.output_dir:
             check_fresh_run_dir(args.output_dir.resolve())

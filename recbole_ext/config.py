@@ -62,20 +62,21 @@ def build_config(
     model_class = resolve_model(model) if isinstance(model, str) else model
     config_files = list(config_files)
     config_dict = stacked_config_dict(model_class, dataset, config_files, overrides)
+    user_keys = {key: f"in {path}" for path in config_files for key in read_yaml(resolve_config_file(path))}
+    user_keys.update({key: f"--{key}" for key in overrides or {}})
+    validation.check_user_keys(user_keys)
     with mock.patch.object(sys, "argv", sys.argv[:1]):
         try:
             config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
-        except (NameError, SyntaxError, TypeError, ValueError) as error:  # RecBole eval()s string values
-            raise ConfigError(f"RecBole cannot build the configuration: {error}. Check the values given "
-                              "in --config_files and --key=value.") from None
+        except (NameError, SyntaxError, TypeError, ValueError, NotImplementedError, RuntimeError) as error:
+            raise validation.reworded_recbole_error(error) from None  # RecBole eval()s values, checks metrics
+    validation.check_device(config, user_keys)
     check_dataset(config)
     check_override_types(config, config_dict, overrides or {})
     if not is_stock(model_class):
         check_required_keys(config, model_class)
     layer_keys = {key for path in [*model_yaml_files(model_class), *dataset_yaml_files(dataset)]
                   for key in read_yaml(path)}
-    user_keys = {key: f"in {path}" for path in config_files for key in read_yaml(resolve_config_file(path))}
-    user_keys.update({key: f"--{key}" for key in overrides or {}})
     validation.check_known_keys(config, model_class, layer_keys, user_keys)
     validation.check_values(config, model_class)
     if dataset not in BUNDLED_DATASETS:
@@ -180,8 +181,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def recbole_yaml_loader():
-    """RecBole's YAML loader (it adds a float resolver for ``1e-4``-style numbers)."""
-    return Config._build_yaml_loader(None)
+    """RecBole's YAML loader (it adds a float resolver for ``1e-4``-style numbers) that also refuses
+    a key given twice in one mapping (YAML would silently keep the last)."""
+    base = Config._build_yaml_loader(None)
+
+    class NoDuplicateKeysLoader(base):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"the key '{key}' is given twice; YAML would keep the last silently",
+                        problem_mark=key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+    return NoDuplicateKeysLoader
 
 
 def available_datasets(data_path: str | Path = DEFAULT_DATA_PATH) -> list[str]:

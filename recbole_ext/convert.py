@@ -40,7 +40,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from recbole_ext.converters import goodreads, movielens
-from recbole_ext.converters.atomic import AtomicFileSet, ConvertError, Report, batched, write_inter
+from recbole_ext.converters.atomic import (
+    AtomicFileSet, ConvertError, Report, batched, sorted_by_user_and_time, write_inter,
+)
+from recbole_ext.errors import RecboleExtError
+from recbole_ext.run_dir import check_output_path
 
 SOURCES = ("ml-100k", "ml-1m", "goodreads")
 DEFAULT_NAMES = {
@@ -156,6 +160,7 @@ def convert(
     out = Path(output_dir) / name
     report.output_dir = str(out)
     with AtomicFileSet(out) as files:
+        rows = sorted_by_user_and_time(rows, out)  # (user, time, line): the order sequential models read
         kept_users, kept_items = write_inter(files, name, rows, report, min_user_inter)
         if not report.written[f"{name}.inter"]:
             raise ConvertError(f"{input}: no interaction left to write; nothing was written\n"
@@ -194,13 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_output_path(args.output_dir, "--output-dir", directory=True)
         report = convert(
             args.source, args.input, args.output_dir, args.name,
             time_field=args.time_field, min_user_inter=args.min_user_inter,
             min_rating=args.min_rating, read_only=args.read_only, on_error=args.on_error,
             strict_json=args.strict_json, progress=args.progress,
         )
-    except ConvertError as e:
+    except RecboleExtError as e:  # ConvertError and the output check's ConfigError
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

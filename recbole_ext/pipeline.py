@@ -127,7 +127,8 @@ def run_config(
         result = _train_and_evaluate(config, run_dir, resume)
     except BaseException as error:
         if isinstance(error, Interrupted):
-            error.run_dir, reason = run_dir, f"interrupted by {error.signal_name}"
+            error.run_dir = run_dir if (run_dir / RUN_SPEC).is_file() else None  # tuning trials have no run.json
+            reason = f"interrupted by {error.signal_name}"
         elif isinstance(error, KeyboardInterrupt):
             reason = "interrupted"
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -82,20 +83,21 @@ def check_fresh_run_dir(run_dir: Path, flag: str = "--output_dir") -> None:
 
 
 def check_output_path(path: Path, flag: str, directory: bool = False) -> None:
-    """Refuse, before any work, an output path that cannot be written (a file where a directory is
-    wanted or the other way round, a parent that is a file, no write permission)."""
+    """Refuse, before any work, an output path that cannot be written: a file where a directory is
+    wanted or the other way round, a parent that cannot be created, no permission to write. Missing
+    parent directories are created (never ``path`` itself)."""
     path = Path(path)
     kind = "directory" if directory else "file"
-    if path.exists():
-        if path.is_dir() != directory:
-            raise ConfigError(f"{flag} '{path}' is a {'file' if directory else 'directory'}: give a {kind} path.")
-        if not os.access(path, os.W_OK):
-            raise ConfigError(f"{flag} '{path}' is not writable: give a {kind} you can write, or change its permissions.")
-        return
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{flag} '{path}' cannot be created: '{parent}' is a file, not a directory.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} '{path}' cannot be created: '{parent}' is not writable. Give a path you can write.")
+    if path.exists() and path.is_dir() != directory:
+        raise ConfigError(f"{flag} '{path}' is a {'file' if directory else 'directory'}: give a {kind} path.")
+    folder = path if directory and path.exists() else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"{flag} '{path}' cannot be written ({reason}: {error.filename or folder}): "
+                          f"give a {kind} path you can write.") from None
+    if path.exists() and not directory and not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag} '{path}' is not writable: give another file or change its permissions.")

@@ -57,7 +57,7 @@ from recbole.trainer.hyper_tuning import HyperTuning
 from recbole_ext.config import PACKAGE_DIR, build_config, resolve_config_file, resolve_search_space
 from recbole_ext.errors import ConfigError
 from recbole_ext.pipeline import plain_value, run_config
-from recbole_ext.run_dir import DEFAULT_OUTPUT_ROOT
+from recbole_ext.run_dir import DEFAULT_OUTPUT_ROOT, check_output_path
 
 ALGOS = ("exhaustive", "random", "bayes")
 TOOLS = ("hyperopt", "ray")
@@ -196,10 +196,14 @@ class _PipelineHyperTuning(HyperTuning):
 
     def run(self):
         from hyperopt import fmin
+        from hyperopt.exceptions import AllTrialsFailed
 
-        fmin(self.trial, self.space, algo=self.algo, max_evals=int(self.max_evals),
-             early_stop_fn=self.early_stop_fn, rstate=np.random.default_rng(self.seed),
-             show_progressbar=False, return_argmin=False)
+        try:
+            fmin(self.trial, self.space, algo=self.algo, max_evals=int(self.max_evals),
+                 early_stop_fn=self.early_stop_fn, rstate=np.random.default_rng(self.seed),
+                 show_progressbar=False, return_argmin=False)
+        except AllTrialsFailed:
+            pass  # every trial's row holds its error; the caller reports them
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -228,12 +232,20 @@ def tune(
         raise ConfigError(f"Unknown search algorithm '{algo}': use one of {', '.join(ALGOS)}.")
     if tool not in TOOLS:
         raise ConfigError(f"Unknown tuning tool '{tool}': use one of {', '.join(TOOLS)}.")
+    if max_evals < 1:
+        raise ConfigError(f"--max_evals {max_evals}: a search needs at least one trial (e.g. --max_evals 20).")
+    if early_stop < 0:
+        raise ConfigError(f"--early_stop {early_stop}: give 0 (never stop early) or a number of trials.")
     model_name = model if isinstance(model, str) else model.__name__
     build_config(model, dataset, config_files, overrides)  # fail fast on a bad model/dataset/config
     params_file = resolve_search_space(params_file)  # and on a missing search space, before any output
     out = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / (
         f"tune-{model_name}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
     out = out.resolve()
+    check_output_path(out, "--output_dir", directory=True)
+    if (out / "trials").is_dir() and any((out / "trials").iterdir()):
+        raise ConfigError(f"--output_dir '{out}' already holds a search (trials/), which is never overwritten: "
+                          "give a new --output_dir.")
     trials_dir = out / "trials"
     trials_dir.mkdir(parents=True, exist_ok=True)
     config_files = [str(resolve_config_file(p).resolve()) for p in config_files]

@@ -92,6 +92,74 @@ def check_known_keys(
         )
 
 
+# ------------------------------------------------------------------ keys that cannot take effect
+# RecBole < 1.1 keys that 1.2.1 still lets through but never reads: each with what replaced it.
+DEPRECATED_KEYS = {
+    "neg_sampling": "train_neg_sample_args (e.g. {distribution: uniform, sample_num: 1})",
+    "training_neg_sample_num": "train_neg_sample_args sample_num",
+    "training_neg_sample_distribution": "train_neg_sample_args distribution",
+    "eval_setting": "eval_args (split, order, group_by, mode)",
+    "split_ratio": "eval_args split: {RS: [0.8, 0.1, 0.1]}",
+    "leave_one_num": "eval_args split: {LS: valid_and_test}",
+    "group_by_user": "eval_args group_by: user",
+    "real_time_process": "nothing (RecBole 1.x always builds batches on the fly)",
+}
+# Keys every run sets itself: a value given by the user would be silently replaced.
+OVERRIDDEN_KEYS = {
+    "checkpoint_dir": "each run keeps its checkpoints in <output_dir>/checkpoint: choose where with --output_dir",
+    "local_rank": "it is set per process by distributed training",
+}
+
+
+def check_user_keys(user_keys: Mapping[str, str]) -> None:
+    """Refuse keys the user gave (key -> where) that cannot take effect: deprecated or overridden."""
+    for key, where in user_keys.items():
+        if key in DEPRECATED_KEYS:
+            raise ConfigError(f"'{key}' ({where}) is a RecBole 0.x key that RecBole 1.2.1 ignores: use "
+                              f"{DEPRECATED_KEYS[key]} instead.")
+        if key in OVERRIDDEN_KEYS:
+            raise ConfigError(f"'{key}' ({where}) cannot be set: {OVERRIDDEN_KEYS[key]}.")
+
+
+def check_device(config: Any, user_keys: Mapping[str, str]) -> None:
+    """Refuse ``device`` / ``gpu_id`` naming a GPU this machine lacks; keep a ``device`` the user chose."""
+    import torch
+
+    device_given = next((key for key in ("device", "gpu_id") if key in user_keys), None)
+    if device_given is None:
+        return
+    value = str(config.variable_config_dict.get(device_given, config.final_config_dict.get(device_given)))
+    wants_gpu = value.strip() != "" if device_given == "gpu_id" else value.startswith("cuda")
+    if device_given == "device" and not (value == "cpu" or value.startswith("cuda")):
+        raise ConfigError(f"device={value!r} ({user_keys[device_given]}) is not a device: use cpu or cuda.")
+    if wants_gpu and not torch.cuda.is_available():
+        raise ConfigError(f"{device_given}={value!r} ({user_keys[device_given]}) asks for a GPU, but torch sees none on "
+                          "this machine: drop it to train on the CPU (or install a CUDA build of torch).")
+    if device_given == "device":
+        config["device"] = torch.device(value)  # RecBole would replace it with cuda whenever one is visible
+
+
+_RECBOLE_ERRORS = [  # (RecBole's message, ours)
+    (re.compile(r"There is no metric named '(.+)'"),
+     lambda m: f"metrics: there is no metric named '{m.group(1)}': use RecBole's names, e.g. Hit, NDCG, MRR, "
+               "Recall, Precision, MAP (ranking) or RMSE, MAE, AUC, LogLoss (value)."),
+    (re.compile(r"Ranking metrics and value metrics can not be used at the same time"),
+     lambda m: "metrics mixes ranking metrics (Hit, NDCG, ...) and value metrics (RMSE, AUC, ...): a run "
+               "evaluates one kind; keep one kind in --metrics."),
+]
+
+
+def reworded_recbole_error(error: Exception) -> ConfigError:
+    """RecBole's own configuration errors as one line that says what to change."""
+    text = str(error)
+    for pattern, ours in _RECBOLE_ERRORS:
+        match = pattern.search(text)
+        if match:
+            return ConfigError(ours(match))
+    return ConfigError(f"RecBole cannot build the configuration: {text}. Check the values given in --config_files "
+                       "and --key=value.")
+
+
 # ---------------------------------------------------------------------------------------- values
 Check = Callable[[Any], bool]
 
@@ -182,7 +250,28 @@ def check_values(config: Any, model_class: type) -> None:
         if not _int(1)[0](neg_args.get("sample_num")):
             raise ConfigError(f"train_neg_sample_args sample_num={neg_args.get('sample_num')!r} is not allowed: "
                               "negatives per positive must be an integer >= 1.")
+    heads, hidden = config.final_config_dict.get("n_heads"), config.final_config_dict.get("hidden_size")
+    if isinstance(heads, int) and isinstance(hidden, int) and heads > 0 and hidden % heads:
+        raise ConfigError(f"hidden_size={hidden} is not a multiple of n_heads={heads}: each attention head takes "
+                          f"hidden_size / n_heads dimensions (e.g. --n_heads={_divisor_near(hidden, heads)}).")
+    _check_eval_args(config["eval_args"] or {})
     _check_valid_metric(config)
+
+
+def _divisor_near(number: int, wanted: int) -> int:
+    return min((d for d in range(1, number + 1) if number % d == 0), key=lambda d: (abs(d - wanted), d))
+
+
+def _check_eval_args(eval_args: Mapping[str, Any]) -> None:
+    split, order = eval_args.get("split") or {}, eval_args.get("order")
+    unknown = [key for key in split if key not in ("RS", "LS")] if isinstance(split, Mapping) else [split]
+    if unknown or len(split) != 1:
+        raise ConfigError(f"eval_args split={split!r} is not a RecBole split: use {{RS: [0.8, 0.1, 0.1]}} (ratios) or "
+                          "{LS: valid_and_test} (leave one out).")
+    if order not in (None, "RO", "TO"):
+        raise ConfigError(f"eval_args order={order!r} is not allowed: use RO (random) or TO (time order).")
+    if eval_args.get("group_by") not in (None, "user", "none"):
+        raise ConfigError(f"eval_args group_by={eval_args.get('group_by')!r} is not allowed: use user or none.")
 
 
 def _check_valid_metric(config: Any) -> None:
@@ -356,4 +445,8 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
                 f"{dataset.item_num - 1} items, so no negative can be drawn for them: remove those users, add "
                 "items, or train without sampled negatives (loss_type CE with train_neg_sample_args: ~) and "
                 "evaluate with ranking_protocol full_masked.")
+    largest_k = max(config["topk"] or [0])
+    if largest_k > dataset.item_num - 1:
+        raise DataError(f"topk {config['topk']}: {largest_k} is more than the {dataset.item_num - 1} items of dataset "
+                        f"'{config['dataset']}': use values up to {dataset.item_num - 1}.")
     return notes

@@ -95,3 +95,24 @@ def test_interrupted_run_leaves_earlier_output_untouched(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         convert("goodreads", src, tmp_path / "new" / "deeper", name="gr")
     assert not (tmp_path / "new").exists()  # folders made by the failed run are removed
+
+
+@pytest.mark.parametrize("chunk_rows", [10**6, 777, 1])  # in memory, merged runs, one row a run
+def test_rows_are_sorted_by_user_time_and_line(tmp_path, chunk_rows):
+    """Users in order of first appearance, then float time, ties in line order; temporaries removed."""
+    import random
+
+    from recbole_ext.converters.atomic import sorted_by_user_and_time
+
+    rng = random.Random(0)
+    rows = [(f"u{rng.randrange(50)}".encode(), f"i{k}".encode(), b"1", str(rng.randrange(100) / 4).encode())
+            for k in range(5000)]
+    rows[7] = (rows[7][0], rows[7][1], b"1", b"")  # no time: counts as 0
+    first = {}
+    for row in rows:
+        first.setdefault(row[0], len(first))
+    expected = sorted(rows, key=lambda r: (first[r[0]], float(r[3] or 0)))  # sorted() is stable: line order
+    batches = [rows[i:i + 100] for i in range(0, len(rows), 100)]
+    got = [row for batch in sorted_by_user_and_time(batches, tmp_path, chunk_rows) for row in batch]
+    assert got == expected
+    assert list(tmp_path.iterdir()) == []

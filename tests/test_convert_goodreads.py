@@ -73,9 +73,9 @@ def test_reviews_dedup_date_added_and_read_at(tmp_path, chunk):
         dedup("8842281e1d1347389f2ab93d60773d4d", "18245960", "Mon Dec 31 23:59:59 +0530 2012", read_at=""),
     ])
     convert("goodreads", src, tmp_path / "out")
-    assert inter(tmp_path, "goodreads-reviews") == HEADER + (
-        "8842281e1d1347389f2ab93d60773d4d\t24375664\t5\t1503694502\n"
+    assert inter(tmp_path, "goodreads-reviews") == HEADER + (  # written in time order
         "8842281e1d1347389f2ab93d60773d4d\t18245960\t5\t1356978599\n"
+        "8842281e1d1347389f2ab93d60773d4d\t24375664\t5\t1503694502\n"
     )
     report = convert("goodreads", src, tmp_path / "out", name="by-read-at", time_field="read_at")
     assert inter(tmp_path, "by-read-at") == HEADER + "8842281e1d1347389f2ab93d60773d4d\t24375664\t5\t1507359600\n"
@@ -146,7 +146,7 @@ def test_min_user_inter_is_the_seed_filter(tmp_path, chunk):
     report = convert("goodreads", src, tmp_path / "out", name="k10", min_user_inter=10)
     text = inter(tmp_path, "k10")
     assert text.count("\nu3\t") == 12 and "u1\t" not in text and "u2\t" not in text
-    assert text.startswith(HEADER + "u3\tb11\t5\t1484179200\n")  # file order, not sorted
+    assert text.startswith(HEADER + "u3\tb0\t5\t1483228800\n")  # time order (the file has them in reverse)
     assert report.skipped == {"user has fewer than 10 interactions": 12}
     assert (report.n_users, report.n_items) == (1, 12)
     assert sorted(p.name for p in (tmp_path / "out" / "k10").iterdir()) == ["k10.inter"]  # no spool left

@@ -32,11 +32,11 @@ U_ITEM = (
 )
 U_USER = "1|24|M|technician|85711\n2|53|F|other|94043\n3|23|M|writer|32067\n4|33|F|other|15213\n"
 
-INTER = (
+INTER = (  # sorted by (user, time, line): users in order of appearance, ties in file order
     "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
     "1\t10\t5\t881250949\n"
-    "2\t10\t3\t881250949\n"
     "1\t20\t4\t881250949\n"
+    "2\t10\t3\t881250949\n"
     "2\t30\t1\t881250950\n"
     "3\t40\t2\t881250951\n"
 )

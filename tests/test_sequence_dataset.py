@@ -121,25 +121,32 @@ ML1M = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m"
 
 @pytest.mark.skipif(not (ML1M / "ratings.dat").is_file(), reason=f"real ML-1M not found at {ML1M}")
 def test_ml1m_leave_one_out_targets_match_an_independent_pandas_split(tmp_path):
-    """Each user's test / validation target is the last / second-last by integer time, ties in line order."""
+    """The exported split (recbole_ext.split) of ML-1M, converted by our converter, against pandas on the
+    raw ratings.dat: each user's test / validation target is the last / second-last by integer time,
+    ties in the raw file's line order."""
     import pandas as pd
 
+    from recbole_ext import split
     from recbole_ext.convert import convert
 
-    convert("ml-1m", ML1M, tmp_path, name="ml1m")
-    frame = pd.read_csv(tmp_path / "ml1m" / "ml1m.inter", sep="\t", dtype=str)
-    frame.columns = [c.split(":")[0] for c in frame.columns]
-    frame["time"] = frame["timestamp"].astype(np.int64)
-    frame["line"] = np.arange(len(frame))
-    frame = frame.sort_values(["user_id", "time", "line"], kind="stable")
-    expected_test = frame.groupby("user_id").nth(-1).set_index("user_id")["item_id"].to_dict()
-    expected_valid = frame.groupby("user_id").nth(-2).set_index("user_id")["item_id"].to_dict()
+    raw = pd.read_csv(ML1M / "ratings.dat", sep="::", engine="python", header=None,
+                      names=["user_id", "item_id", "rating", "time"], dtype=str, encoding="latin-1")
+    raw["time"] = raw["time"].astype(np.int64)
+    raw["line"] = np.arange(len(raw))
+    raw = raw.sort_values(["user_id", "time", "line"], kind="stable")
+    expected = {"test": raw.groupby("user_id").nth(-1), "valid": raw.groupby("user_id").nth(-2)}
+    expected = {(row.user_id, phase): (row.item_id, str(row.time)) for phase, frame in expected.items()
+                for row in frame.itertuples()}
 
-    config = config_for(tmp_path, "ml1m", ranking_protocol="full_masked")
-    dataset = load_dataset(config)
-    _, valid, test = make_loaders(config, dataset)
-    for loader, expected in ((test, expected_test), (valid, expected_valid)):
-        view = loader._dataset
-        got = dict(zip(as_tokens(dataset, "user_id", view.inter_feat["user_id"]),
-                       as_tokens(dataset, "item_id", view.inter_feat["item_id"])))
-        assert len(got) == 6040 and sum(got[u] != expected[u] for u in expected) == 0
+    convert("ml-1m", ML1M, tmp_path, name="ml1m")
+    out = tmp_path / "split.tsv"
+    assert split.main(["--dataset", "ml1m", f"--data_path={tmp_path}", "--ranking_protocol=full_masked",
+                       "--output", str(out)]) == 0
+    exported = pd.read_csv(out, sep="\t", dtype=str)
+    assert list(exported.columns) == ["user_id", "phase", "item_id", "timestamp", "history_length"]
+    got = {(row.user_id, row.phase): (row.item_id, row.timestamp) for row in exported.itertuples()}
+    assert len(got) == len(exported) == 2 * 6040
+    assert sum(got[key] != expected[key] for key in expected) == 0
+    lengths = raw.groupby("user_id").size()
+    test_rows = exported[exported.phase == "test"].set_index("user_id")
+    assert (test_rows["history_length"].astype(int) == lengths[test_rows.index] - 1).all()

@@ -101,7 +101,7 @@ def test_failing_trial_is_recorded_and_search_goes_on(tiny_dataset, tmp_path):
     by_heads = {row["params"]["n_heads"]: row for row in result["trials"]}
     assert set(by_heads) == {1, 3}
     assert by_heads[3]["status"] == "failed" and by_heads[3]["loss"] == FAILED_LOSS
-    assert "not a multiple of the number of attention heads" in by_heads[3]["error"]
+    assert "not a multiple of n_heads=3" in by_heads[3]["error"]
     assert "Traceback" in (out / "trials" / by_heads[3]["trial"] / "error.txt").read_text()
     assert by_heads[1]["status"] == "ok" and result["best"] is by_heads[1]
     assert read_yaml(out / "best_params.yaml") == {"n_heads": 1}

@@ -18,14 +18,18 @@ leave a hidden ``.tmp-PID`` file behind but never a half ``NAME.inter``.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
+import tempfile
 from collections import Counter
 from itertools import islice
 from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
+
+import numpy as np
 
 __all__ = [
     "ConvertError",
@@ -245,6 +249,68 @@ def _progress(iterable: Iterable, desc: str, progress: bool | None, unit: str = 
     return tqdm(iterable, desc=desc, unit=unit, unit_scale=True, mininterval=1.0)
 
 
+#: Rows sorted in memory at once by :func:`sorted_by_user_and_time`; longer inputs are merged from runs.
+SORT_CHUNK_ROWS = 2_000_000
+
+
+def sorted_by_user_and_time(batches: Iterable[Batch], directory: str | os.PathLike,
+                            chunk_rows: int = SORT_CHUNK_ROWS) -> Iterator[Batch]:
+    """``batches`` of ``.inter`` rows (user, item, rating, timestamp) sorted stably by (user, time, line).
+
+    Users come in the order of their first row; within a user, rows go by their time as a float64
+    (an empty time counts as 0: a file without times keeps its line order) and rows with the same
+    time keep the order of their lines. Up to ``chunk_rows`` rows are sorted in memory; a longer
+    input is cut into sorted runs (temporary files in ``directory``, removed at the end) merged in
+    one pass, so memory stays bounded by the chunk and the number of users.
+    """
+    first_seen: dict[bytes, int] = {}
+    runs: list[tuple[np.ndarray | Path, list | Path]] = []
+    line = 0
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".sort-") as spool:
+        chunk: list[tuple[bytes, ...]] = []
+        for batch in batches:
+            chunk.extend(batch)
+            if len(chunk) >= chunk_rows:
+                runs.append(_sorted_run(chunk, first_seen, line, Path(spool) / f"run{len(runs)}"))
+                line += len(chunk)
+                chunk = []
+        if chunk or not runs:
+            runs.append(_sorted_run(chunk, first_seen, line, None if not runs else Path(spool) / f"run{len(runs)}"))
+        if len(runs) == 1 and isinstance(runs[0][1], list):
+            rows = runs[0][1]
+            for start in range(0, len(rows), 4096):
+                yield rows[start:start + 4096]
+            return
+        merged = heapq.merge(*(_read_run(keys, path) for keys, path in runs))
+        while batch := [row for _, row in islice(merged, 4096)]:
+            yield batch
+
+
+def _sorted_run(rows: list[tuple[bytes, ...]], first_seen: dict[bytes, int], first_line: int,
+                path: Path | None) -> tuple[np.ndarray | Path, list | Path]:
+    """Sort ``rows`` by (user's first appearance, time, line); keep them in memory or write them to ``path``."""
+    ranks = np.fromiter((first_seen.setdefault(row[0], len(first_seen)) for row in rows), np.int64, len(rows))
+    times = np.fromiter((float(row[3]) if row[3] else 0.0 for row in rows), np.float64, len(rows))
+    lines = np.arange(first_line, first_line + len(rows), dtype=np.int64)
+    order = np.lexsort((lines, times, ranks))
+    keys = np.rec.fromarrays([ranks[order], times[order], lines[order]], names="rank,time,line")
+    ordered = [rows[k] for k in order.tolist()]
+    if path is None:
+        return keys, ordered
+    with open(path, "wb") as f:
+        f.write(b"".join(b"\t".join(row) + b"\n" for row in ordered))
+    np.save(path.with_suffix(".keys.npy"), keys)
+    return path.with_suffix(".keys.npy"), path
+
+
+def _read_run(keys_path: Path, path: Path) -> Iterator[tuple[tuple, tuple[bytes, ...]]]:
+    keys = np.load(keys_path, mmap_mode="r")
+    with open(path, "rb") as f:
+        for start in range(0, len(keys), 1 << 16):
+            for key in keys[start:start + (1 << 16)].tolist():
+                yield key, tuple(next(f).rstrip(b"\n").split(b"\t"))
+
+
 def write_inter(
     files: AtomicFileSet,
     name: str,
@@ -255,7 +321,8 @@ def write_inter(
     """Stream ``batches`` (see :func:`batched`) into ``NAME.inter``, keeping users with
     >= ``min_user_inter`` rows.
 
-    Rows are written in the order they come (the source's order). Without a user threshold this
+    Rows are written in the order they come (the converters pass them through
+    :func:`sorted_by_user_and_time`). Without a user threshold this
     is one pass. With one, pass 1 writes every row to a spool file beside the output and counts
     rows per user; pass 2 copies the lines of the kept users. Memory holds only the per-user
     counts and the set of item ids, never the rows; the disk needs room for the spool (about

@@ -1,0 +1,111 @@
+"""The evaluation split of a run, exported: every validation and test target (and its candidates).
+
+    python -m recbole_ext.split --dataset ml1m --output ml1m-split.tsv
+    python -m recbole_ext.split --dataset ml1m --config_files sasrec-paper-ml1m --output ml1m-sampled.tsv
+    recbole-ext-split --dataset D [--model M] [--data_path=DIR] [--config_files ...] [--key=value ...] --output FILE
+
+The data and the protocol are loaded exactly as a run of ``--model`` (default SASRecPaper) with the
+same configuration loads them (:func:`recbole_ext.preparation.load_dataset`, the same seeds);
+nothing is trained. The TSV has one row per evaluation target, validation rows first::
+
+    user_id  phase  item_id  timestamp  history_length  [negatives]
+
+``user_id`` / ``item_id`` are the dataset's original tokens; ``phase`` is ``valid`` or ``test``;
+``timestamp`` is the target's time as written in the atomic file; ``history_length`` is the number
+of the user's interactions before the target (in exact time order; a model reads at most its
+``MAX_ITEM_LIST_LENGTH`` latest). With ``ranking_protocol: sampled_masked`` (or RecBole's ``uniN``
+/ ``popN``) the ``negatives`` column lists the target's candidates, space-separated original ids:
+a paper can publish its exact split and candidates, and another library can be evaluated on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recbole_ext import compat  # noqa: F401  (before recbole is used)
+
+from recbole_ext.cli import parse_overrides
+from recbole_ext.config import build_config
+from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.evaluation import CandidateEvalDataLoader, sequential_eval_loaders
+from recbole_ext.preparation import is_sequential, load_dataset
+from recbole_ext.run_dir import check_output_path
+
+HEADER = ["user_id", "phase", "item_id", "timestamp", "history_length"]
+
+
+def split_rows(config: Any) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the split ``config`` describes (see the module docstring)."""
+    if not is_sequential(config):
+        raise ConfigError(f"{config['model']} is not a sequential model: the exported split is the sequential "
+                          "models' per-user split; give --model SASRecPaper (or any sequential model).")
+    dataset = load_dataset(config)
+    _, valid_view, test_view = dataset.build()
+    loaders = sequential_eval_loaders(config, valid_view, test_view)
+    with_negatives = any(isinstance(loader, CandidateEvalDataLoader) for loader in loaders)
+    everything, sequences = dataset.all_interactions, dataset.sequences
+    user_tokens = dataset.field2id_token[dataset.uid_field]
+    item_tokens = dataset.field2id_token[dataset.iid_field]
+    times = everything[dataset.time_field].numpy() if dataset.time_field in everything.interaction else None
+    rows = []
+    for phase, loader in (("valid", loaders[0]), ("test", loaders[1])):
+        positions = loader.positions  # into the exact-order arrays
+        users = everything[dataset.uid_field][positions]
+        history = (positions - sequences.indptr[sequences.rows_of(users)]).tolist()
+        users, items = user_tokens[users.numpy()], item_tokens[everything[dataset.iid_field][positions].numpy()]
+        stamps = [_number(t) for t in times[positions.numpy()]] if times is not None else [""] * len(positions)
+        negatives = (item_tokens[loader.negatives.numpy()] if isinstance(loader, CandidateEvalDataLoader)
+                     else None)
+        for k in range(len(positions)):
+            row = [str(users[k]), phase, str(items[k]), stamps[k], str(history[k])]
+            if with_negatives:
+                row.append(" ".join(map(str, negatives[k])) if negatives is not None else "")
+            rows.append(row)
+    return HEADER + (["negatives"] if with_negatives else []), rows
+
+
+def write_split(config: Any, output: Path) -> int:
+    """Write the split's TSV to ``output`` (atomically); return the number of rows."""
+    header, rows = split_rows(config)
+    tmp = output.with_name(output.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write("\t".join(header) + "\n")
+        out.writelines("\t".join(row) + "\n" for row in rows)
+    os.replace(tmp, output)
+    return len(rows)
+
+
+def _number(value: float) -> str:
+    """A float64 time as the file wrote it: integral values without ``.0``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="dataset name (as for run.py)")
+    parser.add_argument("--model", default="SASRecPaper",
+                        help="the run whose configuration to load (default SASRecPaper; any sequential model)")
+    parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
+    parser.add_argument("--output", type=Path, required=True, help="the TSV file to write")
+    args, extra = parser.parse_known_args(argv)
+    try:
+        overrides = parse_overrides(extra)
+        check_output_path(args.output, "--output")
+        config = build_config(args.model, args.dataset, args.config_files, {"state": "WARNING", **overrides})
+        n_rows = write_split(config, args.output)
+    except RecboleExtError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {n_rows} evaluation targets of {args.dataset} ({config['split_protocol'] or 'leave_one_out'}) "
+          f"to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
