@@ -17,11 +17,18 @@ Install torch first with ``pip install torch==2.13.0`` on a CPU machine to get t
 unpinned torch pulls several GB of CUDA packages); on a GPU machine install the CUDA build of torch.
 """
 
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# The one version number lives in recbole_ext/__init__.py.
+VERSION = re.search(r'^__version__ = "([^"]+)"', Path(__file__).with_name("recbole_ext").joinpath(
+    "__init__.py").read_text(encoding="utf-8"), re.M).group(1)
 
 setup(
     name="recbole-ext",
-    version="0.2.0",
+    version=VERSION,
     description="RecBole 1.2.1 extended: paper-faithful sequential models, converters, tuning, benchmarks",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -61,7 +68,7 @@ setup(
     entry_points={
         "console_scripts": [
             "recbole-ext-run=recbole_ext.cli:main",
-            "recbole-ext-tune=recbole_ext.tuning:main",
+            "recbole-ext-tune=recbole_ext.cli:tune_main",
             "recbole-ext-bench=recbole_ext.bench:main",
             "recbole-ext-convert=recbole_ext.convert:main",
             "recbole-ext-split=recbole_ext.split:main",

@@ -3,7 +3,7 @@
     python benchmarks/bench_caser.py                       # everything (about 30 min on 2 busy cores)
     python benchmarks/bench_caser.py --sweep 1 5 9 --sweep-epochs 2 --stock-minutes 2   # quicker
 
-1. **CaserPaper**, ``configs/caser-d2l.yaml`` (k 10, L 5, d 16, d' 4, BPR, 1 negative, Adam lr
+1. **CaserPaper**, the preset ``caser-d2l`` (k 10, L 5, d 16, d' 4, BPR, 1 negative, Adam lr
    0.04, 8 epochs, batch 4096): trained on sliding windows; seconds per epoch, test HR@10 /
    NDCG@10.
 2. **Stock Caser**, RecBole's defaults (k 64, nh 8, nv 4, CE over all items, prefix rows) with
@@ -32,29 +32,29 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from recbole.utils import init_seed
 
-from recbole.utils import init_seed  # noqa: E402
+from recbole_ext import build_config
+from recbole_ext.evaluation import hit_and_auc
+from recbole_ext.pipeline import run_config
+from recbole_ext.preparation import load_dataset, make_loaders
+from recbole_ext.run_dir import best_checkpoint
 
-from recbole_ext import build_config  # noqa: E402
-from recbole_ext.preparation import load_dataset, make_loaders  # noqa: E402
-from recbole_ext.evaluation import hit_and_auc  # noqa: E402
-from recbole_ext.pipeline import run_config  # noqa: E402
-
-D2L = REPO / "configs" / "caser-d2l.yaml"
-OUT = REPO / "benchmarks" / "results" / "caser"
+D2L = "caser-d2l"  # the preset
+OUT = Path(__file__).resolve().parent / "results" / "caser"
 QUIET = {"show_progress": False, "state": "WARNING"}
+DATA = {"dataset": "ml-100k"}  # --dataset / --data_path (smoke tests use a tiny dataset)
 PROTOCOL = {"ranking_protocol": "full_masked"}  # the project's masked full ranking, for every run
 
 
-def train(model: str, config_files: list[Path], overrides: dict[str, Any], name: str) -> dict[str, Any]:
+def train(model: str, config_files: list, overrides: dict[str, Any], name: str) -> dict[str, Any]:
     """One pipeline run, then HR@50 / AUC against unseen items from its best checkpoint."""
-    config = build_config(model, "ml-100k", config_files, {**QUIET, **PROTOCOL, **overrides})
+    extra = {"data_path": DATA["data_path"]} if DATA.get("data_path") else {}
+    config = build_config(model, DATA["dataset"], config_files, {**QUIET, **PROTOCOL, **extra, **overrides})
     started = time.perf_counter()
     shutil.rmtree(OUT / name, ignore_errors=True)  # one checkpoint per run directory
     result = run_config(config, OUT / name)
-    result.update(unseen_metrics(config, Path(result["output_dir"]) / "checkpoint"))
+    result.update(unseen_metrics(config, Path(result["output_dir"])))
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     print(f"  {name}: {result['epochs']} epochs, {result['train_seconds']:.1f} s, "
           f"test NDCG@10 {result['test_result']['ndcg@10']:.4f}", flush=True)
@@ -63,7 +63,7 @@ def train(model: str, config_files: list[Path], overrides: dict[str, Any], name:
 
 
 @torch.no_grad()
-def unseen_metrics(config, checkpoint_dir: Path, k: int = 50) -> dict[str, float]:
+def unseen_metrics(config, run_dir: Path, k: int = 50) -> dict[str, float]:
     """HR@k and AUC of each test item against every item its user never interacted with.
 
     The test rows of ``ranking_protocol: full_masked`` mask the training and validation items;
@@ -74,8 +74,7 @@ def unseen_metrics(config, checkpoint_dir: Path, k: int = 50) -> dict[str, float
     dataset = load_dataset(config)
     train_data, _, test_data = make_loaders(config, dataset)
     model = config.model_class(config, train_data._dataset).to(config["device"])
-    (path,) = checkpoint_dir.glob("*.pth")  # the run's best model, and only it
-    checkpoint = torch.load(path, map_location=config["device"], weights_only=False)
+    checkpoint = torch.load(best_checkpoint(run_dir), map_location=config["device"], weights_only=False)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     hits, aucs = [], []
@@ -99,6 +98,7 @@ HEADER = ("| run | epochs | s/epoch | train s | HR@10 | NDCG@10 | HR@50 unseen |
 
 
 def main(argv: list[str] | None = None) -> int:
+    global OUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=8, help="CaserPaper epochs (d2l: 8)")
     parser.add_argument("--stock-minutes", type=float, default=10.0,
@@ -109,11 +109,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch CPU threads for every run (1: fastest on a shared 2-core machine)")
     parser.add_argument("--protocol", default="full_masked", choices=["full_masked", "sampled_masked", "recbole"],
                         help="ranking_protocol of every run (HR@50 / AUC always use full_masked)")
+    parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
+    parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
+    parser.add_argument("--out", type=Path, default=OUT, help="results folder (default benchmarks/results/caser)")
     args = parser.parse_args(argv)
+    OUT = args.out
+    DATA.update(dataset=args.dataset, data_path=args.data_path)
     OUT.mkdir(parents=True, exist_ok=True)
     PROTOCOL["ranking_protocol"] = args.protocol
     torch.set_num_threads(args.threads)
-    extra: list[Path] = []
+    extra: list = []
     print(f"bench_caser {time.strftime('%Y-%m-%d %H:%M')} torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, ranking_protocol {args.protocol}", flush=True)
 

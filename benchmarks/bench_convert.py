@@ -35,7 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 MIN_USER_INTER = 10
 
 
@@ -111,27 +110,16 @@ def child_seed(src: str, out: str) -> dict:
     counts = df.groupby("user_id")["user_id"].transform("size")
     df = df[counts >= MIN_USER_INTER]
     df = df.sort_values(["user_id", "timestamp"])
-    df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("int64") // 10**9
+    df["timestamp"] = (pd.to_datetime(df["timestamp"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
     df.columns = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
     df.to_csv(out, sep="\t", index=False, lineterminator="\n")
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": len(df),
             "peak_rss_mb": _peak_rss_mb()}
 
 
-def _import_converter_only():
-    """Import recbole_ext.convert without running recbole_ext/__init__.py (recbole, torch)."""
-    import types
-
-    pkg = types.ModuleType("recbole_ext")
-    pkg.__path__ = [str(REPO / "recbole_ext")]
-    sys.modules["recbole_ext"] = pkg
-    from recbole_ext.convert import convert
-
-    return convert
-
-
 def child_ours(src: str, out: str) -> dict:
-    convert = _import_converter_only()
+    from recbole_ext.convert import convert  # the package import is lazy: no recbole, no torch
+
     t0, c0 = time.perf_counter(), time.process_time()
     report = convert("goodreads", src, out, name="bench", min_user_inter=MIN_USER_INTER, progress=False)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
@@ -139,10 +127,9 @@ def child_ours(src: str, out: str) -> dict:
 
 
 def child_recbole(data_path: str, name: str) -> dict:
-    sys.path.insert(0, str(REPO))
     from unittest import mock
 
-    import recbole_ext  # noqa: F401  (compat fixes)
+    import recbole_ext.compat  # noqa: F401  (patches recbole for numpy 2, before it is imported)
     from recbole.config import Config
     from recbole.data import create_dataset
 
@@ -178,10 +165,9 @@ def run_cli(src: Path, out: Path) -> dict:
                "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
                "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu_seconds': time.process_time() - c,\n"
                "                  'peak_rss_mb': int(hwm) / 1024}))")
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", wrapper, *cmd[3:]], capture_output=True, text=True,
-                          env=env, cwd=tempfile.gettempdir())
+                          cwd=tempfile.gettempdir())
     if proc.returncode != 0:
         sys.exit(f"CLI failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])

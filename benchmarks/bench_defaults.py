@@ -15,12 +15,14 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from recbole_ext.bench import git_commit, read_result, run_cell_subprocess
+from recbole_ext.bench import can_resume, git_commit, run_cell_subprocess
 from recbole_ext.config import resolve_config_file
+from recbole_ext.run_dir import read_result
 
 BEST_PRESETS = {"SASRecPaper": "sasrec-ml100k-cpu", "CaserPaper": "caser-paper", "GRU4RecPaper": "gru4rec-ml100k"}
 
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(BEST_PRESETS))
     parser.add_argument("--cap", type=float, default=1500, help="max_train_seconds per run")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
+    parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of every run")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     for sub in ("cells", "logs", "specs"):
@@ -40,11 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         for label, files in (("defaults", []), (BEST_PRESETS[model], [BEST_PRESETS[model]])):
             name = f"{model}__{label}"
             specs.append((name, {
-                "model": model, "dataset": "ml-100k", "output_dir": str(out / "cells" / name),
+                "model": model, "dataset": args.dataset, "output_dir": str(out / "cells" / name),
                 "config_files": [str(resolve_config_file(f)) for f in files],
                 "overrides": {"ranking_protocol": "full_masked", "max_train_seconds": args.cap, "torch_threads": 1,
-                              "show_progress": False, "state": "WARNING"},
+                              "show_progress": False, "state": "WARNING",
+                              **({"data_path": str(Path(args.data_path).resolve())} if args.data_path else {}),
+                              **dict(kv.split("=", 1) for kv in args.set)},
             }))
+    for name, spec in specs:  # a finished or foreign cell directory is run again from scratch
+        if not can_resume(Path(spec["output_dir"]), spec):
+            shutil.rmtree(spec["output_dir"], ignore_errors=True)
     load_before = os.getloadavg()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         errors = list(pool.map(lambda item: run_cell_subprocess(item[1], out, item[0], None), specs))

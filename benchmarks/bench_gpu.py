@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -52,6 +53,7 @@ def run_one(model: str, dataset: str, cap: float, out: Path, threads: int, data_
     settings = {"ranking_protocol": "full_masked", "max_train_seconds": cap, "torch_threads": threads,
                 "show_progress": False, "state": "WARNING", "data_path": str(data_path), **OVERRIDES.get(model, {})}
     args += [f"--{key}={value}" for key, value in settings.items()]
+    shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this benchmark's own run directory: rerun afresh
     started = time.perf_counter()
     with open(out / "runs" / f"{name}.log", "w") as log:
         code = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT).returncode

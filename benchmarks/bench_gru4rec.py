@@ -7,7 +7,7 @@ Both models: leave-one-out, ``ranking_protocol: full_masked`` (every item ranked
 before the target masked), validation on NDCG@10 after every epoch. Stock GRU4Rec runs with
 RecBole's defaults (CE over all items, embedding 64, hidden 128, Adam 1e-3, batch 2048) until
 early stopping or ``--stock-max-minutes``; GRU4RecPaper with ``--ours-config`` (default
-``configs/gru4rec-ml100k.yaml``) until early stopping or ``--ours-max-minutes``. Prints a table:
+the preset ``gru4rec-ml100k``) until early stopping or ``--ours-max-minutes``. Prints a table:
 seconds per epoch, best validation NDCG@10, test NDCG@10 / HR@10, and time-to-quality: the
 training seconds each model needed to first reach stock's best validation NDCG@10
 (:func:`recbole_ext.pipeline.seconds_to_reach` over the pipeline's validation curve), with the
@@ -24,13 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
+from recbole_ext import run
+from recbole_ext.pipeline import seconds_to_reach
 
-from recbole_ext import run  # noqa: E402
-from recbole_ext.pipeline import seconds_to_reach  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
 
 PROTOCOL = {"ranking_protocol": "full_masked", "show_progress": False, "state": "WARNING"}
 
@@ -71,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stock-max-minutes", type=float, default=15.0, help="time cap of stock GRU4Rec")
     parser.add_argument("--ours-max-minutes", type=float, default=5.0, help="time cap of GRU4RecPaper")
-    parser.add_argument("--ours-config", default=str(ROOT / "configs" / "gru4rec-ml100k.yaml"))
+    parser.add_argument("--ours-config", default="gru4rec-ml100k", help="a preset name or a YAML file")
     parser.add_argument("--epochs", type=int, default=300, help="epoch cap of both (early stopping usually ends first)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results)")
+    parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for both runs")
     parser.add_argument("--only-gru-modes", action="store_true", help="only time nn.GRU vs a stepped GRUCell")
     args = parser.parse_args(argv)
     if args.threads:
@@ -91,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         ("stock GRU4Rec", "GRU4Rec", [], args.stock_max_minutes),
         ("GRU4RecPaper", "GRU4RecPaper", [args.ours_config], args.ours_max_minutes),
     ):
-        overrides = {**PROTOCOL, "epochs": args.epochs, "max_train_seconds": minutes * 60}
+        overrides = {**PROTOCOL, "epochs": args.epochs, "max_train_seconds": minutes * 60,
+                     **dict(kv.split("=", 1) for kv in args.set)}
         print(f"running {label} (cap {minutes} min) ...", flush=True)
-        result = run(model, "ml-100k", config_files=files, overrides=overrides,
-                     output_dir=ROOT / "outputs" / f"bench-gru4rec-{model}-{stamp}")
+        result = run(model, args.dataset, config_files=files, overrides=overrides,
+                     output_dir=out / f"bench-gru4rec-{model}-{stamp}")
         results[label] = result
         print(f"  {label}: {result['epochs']} epochs, {result['train_seconds']:.0f} s, "
               f"best valid {result['best_valid_score']:.4f}, test ndcg@10 {result['test_result']['ndcg@10']:.4f}",
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([*lines, "", *summary, f"machine: {machine}", f"command: {' '.join(sys.argv)}"])
     print("\n" + text)
     (out / f"gru4rec_{stamp}.json").write_text(json.dumps(
-        {"results": results, "table": text, "args": vars(args)}, indent=2) + "\n")
+        {"results": results, "table": text, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2) + "\n")
     return 0
 
 

@@ -11,12 +11,12 @@ training ratings added back to each prediction, test RMSE / MAE on the 25,000 he
 Groups, in this order (``--only`` / ``--skip``); a table of test RMSE is printed after each:
 
 * always first, the **training mean** alone (BiasedMF, 0 epochs, zero embeddings);
-* ``tutorial-mf``: ``configs/mf-keras-tutorial.yaml``, next to the tutorial's 1.0946;
+* ``tutorial-mf``: ``recbole_ext/configs/mf-keras-tutorial.yaml``, next to the tutorial's 1.0946;
 * ``grid``: the tuned BiasedMF's ``embedding_size`` x ``reg_weight`` x ``learning_rate`` on the
-  validation split ``configs/rating-split-tune.yaml`` (10% of the training ratings held out, the
+  validation split ``recbole_ext/configs/rating-split-tune.yaml`` (10% of the training ratings held out, the
   same 25% test ratings), early stopping on validation RMSE; selection by validation RMSE only;
-  the winner and its best epoch are compared with the committed ``configs/biasedmf-tuned.yaml``;
-* ``tuned``: ``configs/*-tuned.yaml`` trained on the whole 75% for their fixed epochs;
+  the winner and its best epoch are compared with the committed ``recbole_ext/configs/biasedmf-tuned.yaml``;
+* ``tuned``: ``recbole_ext/configs/*-tuned.yaml`` trained on the whole 75% for their fixed epochs;
 * ``deep-check``: the tuned DeepMF presets on the validation split (their best epoch against the
   committed ``epochs``);
 * ``tutorial-deep``: the tutorial's deep presets (65 epochs of a 2048-256 MLP: the long part),
@@ -32,21 +32,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from recbole_ext import build_config, run
+from recbole_ext.config import CONFIGS_DIR as CONFIGS
+from recbole_ext.config import read_yaml
 
-from recbole_ext import build_config, run  # noqa: E402
-from recbole_ext.config import read_yaml  # noqa: E402
-
-CONFIGS = REPO / "configs"
-OUT = REPO / "benchmarks" / "results" / "rating"
+OUT = Path(__file__).resolve().parent / "results" / "rating"
 QUIET = {"show_progress": False, "state": "WARNING"}
+DATA = {"dataset": "ml-100k"}  # --dataset / --data_path (smoke tests use a tiny dataset)
 
 # (label, model, preset, the tutorial's reported test RMSE for that model), in the order they run
 TUTORIAL = [
@@ -72,12 +71,13 @@ ANCHOR = "anchor: biased MF / SVD on ML-100K random splits (issue 8)"
 
 
 def one_run(name: str, model: str, config_files: list[Path], overrides: dict, epochs_scale: float = 1.0) -> dict:
-    overrides = {**QUIET, **overrides}
+    overrides = {**QUIET, **({"data_path": DATA["data_path"]} if DATA.get("data_path") else {}), **overrides}
     if epochs_scale != 1.0:
-        epochs = build_config(model, "ml-100k", config_files, overrides)["epochs"]
+        epochs = build_config(model, DATA["dataset"], config_files, overrides)["epochs"]
         overrides["epochs"] = max(1, round(epochs * epochs_scale))
     started = time.time()
-    result = run(model, "ml-100k", config_files, overrides, output_dir=OUT / name)
+    shutil.rmtree(OUT / name, ignore_errors=True)  # this benchmark's own run directory, rerun from scratch
+    result = run(model, DATA["dataset"], config_files, overrides, output_dir=OUT / name)
     result["wall_seconds"] = round(time.time() - started, 1)
     test, valid = result["test_result"], result["best_valid_result"]
     valid_text = f"best valid RMSE {valid['rmse']:.4f} at epoch {best_epoch(result)}, " if valid else ""
@@ -114,7 +114,7 @@ def run_grid(max_epochs: int) -> list[dict]:
     same = all(preset.get(k) == winner[k] for k in keys) and preset.get("epochs") == winner["best_epoch"]
     print(f"winner: {({k: winner[k] for k in keys})}, best epoch {winner['best_epoch']}; committed preset: "
           f"{({k: preset.get(k) for k in keys})}, epochs {preset.get('epochs')}: "
-          f"{'the same' if same else 'DIFFERENT: update configs/biasedmf-tuned.yaml'}", flush=True)
+          f"{'the same' if same else 'DIFFERENT: update recbole_ext/configs/biasedmf-tuned.yaml'}", flush=True)
     return rows
 
 
@@ -142,6 +142,7 @@ def table(rows: list[tuple[str, dict, float | None]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global OUT
     groups_all = ["tutorial-mf", "grid", "tuned", "deep-check", "tutorial-deep"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=groups_all, action="append",
@@ -151,14 +152,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="multiply the epochs of every test run (shorter runs; the table then differs from the presets)")
     parser.add_argument("--max-epochs", type=int, default=60, help="epoch bound of a validation run (early stopping)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
+    parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
+    parser.add_argument("--out", type=Path, default=OUT, help="results folder (default benchmarks/results/rating)")
     args = parser.parse_args(argv)
+    OUT = args.out
+    DATA.update(dataset=args.dataset, data_path=args.data_path)
     groups = [g for g in groups_all if g in (args.only or groups_all) and g not in args.skip]
     torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"bench_rating: {' '.join(groups)}; epochs scale {args.epochs_scale}, {args.threads} thread(s), "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
 
-    results: dict = {"args": vars(args)}
+    results: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
     baseline = one_run("global-mean", "BiasedMF", [], {"epochs": 0, "init_std": 0.0})
     rows = [("training mean only (no model)", baseline, None)]
     results["global-mean"] = baseline

@@ -22,7 +22,7 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
 from recbole_ext.config import build_config
-from recbole_ext.preparation import load_dataset, make_loaders  # noqa: E402
+from recbole_ext.preparation import load_dataset, make_loaders
 
 
 def timed(fn) -> float:
@@ -55,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config_files", nargs="+", default=["sasrec-paper-ml1m"])
     parser.add_argument("--old_rows", type=int, default=512, help="rows RecBole's path is timed on")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="configuration overrides")
     args = parser.parse_args(argv)
 
     config = build_config("SASRecPaper", args.dataset, args.config_files,
                           {"data_path": str(args.data_path), "show_progress": False, "state": "WARNING",
-                           "checkpoint_dir": "/tmp/bench-sampled-eval"})
+                           **dict(kv.split("=", 1) for kv in args.set)})
     init_seed(config["seed"], config["reproducibility"])
     dataset = load_dataset(config)
     train, _, _ = make_loaders(config, dataset)

@@ -8,12 +8,13 @@ evaluation protocol (``ranking_protocol: full_masked``: all items ranked, the it
 before the target masked) and early stopping on validation NDCG@10. Stock SASRec keeps RecBole's
 defaults (one row per prefix, CE on the last position, batch 2048) and trains until its early
 stopping or ``--stock-max-minutes``; SASRecPaper uses ``--ours-config`` (default
-``configs/sasrec-ml100k-cpu.yaml``) until its early stopping or ``--ours-max-minutes``.
+the preset ``sasrec-ml100k-cpu``) until its early stopping or ``--ours-max-minutes``.
 
 Printed: seconds per epoch, best validation NDCG@10, test HR@10 / NDCG@10, and time-to-quality:
 the training seconds (validation included) SASRecPaper needed to first reach stock SASRec's
 best validation NDCG@10, against stock's whole training time (target: at most 1/10). The result
-dicts are written to ``benchmarks/results/bench_sasrec-<time>.json``.
+dicts are written to ``<--out>/bench_sasrec-<time>.json`` (default ``benchmarks/results``), the runs'
+directories beside it.
 """
 
 from __future__ import annotations
@@ -27,13 +28,10 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from recbole_ext import run
+from recbole_ext.pipeline import seconds_to_reach
 
-from recbole_ext import run  # noqa: E402
-from recbole_ext.pipeline import seconds_to_reach  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 PROTOCOL = {"ranking_protocol": "full_masked", "show_progress": False, "state": "INFO"}
 
 
@@ -41,25 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stock-max-minutes", type=float, default=30.0)
     parser.add_argument("--ours-max-minutes", type=float, default=10.0)
-    parser.add_argument("--ours-config", default=str(REPO / "configs" / "sasrec-ml100k-cpu.yaml"))
+    parser.add_argument("--ours-config", default="sasrec-ml100k-cpu", help="a preset name or a YAML file")
     parser.add_argument("--epochs", type=int, default=300, help="upper bound on epochs for both")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
     parser.add_argument("--data-path", default=None, help="folder holding DATASET/DATASET.inter")
     parser.add_argument("--order", choices=["ours-first", "stock-first"], default="ours-first")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for both runs")
     args = parser.parse_args(argv)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    common = {**PROTOCOL, "epochs": args.epochs, "seed": args.seed}
+    common = {**PROTOCOL, "epochs": args.epochs, "seed": args.seed, **dict(kv.split("=", 1) for kv in args.set)}
     if args.data_path:
         common["data_path"] = args.data_path
     jobs = {
         "stock": lambda: run("SASRec", args.dataset, overrides={**common, "max_train_seconds": 60 * args.stock_max_minutes},
-                             output_dir=REPO / "outputs" / f"bench_sasrec-{stamp}-stock"),
+                             output_dir=args.out / f"bench_sasrec-{stamp}-stock"),
         "ours": lambda: run("SASRecPaper", args.dataset, config_files=[args.ours_config],
                             overrides={**common, "max_train_seconds": 60 * args.ours_max_minutes},
-                            output_dir=REPO / "outputs" / f"bench_sasrec-{stamp}-ours"),
+                            output_dir=args.out / f"bench_sasrec-{stamp}-ours"),
     }
     order = ["ours", "stock"] if args.order == "ours-first" else ["stock", "ours"]
     results = {}
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     stock_ttq = seconds_to_reach(stock["valid_curve"], target)
     report = table(stock, ours, target, ours_ttq, stock_ttq)
     print(report)
-    out = RESULTS / f"bench_sasrec-{stamp}.json"
-    out.write_text(json.dumps({"args": vars(args), "machine": machine(), "stock": stock, "ours": ours,
+    out = args.out / f"bench_sasrec-{stamp}.json"
+    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(), "stock": stock, "ours": ours,
                                "ours_seconds_to_stock_best": ours_ttq, "table": report}, indent=2) + "\n")
     print(f"results: {out}")
     return 0

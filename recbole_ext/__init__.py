@@ -15,7 +15,7 @@ patches recbole 1.2.1 for today's numpy, pandas, hyperopt and torch.
 from importlib import import_module
 
 __all__ = ["MODELS", "RecboleExtError", "build_config", "run"]
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the one version number (setup.py reads it)
 
 _PUBLIC = {
     "MODELS": "recbole_ext.models",

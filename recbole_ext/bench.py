@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from recbole_ext.flags import either_style
 from recbole_ext.run_dir import RESULT, RESUME_STATE, RUN_SPEC, check_output_path, read_result
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -495,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv) if "--cell" not in argv else None
+    parser = build_parser()
+    args = parser.parse_args(either_style(parser, argv)) if "--cell" not in argv else None
     if args is None:  # a cell's subprocess
         run_cell(json.loads(Path(argv[argv.index("--cell") + 1]).read_text()))
         return 0

@@ -22,6 +22,7 @@ from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
 from recbole_ext.errors import ConfigError, Interrupted, interrupt_on_signals
+from recbole_ext.flags import either_style
 from recbole_ext.run_dir import check_fresh_run_dir, check_output_path, write_atomically
 from recbole_ext.models import stock_model_names
 from recbole_ext.tuning import add_tuning_arguments, print_tuning_summary, tune_from_args
@@ -77,7 +78,7 @@ def parse_overrides(extra: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(with_listing=any(a in ("-h", "--help") for a in argv))
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(either_style(parser, argv))
     try:
         with interrupt_on_signals():
             return _main(args, extra)
@@ -125,6 +126,16 @@ def _main(args: argparse.Namespace, extra: list[str]) -> int:
         write_atomically(args.result_file, json.dumps(result, indent=2) + "\n")
     print_summary(result)
     return 0
+
+
+def tune_main(argv: list[str] | None = None) -> int:
+    """``recbole-ext-tune`` / ``python -m recbole_ext.tuning``: ``run.py`` with ``--tune FILE`` required."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--tune" not in argv and not any(a in ("-h", "--help") for a in argv):
+        print("error: --tune FILE is required (a RecBole search-space file, e.g. SASRec, or a path)",
+              file=sys.stderr)
+        return 2
+    return main(argv)
 
 
 def print_summary(result: dict) -> None:

@@ -239,6 +239,9 @@ def silence_recbole_future_warnings() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
     # pandas 3 warns at each of RecBole's fillna(inplace=True) lines; patch_recbole_fillna fixed them.
     warnings.filterwarnings("ignore", message="A value is being set on a copy", module=r"recbole\.")
+    # RecBole's Dataset turns pandas' read-only arrays into tensors it never writes to: torch warns
+    # "The given NumPy array is not writable" (twice a run, on stderr, before any error of ours).
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
 
 
 def undo_recbole_anomaly_detection() -> None:

@@ -34,8 +34,8 @@ import yaml
 from recbole.config import Config
 from recbole.utils import ModelType
 
-from recbole_ext.convert import DEFAULT_NAMES as CONVERTER_NAMES
-from recbole_ext.convert import SOURCES as CONVERTER_SOURCES
+from recbole_ext.converters import DEFAULT_NAMES as CONVERTER_NAMES
+from recbole_ext.converters import SOURCES as CONVERTER_SOURCES
 from recbole_ext import validation
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
@@ -142,6 +142,9 @@ def _resolve_shipped(name_or_path: str | Path, directory: Path, suffix: str, wha
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
+    not_a_file = path_problem(path)
+    if not_a_file:
+        raise ConfigError(f"{what} '{name_or_path}' (given in {flag}) {not_a_file}: give a YAML file.")
     name = path.name if path.name.endswith(suffix) else path.name + suffix
     if len(path.parts) == 1 and (directory / name).is_file():
         return directory / name
@@ -152,6 +155,19 @@ def _resolve_shipped(name_or_path: str | Path, directory: Path, suffix: str, wha
         f"{what} '{name_or_path}' (given in {flag}) is neither a file nor a shipped preset.{hint} "
         f"Shipped: {', '.join(shipped)}."
     )
+
+
+def path_problem(path: Path) -> str | None:
+    """Why an existing ``path`` is not a readable file ("is a directory", ...); None if it does not exist."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return "is a symbolic link to a missing file" if path.is_symlink() else None
+    except OSError as error:  # ELOOP, EACCES ...
+        return "is a symbolic link loop" if error.errno == 40 else f"cannot be read ({error.strerror})"
+    if path.is_dir():
+        return "is a directory"
+    return None if path.is_file() else "is not a regular file"
 
 
 def dataset_yaml_files(dataset: str) -> list[Path]:
@@ -214,8 +230,12 @@ def check_dataset(config: Config) -> None:
     if dataset in BUNDLED_DATASETS:
         return
     dataset_dir = Path(config["data_path"])  # RecBole has joined data_path and the dataset name
-    if (dataset_dir / f"{dataset}.inter").is_file():
+    inter = dataset_dir / f"{dataset}.inter"
+    if inter.is_file():
         return
+    if path_problem(inter):
+        raise UnknownDatasetError(f"Dataset '{dataset}': '{inter}' {path_problem(inter)}: it must be the "
+                                  "dataset's atomic file (tab-separated text).")
     if dataset in CONVERTER_SOURCES:  # RecBole's download names: this project converts instead
         name = CONVERTER_NAMES[dataset].replace("<schema>", "reviews")
         raise UnknownDatasetError(

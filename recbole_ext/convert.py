@@ -39,19 +39,14 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from recbole_ext.converters import goodreads, movielens
+from recbole_ext.converters import DEFAULT_NAMES, SOURCES, goodreads, movielens
 from recbole_ext.converters.atomic import (
     AtomicFileSet, ConvertError, Report, batched, sorted_by_user_and_time, write_inter,
 )
 from recbole_ext.errors import RecboleExtError
+from recbole_ext.flags import either_style
 from recbole_ext.run_dir import check_output_path
 
-SOURCES = ("ml-100k", "ml-1m", "goodreads")
-DEFAULT_NAMES = {
-    "ml-100k": "ml100k",
-    "ml-1m": "ml1m",
-    "goodreads": "goodreads-<schema>",  # goodreads-reviews or goodreads-interactions
-}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -197,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
     try:
         check_output_path(args.output_dir, "--output-dir", directory=True)
         report = convert(

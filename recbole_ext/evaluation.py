@@ -43,9 +43,9 @@ from recbole.utils import ModelType
 from recbole_ext.errors import ConfigError
 from recbole_ext.loaders.prefix_rows import prefix_fields
 from recbole_ext.loaders.user_sequences import UserSequences
+from recbole_ext.validation import PROTOCOLS  # names defined once, with the value check
 from recbole_ext.sampling import NegativeSampler, as_generator, popularity_weights
 
-PROTOCOLS = ("recbole", "full_masked", "sampled_masked")
 
 
 def protocol_name(config: Any) -> str:
@@ -79,7 +79,7 @@ def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any) -> tup
             loaders.append(MaskedFullSortEvalDataLoader(config, view))
             continue
         if protocol == "sampled_masked":
-            n_neg, distinct, exclude_seen, weights = int(config["ranking_neg_num"] or 100), True, True, None
+            n_neg, distinct, exclude_seen, weights = int(config["ranking_neg_num"]), True, True, None
         else:
             mode = config["eval_args"]["mode"][phase]
             if mode == "full":
@@ -102,7 +102,7 @@ def describe(config: Any) -> str | None:
     if protocol == "full_masked":
         return "full ranking, items seen before the target masked"
     if protocol == "sampled_masked":
-        return (f"target vs {int(config['ranking_neg_num'] or 100)} distinct uniform negatives never seen "
+        return (f"target vs {int(config['ranking_neg_num'])} distinct uniform negatives never seen "
                 "before the target")
     return None
 
@@ -157,6 +157,9 @@ class MaskedFullSortEvalDataLoader(EvalRowsDataLoader):
         return rows[keep], items[keep]
 
 
+CANDIDATE_CHUNK_ROWS = 16_384  # evaluation rows whose candidates are drawn together (bounds memory)
+
+
 class CandidateEvalDataLoader(EvalRowsDataLoader):
     """The target and ``n_neg`` negatives, ranked from one encoding per row.
 
@@ -172,27 +175,43 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
                  exclude_seen: bool = True, weights: torch.Tensor | None = None, phase: str = "test") -> None:
         super().__init__(config, dataset)
         n_rows = len(self.positions)
-        if exclude_seen:
-            rows, items = self.prefix.pairs(torch.arange(n_rows))
-            excluded_rows = torch.cat([rows, torch.arange(n_rows)])  # seen items and the target
-            excluded_items = torch.cat([items, self.prefix.target])
-            order = torch.argsort(excluded_rows, stable=True)
-            indptr = torch.zeros(n_rows + 1, dtype=torch.long)
-            indptr[1:] = torch.bincount(excluded_rows, minlength=n_rows).cumsum(0)
-            sampler = NegativeSampler(dataset.item_num, indptr, excluded_items[order], weights=weights)
-        else:
-            sampler = NegativeSampler(dataset.item_num, torch.arange(n_rows + 1), self.prefix.target, weights=weights)
-        if distinct and n_rows:
-            allowed = sampler.allowed_counts(n_rows)
-            fewest = int(allowed.min())
-            if fewest < n_neg:
-                raise ConfigError(
-                    f"ranking_neg_num={n_neg}: some {phase} target has only {fewest} distinct items its user never "
-                    f"saw ({int((allowed < n_neg).sum())} of {n_rows} targets have fewer than {n_neg}): set "
-                    f"--ranking_neg_num={fewest} or less, or rank all items with --ranking_protocol=full_masked.")
-        draw = sampler.sample_distinct if distinct else sampler.sample
         self.n_neg = n_neg
-        self.negatives = draw(torch.arange(n_rows), n_neg, as_generator(seed))  # [R, n]
+        generator = as_generator(seed)
+        # Rows in chunks: the excluded (row, item) keys of one chunk at a time, never the whole history.
+        chunks = [torch.arange(start, min(start + CANDIDATE_CHUNK_ROWS, n_rows))
+                  for start in range(0, n_rows, CANDIDATE_CHUNK_ROWS)]
+        negatives, too_few, fewest = [], 0, None
+        for rows in chunks:
+            sampler = self._candidate_sampler(rows, dataset.item_num, exclude_seen, weights)
+            if distinct:  # exactly n distinct negatives: each target needs n allowed items
+                allowed = sampler.allowed_counts(len(rows))
+                too_few += int((allowed < n_neg).sum())
+                fewest = int(allowed.min()) if fewest is None else min(fewest, int(allowed.min()))
+                if too_few:
+                    continue  # refused below, with the counts over every chunk
+            draw = sampler.sample_distinct if distinct else sampler.sample
+            negatives.append(draw(torch.arange(len(rows)), n_neg, generator))
+        if too_few:
+            raise ConfigError(
+                f"ranking_neg_num={n_neg}: some {phase} target has only {fewest} distinct items its user never "
+                f"saw ({too_few} of {n_rows} targets have fewer than {n_neg}): set "
+                f"--ranking_neg_num={fewest} or less, or rank all items with --ranking_protocol=full_masked.")
+        self.negatives = torch.cat(negatives) if negatives else torch.zeros(0, n_neg, dtype=torch.long)  # [R, n]
+
+    def _candidate_sampler(self, rows: torch.Tensor, n_items: int, exclude_seen: bool,
+                 weights: torch.Tensor | None) -> NegativeSampler:
+        """A sampler whose owners are ``rows`` (0..len-1): each excludes its target, and with
+        ``exclude_seen`` every item seen before it."""
+        targets = self.prefix.target[rows]
+        if not exclude_seen:
+            return NegativeSampler(n_items, torch.arange(len(rows) + 1), targets, weights=weights)
+        owner, items = self.prefix.pairs(rows)
+        excluded_rows = torch.cat([owner, torch.arange(len(rows))])  # seen items and the target
+        excluded_items = torch.cat([items, targets])
+        order = torch.argsort(excluded_rows, stable=True)
+        indptr = torch.zeros(len(rows) + 1, dtype=torch.long)
+        indptr[1:] = torch.bincount(excluded_rows, minlength=len(rows)).cumsum(0)
+        return NegativeSampler(n_items, indptr, excluded_items[order], weights=weights)
 
     def candidates(self, index: torch.Tensor) -> torch.Tensor:
         """[b, 1 + n]: each row's target, then its negatives."""

@@ -80,7 +80,12 @@ def resume(run_dir: str | Path) -> dict[str, Any]:
                           "directory a run wrote, e.g. outputs/SASRecPaper-ml-100k-<time>-<id>.")
     if (run_dir / RESULT).is_file():
         raise ConfigError(f"The run in '{run_dir}' already finished (see its result.json): nothing to resume.")
-    spec = json.loads(spec_file.read_text())
+    try:
+        spec = json.loads(spec_file.read_text())
+        spec["model"], spec["dataset"], spec["config_files"], spec["overrides"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"'{spec_file}' cannot be read ({type(error).__name__}): it is damaged, so the run cannot "
+                          "be resumed; start a fresh run with the same settings.") from None
     check_resume_state(run_dir)
     config = build_config(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"])
     return run_config(config, run_dir, spec=spec, resume=True)

@@ -36,6 +36,7 @@ from recbole.utils import ModelType, init_seed
 
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.flags import either_style
 from recbole_ext.run_dir import best_checkpoint, check_output_path
 from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.preparation import is_sequential, load_dataset, make_loaders
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
     parser.add_argument("--include_seen", action="store_true", help="allow items the user has already seen")
     parser.add_argument("--device", help="cpu or cuda (default: the run's device when available, else cpu)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
     try:
         if args.output and args.output.resolve().is_relative_to(args.run_dir.resolve()):
             raise ConfigError(f"--output {args.output} lies inside the run directory, which is never written: "

@@ -33,6 +33,7 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 from recbole_ext.cli import parse_overrides
 from recbole_ext.config import build_config
 from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.flags import either_style
 from recbole_ext.evaluation import CandidateEvalDataLoader, sequential_eval_loaders
 from recbole_ext.preparation import is_sequential, load_dataset
 from recbole_ext.run_dir import check_output_path
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the run whose configuration to load (default SASRecPaper; any sequential model)")
     parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
     parser.add_argument("--output", type=Path, required=True, help="the TSV file to write")
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
     try:
         overrides = parse_overrides(extra)
         check_output_path(args.output, "--output")

@@ -472,17 +472,7 @@ def print_tuning_summary(result: dict[str, Any]) -> None:
         print(f"best parameters: {result['files']['best']}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m recbole_ext.tuning ...``: the same as ``python run.py ... --tune FILE``."""
-    from recbole_ext import cli
+if __name__ == "__main__":  # python -m recbole_ext.tuning: the same as python run.py ... --tune FILE
+    from recbole_ext.cli import tune_main
 
-    argv = sys.argv[1:] if argv is None else argv
-    if "--tune" not in argv and not any(a in ("-h", "--help") for a in argv):
-        print("error: --tune FILE is required (a RecBole search-space file, e.g. SASRec, or a path)",
-              file=sys.stderr)
-        return 2
-    return cli.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tune_main())

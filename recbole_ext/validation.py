@@ -187,6 +187,16 @@ def _optional(rule: tuple[Check, str]) -> tuple[Check, str]:
     return (lambda v: v is None or check(v)), f"{text}, or ~ (none)"
 
 
+def _parses(parse: Callable[[Any], Any]) -> Check:
+    def check(value: Any) -> bool:
+        try:
+            parse(value)
+        except (ValueError, TypeError):
+            return False
+        return True
+    return check
+
+
 def _choice(*values: str) -> tuple[Check, str]:
     return (lambda v: v in values), "one of " + ", ".join(values)
 
@@ -195,13 +205,11 @@ _BOOL = ((lambda v: isinstance(v, bool)), "True or False")
 _INT_LIST = ((lambda v: isinstance(v, (list, tuple)) and len(v) > 0
               and all(isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= 1 for x in v)),
              "a non-empty list of integers >= 1")
-_FINAL_ACT = ((lambda v: isinstance(v, str) and re.fullmatch(r"linear|tanh|relu|elu-\d+(\.\d+)?|leaky-\d+(\.\d+)?", v)
-               is not None), "linear, tanh, relu, elu-<alpha> or leaky-<alpha>")
-PROTOCOLS = ("recbole", "full_masked", "sampled_masked")
+PROTOCOLS = ("recbole", "full_masked", "sampled_masked")  # ranking_protocol (default and ranking_neg_num in overall.yaml)
 
 # key -> (check, what is allowed); a key absent from the configuration is not checked.
 RULES: dict[str, tuple[Check, str]] = {
-    "epochs": _int(1), "train_batch_size": _int(1), "eval_batch_size": _int(1), "eval_step": _int(1),
+    "epochs": _int(0), "train_batch_size": _int(1), "eval_batch_size": _int(1), "eval_step": _int(1),
     "stopping_step": _int(1), "MAX_ITEM_LIST_LENGTH": _int(1), "ranking_neg_num": _int(1),
     "n_layers": _int(1), "n_heads": _int(1), "hidden_size": _int(1), "inner_size": _int(1),
     "embedding_size": _int(0), "n_targets": _int(1), "nh": _int(1), "nv": _int(1), "num_layers": _int(1),
@@ -212,17 +220,15 @@ RULES: dict[str, tuple[Check, str]] = {
     "learning_rate": _real(0, low_open=True), "layer_norm_eps": _real(0, low_open=True),
     "weight_decay": _real(0), "reg_weight": _optional(_real(0)), "bias_reg_weight": _optional(_real(0)),
     "bpreg": _real(0), "logq": _real(0), "sample_alpha": _real(0), "gbce_t": _real(0, 1, high_open=False),
-    "init_std": _optional(_real(0, low_open=True)),
+    "init_std": _optional(_real(0)),  # 0: every weight starts at 0 (BiasedMF then predicts the global mean)
     "max_train_seconds": _optional(_real(0)),  # 0: stop after the first validation
     "session_gap_seconds": _optional(_real(0, low_open=True)),
     "show_progress": _BOOL, "embedding_layer_norm": _BOOL, "embedding_scale": _BOOL, "pad_left": _BOOL,
     "constrained_embedding": _BOOL, "horizontal_conv": _BOOL, "vertical_conv": _BOOL,
     "clip_predictions": _BOOL, "reproducibility": _BOOL, "valid_metric_bigger": _BOOL,
     "ranking_protocol": _choice(*PROTOCOLS),
-    "block_norm": _choice("pre", "post"),
-    "hidden_act": _choice("relu", "gelu", "swish", "tanh", "sigmoid"),
+    "hidden_act": _choice("relu", "gelu", "swish", "tanh", "sigmoid"),  # RecBole's FeedForward (stock models)
     "learner": _choice("adam", "sgd", "adagrad", "rmsprop", "sparse_adam", "adamw", "adagradm"),
-    "final_act": _FINAL_ACT,
     "layers": _INT_LIST, "topk": _INT_LIST,
 }
 STOCK_LOSS_TYPES = ("BPR", "CE")  # what RecBole's sequential models accept
@@ -230,12 +236,17 @@ STOCK_LOSS_TYPES = ("BPR", "CE")  # what RecBole's sequential models accept
 
 def check_values(config: Any, model_class: type) -> None:
     """Every key with a fixed set of values or a range, then the keys that depend on each other."""
-    for key, (check, allowed) in RULES.items():
+    rules = dict(RULES)
+    for key, values in getattr(model_class, "value_choices", {}).items():  # the model's own sets
+        rules[key] = _choice(*values)
+    for key, (parse, forms) in getattr(model_class, "value_parsers", {}).items():
+        rules[key] = (_parses(parse), forms)
+    for key, (check, allowed) in rules.items():
         if key not in config.final_config_dict:
             continue
         value = config[key]
         if not check(value):
-            raise ConfigError(f"{key}={value!r} is not allowed: {key} takes {allowed}.")
+            raise ConfigError(f"{key}={value!r} is not allowed for {model_class.__name__}: {key} takes {allowed}.")
     loss_types = getattr(model_class, "loss_types", None)
     if loss_types is None and config["MODEL_TYPE"] == ModelType.SEQUENTIAL and "loss_type" in model_keys(model_class):
         loss_types = STOCK_LOSS_TYPES
@@ -364,6 +375,9 @@ def check_atomic_file(path: Path, separator: str = "\t") -> dict[str, str]:
 
 
 def _parse_header(path: Path, header: str, separator: str) -> dict[str, str]:
+    if header.startswith("\ufeff"):
+        raise DataError(f"{path}:1: the file starts with a byte-order mark (BOM, which some editors write before "
+                        "UTF-8 text): save it as UTF-8 without BOM (e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE).")
     columns: dict[str, str] = {}
     for field in header.split(separator):
         name, colon, kind = field.partition(":")

@@ -75,11 +75,55 @@ CASES = [
     ("unknown model", ["--model", "SASRek"], {}, "Unknown model 'SASRek'. Did you mean SASRec"),
     ("unknown dataset", ["--dataset", "tiny2"], {}, "Unknown dataset 'tiny2'"),
     ("number expected", ["--epochs=abc"], {}, "epochs"),
-    ("negative epochs", ["--epochs=-1"], {}, "epochs=-1 is not allowed: epochs takes an integer >= 1."),
+    ("negative epochs", ["--epochs=-1"], {}, "epochs=-1 is not allowed for SASRec: epochs takes an integer >= 0."),
     ("not --key=value", ["epochs=3"], {}, "Unrecognised argument 'epochs=3'"),
     ("missing search space", ["--tune", "{tmp}/none.hyper"], {}, "Search-space file"),
     ("dropout out of range", ["--hidden_dropout_prob=1.5"], {}, "hidden_dropout_prob=1.5 is not allowed"),
     ("resume what is not a run", ["--resume", "{tmp}"], {}, "is not a recbole-ext run directory"),
+    # ---- second round, by family (issue 20)
+    # nothing the user had is lost: a run directory is never reused
+    ("output_dir holds a finished run", [], {"out/result.json": "{}", "out/run.json": "{}"},
+     "holds a finished run (result.json), which is never overwritten: give a new --output_dir"),
+    ("output_dir holds an unfinished run", [], {"out/run.json": "{}", "out/resume.pth": "x"},
+     "holds an unfinished run: continue it with 'python run.py --resume {tmp}/out'"),
+    ("output_dir is someone's folder", [], {"out/notes.txt": "mine"}, "is not empty: give a new or empty directory"),
+    # RecBole's own configuration errors, reworded
+    ("unknown metric", ["--metrics=['NDCG','Bogus']"], {}, "there is no metric named 'Bogus'"),
+    ("ranking and value metrics", ["--metrics=['NDCG','RMSE']"], {}, "mixes ranking metrics"),
+    ("metric typo in valid_metric", ["--valid_metric=NDGC@10"], {}, "is not among metrics"),
+    # checks that used to run after the data loaded
+    ("heads do not divide hidden_size", ["--n_heads=3"], {}, "hidden_size=16 is not a multiple of n_heads=3"),
+    ("topk above the items", ["--topk=[10,500]"], {}, "500 is more than the 40 items of dataset 'tiny'"),
+    ("unknown split method", ["--eval_args={'split':{'XX':[0.8,0.1,0.1]},'order':'TO','mode':'full'}"], {},
+     "is not a RecBole split"),
+    ("unknown eval order", ["--eval_args={'split':{'LS':'valid_and_test'},'order':'ZZ','mode':'full'}"], {},
+     "eval_args order='ZZ' is not allowed"),
+    # every filesystem error of an output path, before training
+    ("result_file is a directory", ["--result_file", "{tmp}"], {}, "--result_file '{tmp}' is a directory"),
+    ("result_file under a file", ["--result_file", "{tmp}/data/tiny/tiny.inter/r.json"], {}, "cannot be written"),
+    ("output_dir is a file", ["--output_dir", "{tmp}/data/tiny/tiny.inter"], {}, "is a file: give a directory path"),
+    ("output_dir under a file", ["--output_dir", "{tmp}/data/tiny/tiny.inter/run"], {}, "cannot be written"),
+    # damaged run state under --resume
+    ("resume state truncated", ["--resume", "{tmp}/run"], {"run/run.json": "{}", "run/resume.pth": "PK\x03"},
+     "cannot be read"),
+    ("run.json damaged", ["--resume", "{tmp}/run"], {"run/run.json": "{\"model\": "}, "cannot be read (JSONDecodeError)"),
+    # settings that cannot take effect
+    ("device cuda without a GPU", ["--device=cuda"], {}, "asks for a GPU, but torch sees none"),
+    ("gpu_id without a GPU", ["--gpu_id=1"], {}, "asks for a GPU, but torch sees none"),
+    ("not a device", ["--device=tpu"], {}, "device='tpu' (--device) is not a device"),
+    ("deprecated neg_sampling", ["--neg_sampling={'uniform':1}"], {}, "use train_neg_sample_args"),
+    ("deprecated eval_setting", ["--eval_setting=TO_LS,full"], {}, "use eval_args"),
+    ("overridden checkpoint_dir", ["--checkpoint_dir={tmp}/ck"], {}, "'checkpoint_dir' (--checkpoint_dir) cannot be set"),
+    ("duplicate key in one YAML", ["--config_files", "{tmp}/dup.yaml"], {"dup.yaml": "epochs: 1\nepochs: 2\n"},
+     "dup.yaml:2:1: not valid YAML (the key 'epochs' is given twice"),
+    # timestamps that would reorder sequences
+    ("nan timestamp", [], {"data/tiny/tiny.inter": inter_text().replace("\t3\n", "\tnan\n", 1)}, "tiny.inter:5: timestamp"),
+    ("empty timestamp", [], {"data/tiny/tiny.inter": inter_text().replace("\t3\n", "\t\n", 1)}, "tiny.inter:5: timestamp"),
+    ("inf timestamp", [], {"data/tiny/tiny.inter": inter_text().replace("\t3\n", "\tinf\n", 1)}, "tiny.inter:5: timestamp inf"),
+    # unclear messages made clear
+    ("byte-order mark", [], {"data/tiny/tiny.inter": "\ufeff" + inter_text()}, "starts with a byte-order mark"),
+    ("config file is a directory", ["--config_files", "{tmp}/data"], {}, "is a directory: give a YAML file"),
+    ("tuning without trials", ["--tune", "SASRec", "--max_evals", "0"], {}, "--max_evals 0: a search needs"),
 ]
 
 
@@ -105,8 +149,13 @@ def test_bad_input_is_one_clear_line(case, args, files, expected, tmp_path, caps
     assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
     assert expected.replace("{tmp}", str(tmp_path)) in lines[0]
     assert "Traceback" not in captured.err + captured.out
+    user_files = {name: text for name, text in files.items() if name.startswith("out/")}
+    if user_files:  # what was there is untouched, nothing was added
+        assert sorted(str(p.relative_to(tmp_path)) for p in out.rglob("*")) == sorted(user_files)
+        assert all((tmp_path / name).read_bytes() == text.encode() for name, text in user_files.items())
+        return
     assert not (out / "result.json").exists()  # nothing that looks finished
-    if out.exists():  # a run that started says it failed
+    if out.exists() and any(out.iterdir()):  # a run that started says it failed
         assert (out / FAILED_MARK).is_file()
 
 

@@ -144,3 +144,21 @@ def test_series_agg_keeps_pandas_meaning_outside_recbole():
     expected = 2 if int(pd.__version__.split(".")[0]) >= 3 else [2, 1]
     result = cells.agg(len)
     assert (result.tolist() if hasattr(result, "tolist") else result) == expected
+
+
+def test_torch_not_writable_warning_is_silenced():
+    """RecBole's Dataset hands torch read-only pandas arrays: the warning says nothing to a user."""
+    import warnings
+
+    import numpy as np
+    import torch
+
+    array = np.arange(3)
+    array.flags.writeable = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        import recbole_ext.compat as compat
+
+        compat.silence_recbole_future_warnings()
+        torch.as_tensor(array)
+    assert not [w for w in caught if "not writable" in str(w.message)]

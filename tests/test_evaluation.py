@@ -170,5 +170,5 @@ def test_protocol_is_described_and_validated(tmp_path):
     assert eval_protocol(config) == "leave-one-out, target vs 100 distinct uniform negatives never seen before the target"
     config["ranking_protocol"] = "recbole"
     assert eval_protocol(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
-    with pytest.raises(ConfigError, match="ranking_protocol='masked' is not allowed: ranking_protocol takes one of recbole"):
+    with pytest.raises(ConfigError, match="ranking_protocol='masked' is not allowed for SASRec: ranking_protocol takes one of recbole"):
         loaders(tmp_path / "bad", "masked")

@@ -71,14 +71,14 @@ def test_quickstart_preset_holds_under_other_flags(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------------- configuration before data
 @pytest.mark.parametrize("overrides, message", [
-    ({"epochs": "-1"}, "epochs=-1 is not allowed: epochs takes an integer >= 1."),
+    ({"epochs": "-1"}, "epochs=-1 is not allowed for SASRecPaper: epochs takes an integer >= 0."),
     ({"loss_type": "XYZ"}, "loss_type='XYZ' is not allowed for SASRecPaper: use one of BCE, gBCE, SSM, CE."),
-    ({"ranking_protocol": "bogus"}, "ranking_protocol='bogus' is not allowed: ranking_protocol takes one of recbole"),
-    ({"ranking_neg_num": "0"}, "ranking_neg_num=0 is not allowed: ranking_neg_num takes an integer >= 1."),
-    ({"hidden_dropout_prob": "1.0"}, "hidden_dropout_prob=1.0 is not allowed: hidden_dropout_prob takes a number in [0, 1)."),
+    ({"ranking_protocol": "bogus"}, "ranking_protocol='bogus' is not allowed for SASRecPaper: ranking_protocol takes one of recbole"),
+    ({"ranking_neg_num": "0"}, "ranking_neg_num=0 is not allowed for SASRecPaper: ranking_neg_num takes an integer >= 1."),
+    ({"hidden_dropout_prob": "1.0"}, "hidden_dropout_prob=1.0 is not allowed for SASRecPaper: hidden_dropout_prob takes a number in [0, 1)."),
     ({"train_batch_size": "0"}, "train_batch_size=0 is not allowed"),
-    ({"learning_rate": "0"}, "learning_rate=0 is not allowed: learning_rate takes a number in (0, inf)."),
-    ({"block_norm": "mid"}, "block_norm='mid' is not allowed: block_norm takes one of pre, post."),
+    ({"learning_rate": "0"}, "learning_rate=0 is not allowed for SASRecPaper: learning_rate takes a number in (0, inf)."),
+    ({"block_norm": "mid"}, "block_norm='mid' is not allowed for SASRecPaper: block_norm takes one of post, pre."),
     ({"train_neg_sample_args": "{'distribution': 'uniform', 'sample_num': 0}"}, "sample_num=0 is not allowed"),
     ({"valid_metric": "MRR@10"}, "valid_metric='MRR@10' is not among metrics"),
     ({"valid_metric": "NDCG@7"}, "@7 is not among topk"),
@@ -175,6 +175,7 @@ def start_and_kill(command: list[str], run_dir: Path, after_epochs: int = 2) -> 
         proc.wait()
 
 
+@pytest.mark.slow
 def test_run_killed_mid_training_resumes_and_loses_nothing(tmp_path):
     data_path = slow_tiny(tmp_path)
     run_dir = tmp_path / "run"
@@ -203,6 +204,7 @@ def test_run_killed_mid_training_resumes_and_loses_nothing(tmp_path):
         resume(tmp_path)
 
 
+@pytest.mark.slow
 def test_killed_bench_cell_resumes_instead_of_starting_over(tmp_path):
     data_path = slow_tiny(tmp_path)
     overrides = {**FAST_SASREC, "epochs": 6, "stopping_step": 100, "data_path": str(data_path)}

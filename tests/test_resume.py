@@ -68,6 +68,7 @@ def test_resumed_run_ends_exactly_as_the_uninterrupted_one(model, data_path, tmp
         assert resumed["test_result"] == whole["test_result"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_with_one_line_and_the_resumed_run_matches(signal_number, tmp_path):
     write_inter(tmp_path / "data" / "slow" / "slow.inter", tiny_rows(n_users=120, n_items=50, per_user=20))

@@ -112,7 +112,7 @@ def test_bad_settings_are_errors(tmp_path):
         model_and_batch(tmp_path, loss_type="BPR")
     with pytest.raises(ValueError, match="needs train_neg_sample_args"):
         model_and_batch(tmp_path / "b", loss_type="BCE", train_neg_sample_args=None)
-    with pytest.raises(ConfigError, match="block_norm='sandwich' is not allowed: block_norm takes one of pre, post"):
+    with pytest.raises(ConfigError, match="block_norm='sandwich' is not allowed for SASRecPaper: block_norm takes one of post, pre"):
         model_and_batch(tmp_path / "c", block_norm="sandwich")
 
 

@@ -112,13 +112,14 @@ def test_missing_timestamp_is_refused_with_its_line(tmp_path):
     lines = path.read_text().splitlines()
     lines[5] = lines[5].rsplit("\t", 1)[0] + "\t"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"m.inter:6: timestamp nan"):
+    with pytest.raises(DataError, match=r"m.inter:6: timestamp missing"):
         load_dataset(config_for(tmp_path, "m", data_cache=False))
 
 
 ML1M = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ML1M / "ratings.dat").is_file(), reason=f"real ML-1M not found at {ML1M}")
 def test_ml1m_leave_one_out_targets_match_an_independent_pandas_split(tmp_path):
     """The exported split (recbole_ext.split) of ML-1M, converted by our converter, against pandas on the

@@ -12,4 +12,12 @@ together are in :mod:`recbole_ext.convert`::
 
 from .atomic import INTER_FIELDS, AtomicFileSet, ConvertError, Report, format_value, write_inter
 
-__all__ = ["INTER_FIELDS", "AtomicFileSet", "ConvertError", "Report", "format_value", "write_inter"]
+SOURCES = ("ml-100k", "ml-1m", "goodreads")  # what ``python -m recbole_ext.convert`` converts
+DEFAULT_NAMES = {  # the dataset name each source is written under
+    "ml-100k": "ml100k",
+    "ml-1m": "ml1m",
+    "goodreads": "goodreads-<schema>",  # goodreads-reviews or goodreads-interactions
+}
+
+__all__ = ["INTER_FIELDS", "AtomicFileSet", "ConvertError", "Report", "format_value", "write_inter",
+           "SOURCES", "DEFAULT_NAMES"]

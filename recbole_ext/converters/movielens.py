@@ -108,11 +108,19 @@ class _Source:
 
 
 def _lines(src: _Source, name: str, report: Report | None) -> Iterator[tuple[int, str]]:
-    """Non-empty lines without their line ending, with 1-based line numbers."""
+    """Non-empty lines without their line ending, with 1-based line numbers.
+
+    GroupLens ends every line of these files with a line break: a last line without one was cut
+    short (a partial download or copy) and is reported as a bad line, not read as a valid row.
+    """
     with src.open(name) as f:
         for lineno, line in enumerate(f, 1):
             if report is not None:
                 report.lines_read += 1
+            if not line.endswith("\n") and line.strip() and report is not None:
+                report.bad_line(src.label(name), lineno, "last line has no line break (the file looks cut short)",
+                                repr(line[:80]))
+                continue
             line = line.rstrip("\r\n")
             if line.strip():
                 yield lineno, line

@@ -300,7 +300,9 @@ class SequenceDataset(SequentialDataset):
         bad = ~np.isfinite(times)
         if bad.any():
             line = _line_number(path, int(kept[np.flatnonzero(bad)[0]]))
-            raise DataError(f"{path}:{line}: timestamp {float(times[bad][0])} ({int(bad.sum())} row(s) with a missing or "
+            first = float(times[bad][0])
+            shown = "missing (empty or nan)" if np.isnan(first) else first
+            raise DataError(f"{path}:{line}: timestamp {shown} ({int(bad.sum())} row(s) with a missing or "
                             f"non-finite '{self.time_field}'): sequential models order each user's items by time: "
                             "fix or remove those rows.")
         order = np.lexsort((times, users))  # stable: same time -> line order

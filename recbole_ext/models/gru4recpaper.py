@@ -134,6 +134,8 @@ class GRU4RecPaper(GRU4Rec):
     """
 
     loss_types = LOSSES  # checked with the rest of the configuration before any data loads
+    # final_act's forms are what parse_final_act reads (validation.check_values calls it).
+    value_parsers = {"final_act": (parse_final_act, "linear, tanh, elu or elu-<alpha> (e.g. elu-0.5)")}
 
     train_loader_class = SessionDataLoader  # recbole_ext.pipeline swaps RecBole's loader for it
     trainer_class = ExtendedTrainer  # knows learner: adagradm

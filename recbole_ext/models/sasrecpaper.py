@@ -50,6 +50,7 @@ from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, right_ali
 
 LOSSES = ("BCE", "gBCE", "SSM", "CE")
 BLOCK_NORMS = ("post", "pre")
+HIDDEN_ACTS = ("relu", "gelu")  # what torch.nn.TransformerEncoderLayer takes by name
 
 
 class _ParentConfig:
@@ -79,6 +80,8 @@ class SASRecPaper(SASRec):
     """
 
     loss_types = LOSSES  # checked with the rest of the configuration before any data loads
+    # Values of keys with a fixed set that differs from stock models' (validation.check_values reads these).
+    value_choices = {"hidden_act": HIDDEN_ACTS, "block_norm": BLOCK_NORMS}
 
     train_loader_class = UserSequenceDataLoader
     input_type = InputType.PAIRWISE  # negatives as neg_item_id (RecBole's own loader is built, then replaced)
@@ -90,8 +93,8 @@ class SASRecPaper(SASRec):
         block_norm = config["block_norm"]
         if block_norm not in BLOCK_NORMS:
             raise ValueError(f"SASRecPaper: block_norm must be one of {BLOCK_NORMS}, not {block_norm!r}.")
-        if config["hidden_act"] not in ("relu", "gelu"):
-            raise ValueError(f"SASRecPaper: hidden_act must be relu or gelu, not {config['hidden_act']!r}.")
+        if config["hidden_act"] not in HIDDEN_ACTS:
+            raise ValueError(f"SASRecPaper: hidden_act must be one of {HIDDEN_ACTS}, not {config['hidden_act']!r}.")
         neg_args = config["train_neg_sample_args"] or {}
         self.n_negatives: int = 0 if neg_args.get("distribution", "none") == "none" else int(neg_args["sample_num"])
         if loss_type != "CE" and self.n_negatives < 1:

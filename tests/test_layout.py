@@ -1,0 +1,82 @@
+"""The package's shape: no import cycle, one version number."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import recbole_ext
+
+PACKAGE = Path(recbole_ext.__file__).resolve().parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """recbole_ext modules ``path`` imports anywhere (functions too), except under ``if __name__ == "__main__"``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {id(node) for stmt in tree.body if isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test)
+               for node in ast.walk(stmt)}
+    this = module_name(path)
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name and name != this and name != "recbole_ext":
+                found.add(name)
+    return found
+
+
+def test_no_import_cycle():
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: imports_of(path, set(files)) for name, path in files.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_one_version_number():
+    setup_text = (PACKAGE.parent / "setup.py").read_text(encoding="utf-8")
+    assert not re.search(r'version="\d', setup_text)  # setup.py reads recbole_ext.__version__
+    version = re.search(r'^__version__ = "([^"]+)"', (PACKAGE / "__init__.py").read_text(), re.M)
+    assert version and version.group(1) == recbole_ext.__version__
+
+
+def test_flags_in_either_style():
+    import argparse
+
+    from recbole_ext.flags import either_style
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--output-dir")
+    parser.add_argument("--config_files")
+    assert either_style(parser, ["--output_dir", "x", "--config-files=a", "--epochs=3"]) == [
+        "--output-dir", "x", "--config_files=a", "--epochs=3"]
