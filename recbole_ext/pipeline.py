@@ -147,29 +147,7 @@ def run_config(
     return result
 
 
-def return_freed_memory_to_the_system() -> bool:
-    """Make glibc hand large freed blocks back at once (fixed 1 MiB mmap threshold); False elsewhere.
-
-    glibc raises its mmap threshold after each large free (up to 32 MiB), so torch's per-step
-    tensors (attention maps of 20 MB at batch 128, length 200) are then served from the heap and
-    never returned: RSS grows by the largest step's working set and stays there. A fixed threshold
-    keeps each such block mapped only while it is alive. Measured on ML-1M, sasrec-paper-ml1m, one
-    epoch: peak RSS 1,122 -> 870 MiB, same seconds per epoch (benchmarks/bench_data.py --sides run).
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        m_mmap_threshold = -3  # glibc's malloc.h
-        return bool(libc.mallopt(m_mmap_threshold, 1 << 20))
-    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl ...): leave the allocator alone
-        return False
-
-
 def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
-    return_freed_memory_to_the_system()
     config["checkpoint_dir"] = str(run_dir / CHECKPOINT_DIR)
     write_config(config, run_dir / "config.yaml")
 
