@@ -430,6 +430,13 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
 
     notes: list[str] = []
     if dataset.inter_num == 0:
+        side = [name for name, feat in (("item", dataset.item_feat), ("user", dataset.user_feat)) if feat is not None]
+        if side and config["filter_inter_by_user_or_item"]:
+            files = " / ".join(f"{config['dataset']}.{name}" for name in side)
+            raise DataError(f"Dataset '{config['dataset']}' has no interaction left: filter_inter_by_user_or_item "
+                            f"drops every interaction whose id is missing from {files}, so their ids match none of "
+                            f"the .inter file's. Check that {files} uses the same id tokens (or set "
+                            "filter_inter_by_user_or_item: False to keep the interactions without side features).")
         raise DataError(f"Dataset '{config['dataset']}' has no interaction left after RecBole's filters "
                         "(user_inter_num_interval, item_inter_num_interval, val_interval): loosen them.")
     users = dataset.inter_feat[dataset.uid_field]

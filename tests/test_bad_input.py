@@ -124,6 +124,9 @@ CASES = [
     ("byte-order mark", [], {"data/tiny/tiny.inter": "\ufeff" + inter_text()}, "starts with a byte-order mark"),
     ("config file is a directory", ["--config_files", "{tmp}/data"], {}, "is a directory: give a YAML file"),
     ("tuning without trials", ["--tune", "SASRec", "--max_evals", "0"], {}, "--max_evals 0: a search needs"),
+    (".item ids match nothing", ["--load_col={'inter':['user_id','item_id','timestamp'],'item':['item_id','genre']}"],
+     {"data/tiny/tiny.item": "item_id:token\tgenre:token\n" + "".join(f"x{i}\tg{i % 2}\n" for i in range(40))},
+     "drops every interaction whose id is missing from tiny.item"),
 ]
 
 

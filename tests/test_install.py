@@ -12,6 +12,8 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
 
 
@@ -21,6 +23,7 @@ def sh(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_wheel_in_a_fresh_venv_runs_a_job_and_a_preset_by_name(tmp_path):
     sh(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
        "-w", tmp_path / "dist", REPO_ROOT)
@@ -56,5 +59,5 @@ def test_wheel_in_a_fresh_venv_runs_a_job_and_a_preset_by_name(tmp_path):
     assert plain["epochs"] == 1 and preset["epochs"] == 1
     assert preset["eval_protocol"] == "leave-one-out, full ranking, items seen before the target masked"
     assert Path(preset["output_dir"]).is_relative_to(work / "outputs")
-    for command in ("recbole-ext-tune", "recbole-ext-bench", "recbole-ext-convert"):
+    for command in ("recbole-ext-tune", "recbole-ext-bench", "recbole-ext-convert", "recbole-ext-split"):
         assert "usage" in sh(env_dir / "bin" / command, "--help", cwd=work, env=env).stdout

@@ -120,6 +120,7 @@ def test_random_search_draws_max_evals_trials_reproducibly(tiny_dataset, tmp_pat
     assert again["trials"][0]["params"]["learning_rate"] == lrs[0]
 
 
+@pytest.mark.slow
 def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_point_space):
     pytest.importorskip("ray")
     data_path, name = tiny_dataset
