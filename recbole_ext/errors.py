@@ -3,6 +3,10 @@
 ``run.py`` prints any :class:`RecboleExtError` as one line (no traceback) and exits with status 2.
 """
 
+import contextlib
+import signal
+import threading
+
 
 class RecboleExtError(Exception):
     """Base class: a problem the user can fix, explained in the message."""
@@ -34,39 +38,32 @@ class DataError(RecboleExtError, ValueError):
 class Interrupted(KeyboardInterrupt):
     """The run was stopped by a signal (SIGINT, i.e. Ctrl-C, or SIGTERM); its state is kept.
 
-    ``run.py`` prints one line naming the resume command and exits 128 + the signal's number.
+    ``run.py`` prints one line naming the resume command (``run_dir``, set by the run that was
+    stopped) and exits 128 + the signal's number.
     """
 
-    def __init__(self, signal_number: int, run_dir: object = None) -> None:
+    def __init__(self, signal_number: int) -> None:
         super().__init__(signal_number)
         self.signal_number = signal_number
-        self.run_dir = run_dir
+        self.run_dir = None
 
     @property
     def signal_name(self) -> str:
-        import signal
-
         return signal.Signals(self.signal_number).name
 
 
+@contextlib.contextmanager
 def interrupt_on_signals():
-    """A context manager: SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while it is open."""
-    import contextlib
-    import signal
-    import threading
+    """While open, SIGINT and SIGTERM raise :class:`Interrupted` (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    @contextlib.contextmanager
-    def installed():
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def raise_interrupted(number, frame):
-            raise Interrupted(number)
-        previous = {number: signal.signal(number, raise_interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-    return installed()
+    def raise_interrupted(number, frame):
+        raise Interrupted(number)
+    previous = {number: signal.signal(number, raise_interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
