@@ -21,6 +21,7 @@ from pathlib import Path
 from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
+from recbole_ext.distributed import resume_command, this_rank
 from recbole_ext.errors import ConfigError, Interrupted, interrupt_on_signals
 from recbole_ext.flags import either_style
 from recbole_ext.run_dir import check_fresh_run_dir, check_output_path, write_atomically
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Interrupted as stop:
-        where = (f": the state after the last completed validation is kept; resume with: python run.py --resume "
-                 f"{stop.run_dir}" if stop.run_dir else "; what was written so far is kept")
+        where = (f": the state after the last completed validation is kept; resume with: "
+                 f"{resume_command(stop.run_dir)}" if stop.run_dir else "; what was written so far is kept")
         print(f"error: interrupted by {stop.signal_name}{where}", file=sys.stderr)
         return 128 + stop.signal_number
 
@@ -121,6 +122,8 @@ def _main(args: argparse.Namespace, extra: list[str]) -> int:
             check_fresh_run_dir(args.output_dir.resolve())
         result = run(args.model, args.dataset, config_files=args.config_files, overrides=overrides,
                      output_dir=args.output_dir)
+    if this_rank() != 0:  # torchrun: rank 0 reports for all
+        return 0
     if args.result_file:
         args.result_file.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(args.result_file, json.dumps(result, indent=2) + "\n")

@@ -36,7 +36,7 @@ from recbole.utils import ModelType
 
 from recbole_ext.converters import DEFAULT_NAMES as CONVERTER_NAMES
 from recbole_ext.converters import SOURCES as CONVERTER_SOURCES
-from recbole_ext import validation
+from recbole_ext import distributed, validation
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
 
@@ -100,6 +100,9 @@ def stacked_config_dict(
     users.update(overrides or {})
     merged.update(users)
     merged.setdefault("data_path", str(DEFAULT_DATA_PATH))
+    if distributed.launched() and str(merged.get("gpu_id", "0")).strip():
+        # under torchrun each rank sees one GPU, its LOCAL_RANK-th (RecBole sets CUDA_VISIBLE_DEVICES)
+        merged["gpu_id"] = distributed.gpu_of_this_rank()
     if merged.get("loss_type") == "CE" and "train_neg_sample_args" not in users:
         # CE samples no negatives (a default set for BCE does not carry over), and RecBole 1.2.1
         # refuses CE with its own default negative sampling unless told "None".

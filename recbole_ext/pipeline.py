@@ -19,6 +19,7 @@ import logging
 import os
 import random
 import resource
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ from recbole.config import Config
 from recbole.utils import ModelType, get_trainer, init_seed
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
+from recbole_ext import distributed
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.config import build_config, resolve_config_file
 from recbole_ext.errors import ConfigError, Interrupted
@@ -121,35 +123,53 @@ def run_config(
     (a directory is never reused). A run that raises or is interrupted leaves ``FAILED.txt`` (why,
     and the command that resumes it) and no ``result.json``; what it wrote before stays.
     """
-    run_dir = Path(output_dir) if output_dir else new_run_dir(config["model"], config["dataset"])
-    run_dir = run_dir.resolve()
+    world = distributed.join(torch.device(config["device"]))
+    try:
+        run_dir = Path(output_dir) if output_dir else new_run_dir(config["model"], config["dataset"])
+        run_dir = Path(distributed.broadcast_object(str(run_dir.resolve()), world))  # rank 0's name for all
+        if world is not None and not world.is_main:  # the other ranks write nothing into the run directory
+            config["state"], config["show_progress"] = "WARNING", False
+            with tempfile.TemporaryDirectory(prefix=f"recbole-ext-rank{world.rank}-") as scratch:
+                return _train_and_evaluate(config, run_dir, Path(scratch), resume, world)
+        return _run_in_directory(config, run_dir, spec, resume, world)
+    finally:
+        distributed.leave()
+
+
+def _run_in_directory(config: Config, run_dir: Path, spec: Mapping[str, Any] | None, resume: bool,
+                      world: distributed.World | None) -> dict[str, Any]:
     if not resume:
         check_fresh_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec is not None and not resume:
         write_atomically(run_dir / RUN_SPEC, json.dumps(spec, indent=2, default=str) + "\n")
     try:
-        result = _train_and_evaluate(config, run_dir, resume)
+        result = _train_and_evaluate(config, run_dir, run_dir, resume, world)
     except BaseException as error:
+        resumable = (run_dir / RUN_SPEC).is_file()  # tuning trials have no run.json
         if isinstance(error, Interrupted):
-            error.run_dir = run_dir if (run_dir / RUN_SPEC).is_file() else None  # tuning trials have no run.json
+            error.run_dir = run_dir if resumable else None
             reason = f"interrupted by {error.signal_name}"
         elif isinstance(error, KeyboardInterrupt):
             reason = "interrupted"
         else:
             reason = f"{type(error).__name__}: {error}"
-        resumable = (run_dir / RUN_SPEC).is_file()
         (run_dir / FAILED_MARK).write_text(
-            f"{reason}\n" + (f"Resume with: python run.py --resume {run_dir}\n" if resumable else ""))
+            f"{reason}\n" + (f"Resume with: {distributed.resume_command(run_dir)}\n" if resumable else ""))
+        if isinstance(error, distributed.RankLost) and resumable:
+            raise distributed.RankLost(f"{error}: the state after the last completed validation is kept; resume "
+                                       f"with: {distributed.resume_command(run_dir)}") from None
         raise
     (run_dir / FAILED_MARK).unlink(missing_ok=True)
     write_atomically(run_dir / RESULT, json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
-    config["checkpoint_dir"] = str(run_dir / CHECKPOINT_DIR)
-    write_config(config, run_dir / "config.yaml")
+def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bool,
+                        world: distributed.World | None) -> dict[str, Any]:
+    """Train and test in ``workdir`` (``run_dir``, or a scratch folder on a rank other than 0)."""
+    config["checkpoint_dir"] = str(workdir / CHECKPOINT_DIR)
+    write_config(config, workdir / "config.yaml")
 
     if config["torch_threads"]:
         torch.set_num_threads(int(config["torch_threads"]))
@@ -159,8 +179,8 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
 
     # RecBole writes its logs and tensorboard events relative to the working directory.
     with contextlib.ExitStack() as closing:
-        closing.enter_context(contextlib.chdir(run_dir))
-        logger = closing.enter_context(run_logger(config, run_dir / "run.log"))
+        closing.enter_context(contextlib.chdir(workdir))
+        logger = closing.enter_context(run_logger(config, workdir / "run.log"))
         init_seed(config["seed"], config["reproducibility"])
         dataset = load_dataset(config)
         logger.info(dataset)
@@ -168,13 +188,20 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         for note in data_notes:
             logger.warning(note)
         train_data, valid_data, test_data = make_loaders(config, dataset)
+        if world is not None:
+            for loader in (train_data, valid_data, test_data):
+                if loader:
+                    distributed.shard_batches(loader, world)
 
-        init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+        # Each rank its own seed (dropout ...); DDP starts every rank from rank 0's initial model.
+        init_seed(config["seed"] + (world.rank if world else 0), config["reproducibility"])
         model = config.model_class(config, train_data._dataset).to(config["device"])
         logger.info(model)
         # A model may name its own trainer (e.g. one that knows more optimizers); else RecBole's.
         trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
             config["MODEL_TYPE"], config["model"])
+        if world is not None:
+            trainer_class = distributed.data_parallel(trainer_class, world)
         trainer = trainer_class(config, model)
         closing.callback(trainer.tensorboard.close)  # also when interrupted: its writer thread ends here
 
@@ -185,30 +212,36 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         # negative samplers, a model's own (GRU4RecPaper's), the evaluation candidates'.
         generators = generators_of({"train_data": train_data, "valid_data": valid_data, "test_data": test_data,
                                     "model": model})
-        if resume and (run_dir / RESUME_STATE).is_file():
-            finished, resumed_from = restore_training_state(trainer, curve, generators, run_dir / RESUME_STATE)
+        if resume and distributed.broadcast_object((run_dir / RESUME_STATE).is_file(), world):
+            finished, resumed_from = restore_training_state(trainer, curve, generators, run_dir / RESUME_STATE, world)
             logger.info(f"Resumed from {run_dir / RESUME_STATE}: epoch {resumed_from} done, "
                         f"{curve.already:.1f} s trained so far.")
 
         def after_validation(epoch_idx: int, valid_score: float) -> None:
             curve.add(epoch_idx, valid_score)  # first: the saved state holds this point
-            stopped = trainer.cur_step > trainer.stopping_step or epoch_idx + 1 >= trainer.epochs or curve.over_cap()
-            save_training_state(trainer, curve, generators, epoch_idx, stopped, run_dir / RESUME_STATE)
-            curve.enforce_cap()
+            over_cap = distributed.broadcast_object(curve.over_cap(), world)  # rank 0's clock decides
+            stopped = trainer.cur_step > trainer.stopping_step or epoch_idx + 1 >= trainer.epochs or over_cap
+            save_training_state(trainer, curve, generators, epoch_idx, stopped, over_cap, run_dir / RESUME_STATE,
+                                world)
+            if over_cap:
+                curve.cap_reached = True
+                raise TimeCapReached
 
         if not finished:
             try:
-                trainer.fit(train_data, valid_data, saved=True, show_progress=config["show_progress"],
-                            callback_fn=after_validation)
+                with distributed.collective("training"):
+                    trainer.fit(train_data, valid_data, saved=True, show_progress=config["show_progress"],
+                                callback_fn=after_validation)
             except TimeCapReached:
                 logger.info(f"Stopped: max_train_seconds={config['max_train_seconds']} reached.")
         best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
         train_seconds = curve.elapsed()
-        test_result = trainer.evaluate(
-            test_data, load_best_model=True, show_progress=config["show_progress"]
-        )
+        with distributed.collective("the test"):
+            test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=config["show_progress"])
 
     epochs = len(trainer.train_loss_dict)
+    peak_rss_per_rank = distributed.gather_objects(
+        round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), world)
     return {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -222,7 +255,10 @@ def _train_and_evaluate(config: Config, run_dir: Path, resume: bool) -> dict[str
         "seconds_per_epoch": round(train_seconds / max(epochs, 1), 3),
         "stopped_by_time_cap": curve.cap_reached,
         "valid_curve": curve.points,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_per_rank[0],
+        # every rank's peak RSS (MiB), rank 0 first: one entry for a one-process run
+        "peak_rss_mb_per_rank": peak_rss_per_rank,
+        "world_size": world.size if world else 1,
         # torch.cuda.max_memory_allocated of this run (of its last part, when resumed); None on the CPU.
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(config["device"]) / 2**20, 1) if on_cuda else None,
         "device": str(config["device"]),
@@ -248,13 +284,18 @@ def generators_of(owners: Mapping[str, Any]) -> dict[str, torch.Generator]:
 
 
 def save_training_state(trainer: Any, curve: "ValidationCurve", generators: Mapping[str, torch.Generator],
-                        epoch_idx: int, stopped: bool, path: Path) -> None:
+                        epoch_idx: int, stopped: bool, cap_reached: bool, path: Path,
+                        world: distributed.World | None = None) -> None:
     """Everything :func:`restore_training_state` needs, written atomically after each validation.
 
     With the model and optimizer go every random state the rest of training consumes: torch's,
-    numpy's, Python's and CUDA's global generators and ``generators`` (:func:`generators_of`), so a
-    resumed run draws what the uninterrupted run would have drawn.
+    numpy's, Python's and CUDA's global generators and ``generators`` (:func:`generators_of`), of
+    every rank (rank order), so a resumed run draws what the uninterrupted run would have drawn.
+    Every rank calls this (it gathers the random states); rank 0 writes.
     """
+    rng_per_rank = distributed.gather_objects(random_states(generators), world)
+    if world is not None and not world.is_main:
+        return
     state = {
         "epoch": epoch_idx,
         "stopped": stopped,
@@ -266,21 +307,35 @@ def save_training_state(trainer: Any, curve: "ValidationCurve", generators: Mapp
         "state_dict": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "curve_points": curve.points,
-        "cap_reached": curve.over_cap(),
+        "cap_reached": cap_reached,
         "seconds": curve.elapsed(),
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "generators": {name: generator.get_state() for name, generator in generators.items()}},
+        "rng_per_rank": rng_per_rank,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
+def random_states(generators: Mapping[str, torch.Generator]) -> dict[str, Any]:
+    """This process's global random states and those of ``generators``."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "generators": {name: generator.get_state() for name, generator in generators.items()}}
+
+
 def restore_training_state(trainer: Any, curve: "ValidationCurve", generators: Mapping[str, torch.Generator],
-                           path: Path) -> tuple[bool, int]:
-    """Load ``path`` into ``trainer``, ``curve`` and ``generators``; (whether training had ended, epoch)."""
-    state = load_trusted_checkpoint(path, map_location=trainer.device)
+                           path: Path, world: distributed.World | None = None) -> tuple[bool, int]:
+    """Load ``path`` (rank 0 reads it, every rank gets it) into ``trainer``, ``curve`` and ``generators``.
+
+    Returns (whether training had ended, epochs done).
+    """
+    state = load_trusted_checkpoint(path, map_location="cpu") if world is None or world.is_main else None
+    state = distributed.broadcast_object(state, world)
+    saved_ranks = len(state["rng_per_rank"])
+    if saved_ranks != (world.size if world else 1):
+        raise ConfigError(f"{path} was saved by a run of {saved_ranks} process(es); this one has "
+                          f"{world.size if world else 1}: resume with the same number of processes (torchrun "
+                          "--nproc_per_node/--nnodes as before) to continue exactly.")
     trainer.model.load_state_dict(state["state_dict"])
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.start_epoch = state["epoch"] + 1
@@ -292,7 +347,7 @@ def restore_training_state(trainer: Any, curve: "ValidationCurve", generators: M
     curve.points = list(state["curve_points"])
     curve.already = float(state["seconds"])
     curve.cap_reached = bool(state["cap_reached"])
-    rng = state["rng"]
+    rng = state["rng_per_rank"][world.rank if world else 0]
     torch.set_rng_state(rng["torch"].cpu())
     np.random.set_state(rng["numpy"])
     random.setstate(rng["random"])
@@ -313,9 +368,9 @@ class TimeCapReached(Exception):
 
 
 class ValidationCurve:
-    """Validation score against training time, one point per validation; enforces the time cap.
+    """Validation score against training time, one point per validation, and the time cap.
 
-    :meth:`add` and :meth:`enforce_cap` run after each validation (``Trainer.fit``'s
+    :meth:`add` and the cap check (:meth:`over_cap`) run after each validation (``Trainer.fit``'s
     ``callback_fn``, after the best checkpoint is saved), so stopping there loses nothing. The
     points make time-to-quality measurable: when did a run first reach a given validation score?
     ``already`` holds the seconds of the part of a resumed run before the restart.
@@ -337,11 +392,6 @@ class ValidationCurve:
 
     def over_cap(self) -> bool:
         return self.max_seconds is not None and self.elapsed() >= self.max_seconds
-
-    def enforce_cap(self) -> None:
-        if self.over_cap():
-            self.cap_reached = True
-            raise TimeCapReached
 
 
 def seconds_to_reach(curve: list[dict[str, float]], score: float) -> float | None:

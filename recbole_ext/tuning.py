@@ -364,10 +364,13 @@ def _ray_domain(kind: str, values: list[Any], grid: bool):
 
 def _ray_trial(params: dict[str, Any], model, dataset, trials_dir, config_files, overrides) -> None:
     """One Ray Tune trial (runs in a Ray worker): the pipeline in ``trials_dir/<trial id>``."""
+    import ray
     import torch
     from ray import tune
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    # RecBole sets CUDA_VISIBLE_DEVICES from gpu_id: the GPUs Ray gave this trial ("": none, the CPU).
+    overrides = {**overrides, "gpu_id": ",".join(str(gpu) for gpu in ray.get_gpu_ids())}
     trial_id = tune.get_context().get_trial_id()
     row = run_trial(model, dataset, params, Path(trials_dir) / trial_id, config_files, overrides)
     tune.report({"loss": row["loss"], "ok": row["status"] == "ok"})

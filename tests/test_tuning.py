@@ -153,3 +153,34 @@ def test_run_py_tune_flag_runs_the_search(tiny_dataset, tmp_path, two_point_spac
     assert "2 trials, 2 ok" in capsys.readouterr().out
     assert len(json.loads((out / "trials.json").read_text())["trials"]) == 2
     assert "learning_rate" in read_yaml(out / "best_params.yaml")
+
+
+@pytest.mark.slow
+def test_ray_tune_joins_a_running_cluster(tiny_dataset, tmp_path, two_point_space):
+    """``ray start --head`` then ``--ray_address HOST:PORT``: the trials run on that cluster's CPUs."""
+    pytest.importorskip("ray")
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    temp_dir = tempfile.mkdtemp(prefix="rbx-head-", dir="/tmp")  # short: Ray's socket paths
+    started = subprocess.run([*ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
+                              "--include-dashboard=false", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                             capture_output=True, text=True, timeout=180, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        data_path, name = tiny_dataset
+        result = tune("SASRec", name, two_point_space, tool="ray", overrides={**FAST_SASREC, "data_path": data_path},
+                      output_dir=tmp_path / "on-cluster",
+                      ray_options={"address": f"127.0.0.1:{port}", "cpus_per_trial": 1})
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+    rows = result["trials"]
+    assert [row["status"] for row in rows] == ["ok", "ok"], [row["error"] for row in rows]
+    assert all(row["test_result"] for row in rows)
