@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from recbole_ext.results_page import publish
+
 MIN_USER_INTER = 10
 
 
@@ -189,7 +191,9 @@ def main() -> None:
     p.add_argument("--skip-recbole", action="store_true", help="do not time RecBole's create_dataset")
     p.add_argument("--skip-cli", action="store_true", help="do not time the python -m command")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    p.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = p.parse_args()
+    load_before = os.getloadavg()[0]
     if args.child:
         kind, *rest = args.child
         result = {"seed": child_seed, "ours": child_ours, "recbole": child_recbole}[kind](*rest)
@@ -216,20 +220,25 @@ def main() -> None:
         if not args.skip_recbole:
             rows.append(("RecBole create_dataset on our .inter", run_child("recbole", str(work / "out"), "bench")))
 
-        print(f"\nrows kept (users >= {MIN_USER_INTER}): seed {seed['rows']:,}, ours {ours['rows']:,}; "
-              f"same rows: {same}\n")
-        print(f"| {'step':<46} | {'time (s)':>8} | {'CPU (s)':>7} | {'peak RSS (MiB)':>14} | {'time vs seed':>12} "
-              f"| {'CPU vs seed':>11} | {'memory vs seed':>14} |")
-        print(f"|{'-' * 48}|{'-' * 9}:|{'-' * 8}:|{'-' * 15}:|{'-' * 13}:|{'-' * 12}:|{'-' * 15}:|")
+        lines = [f"{info['rows']:,} generated rows shaped like goodreads_reviews_spoiler.json.gz "
+                 f"({src.stat().st_size / 2**20:,.0f} MiB gzipped); rows kept (users >= {MIN_USER_INTER}): "
+                 f"seed {seed['rows']:,}, ours {ours['rows']:,}; same rows: {same}.", "",
+                 "| step | time (s) | CPU (s) | peak RSS (MiB) | time vs seed | CPU vs seed | memory vs seed |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
         for label, r in rows:
             speed = f"{seed['seconds'] / r['seconds']:.1f}x faster" if r is not seed else "1.0x"
             cpu = f"{seed['cpu_seconds'] / r['cpu_seconds']:.1f}x less" if r is not seed else "1.0x"
             mem = f"{seed['peak_rss_mb'] / r['peak_rss_mb']:.1f}x less" if r is not seed else "1.0x"
-            print(f"| {label:<46} | {r['seconds']:8.1f} | {r['cpu_seconds']:7.1f} | {r['peak_rss_mb']:14,.0f} "
-                  f"| {speed:>12} | {cpu:>11} | {mem:>14} |")
-        print("\ntime: wall clock inside the process, imports excluded (CLI: imports included); CPU: user+system "
-              "time of the process, all its threads (less sensitive to other jobs on the machine); "
-              "peak RSS: whole process, imports included.")
+            lines.append(f"| {label} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_mb']:,.0f} "
+                         f"| {speed} | {cpu} | {mem} |")
+        lines += ["", "time: wall clock inside the process, imports excluded (CLI: imports included); CPU: "
+                  "user+system time of the process, all its threads; peak RSS: whole process, imports included."]
+        print("\n" + "\n".join(lines))
+        if args.publish and same:
+            publish("convert-goodreads", "GoodReads converter against the seed's pandas code", "\n".join(lines),
+                    load_before, headline=[("GoodReads reviews conversion, ours vs the seed's pandas code",
+                                            f"{seed['seconds'] / ours['seconds']:.1f}x faster, "
+                                            f"{seed['peak_rss_mb'] / ours['peak_rss_mb']:.0f}x less memory")])
         if not same:
             sys.exit("seed and ours wrote different rows")
     finally:

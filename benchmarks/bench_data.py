@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from recbole_ext.results_page import publish
+
 
 def measure(side: str, model: str, dataset: str, config_files: list[str], data_path: str, epochs: int) -> dict:
     from recbole_ext import build_config
@@ -66,7 +68,9 @@ def main() -> None:
     parser.add_argument("--sides", nargs="*", default=["recbole", "ours", "ours"], choices=["recbole", "ours", "run"])
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the run side (default 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     if args.child:
         print(json.dumps(measure(args.child, args.model, args.dataset, args.config_files, args.data_path, args.epochs)))
         return
@@ -82,16 +86,28 @@ def main() -> None:
                          "train_batches": None, "failed": last[:200]})
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.model} on {args.dataset} {' '.join(args.config_files)}")
-    print("| side | run | s (loaders ready; run: whole run) | peak RSS MiB | train batches | note |\n|---|---|---|---|---|---|")
+    lines = [f"{args.model} on {args.dataset} {' '.join(args.config_files)}; each side in its own process.", "",
+             "| side | run | s (loaders ready; run: whole run) | peak RSS MiB | train batches | note |",
+             "|---|---|---|---|---|---|"]
     for k, row in enumerate(rows, start=1):
         note = row.get("failed") or (f"train {row['train_seconds']} s, test {row['test_result']}" if row["side"] == "run" else "")
-        print(f"| {row['side']} | {k} | {row['seconds']} | {row['peak_rss_mb']} | {row['train_batches']} | {note} |")
+        lines.append(f"| {row['side']} | {k} | {row['seconds']} | {row['peak_rss_mb']} | {row['train_batches']} | {note} |")
     base = next((r for r in rows if r["side"] == "recbole" and not r.get("failed")), None)
-    for row in rows:
-        if base and row["side"] == "ours" and not row.get("failed"):
-            print(f"ours / recbole: time {row['seconds'] / base['seconds']:.3f}, peak RSS {row['peak_rss_mb'] / base['peak_rss_mb']:.3f}")
-
+    ratios = [(row["seconds"] / base["seconds"], row["peak_rss_mb"] / base["peak_rss_mb"])
+              for row in rows if base and row["side"] == "ours" and not row.get("failed")]
+    lines += [""] + [f"ours / recbole (run {k}): time {t:.3f}, peak RSS {m:.3f}" for k, (t, m) in enumerate(ratios, 1)]
+    print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print("\n".join(lines))
+    if args.publish:
+        ours = [row for row in rows if row["side"] == "ours" and not row.get("failed")]
+        headline = []
+        if base and ours:
+            best = min(ours, key=lambda row: row["seconds"])
+            headline = [(f"{args.dataset}: data ready, ours vs RecBole's path",
+                         f"{best['seconds']} s / {best['peak_rss_mb']:,.0f} MiB vs {base['seconds']} s / "
+                         f"{base['peak_rss_mb']:,.0f} MiB")]
+        publish(f"data-{args.dataset}", f"Data path: RecBole's against ours ({args.dataset})", "\n".join(lines),
+                load_before, headline=headline)
 
 if __name__ == "__main__":
     main()

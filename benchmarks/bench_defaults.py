@@ -20,9 +20,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from recbole_ext.bench import can_resume, git_commit, run_cell_subprocess
+from recbole_ext.bench import can_resume, run_cell_subprocess
+from recbole_ext.results_page import git_commit
 from recbole_ext.config import resolve_config_file
 from recbole_ext.run_dir import read_result
+from recbole_ext.results_page import publish
 
 BEST_PRESETS = {"SASRecPaper": "sasrec-ml100k-cpu", "CaserPaper": "caser-paper", "GRU4RecPaper": "gru4rec-ml100k"}
 
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
     parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of every run")
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     for sub in ("cells", "logs", "specs"):
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)
+    if args.publish:
+        publish("defaults-ml-100k", "Documented defaults against the best ML-100K presets", text, load_before[0])
     return 1 if any(errors) else 0
 
 

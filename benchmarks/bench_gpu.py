@@ -28,8 +28,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from recbole_ext.bench import git_commit
+from recbole_ext.results_page import git_commit
 from recbole_ext.pipeline import seconds_to_reach
+from recbole_ext.results_page import publish
 
 FAMILIES = (("SASRec", "SASRecPaper"), ("GRU4Rec", "GRU4RecPaper"), ("Caser", "CaserPaper"))
 # Config files of each (dataset, model); stock models run at RecBole's defaults except Caser's
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=12, help="runs at once (default: all twelve)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--data_path", type=Path, default=Path("atomic_data"))
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(argv)
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     caps = {"ml-100k": args.cap_ml100k, "ml1m": args.cap_ml1m}
@@ -160,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.md").write_text(text)
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "runs": results}, indent=2) + "\n")
     print(text)
+    if args.publish:
+        device = "GPU" if "CPU" not in device_name() else "CPU"
+        headline = [(f"{row['dataset']}, {row['model']} ({device}, cap {caps.get(row['dataset'], args.cap_ml1m):.0f} s), test NDCG@10",
+                     f"{row['test_ndcg10']:.4f}") for row in rows if not row["error"]]
+        publish(f"gpu-{'-'.join(args.datasets)}-{device.lower()}", f"Stock against ours, same cap "
+                f"({', '.join(args.datasets)}; {device_name()})", text, load_before[0], headline=headline)
     return 1 if any(row["error"] for row in rows) else 0
 
 

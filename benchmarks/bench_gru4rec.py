@@ -28,6 +28,7 @@ import torch
 
 from recbole_ext import run
 from recbole_ext.pipeline import seconds_to_reach
+from recbole_ext.results_page import publish
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -77,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for both runs")
     parser.add_argument("--only-gru-modes", action="store_true", help="only time nn.GRU vs a stepped GRUCell")
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.only_gru_modes:
@@ -135,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     summary.append(compare_gru_modes())
     text = "\n".join([*lines, "", *summary, f"machine: {machine}", f"command: {' '.join(sys.argv)}"])
     print("\n" + text)
+    if args.publish:
+        publish(f"gru4rec-{args.dataset}", f"GRU4RecPaper against stock GRU4Rec ({args.dataset})", text, load_before)
     (out / f"gru4rec_{stamp}.json").write_text(json.dumps(
         {"results": results, "table": text, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2) + "\n")
     return 0

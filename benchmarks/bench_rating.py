@@ -4,7 +4,7 @@
     python benchmarks/bench_rating.py --skip grid --skip tutorial-deep   # minutes
     python benchmarks/bench_rating.py --only tuned --epochs-scale 0.5    # one group, shorter runs
 
-Every run uses the tutorial's protocol (SEEDS.md section 4): one random 75/25 split of all 100,000
+Every run uses the tutorial's protocol (Keras matrix-factorisation tutorial): one random 75/25 split of all 100,000
 ratings (RecBole ``RS [0.75, 0.0, 0.25]``, ``group_by: none``, seed 2020), the global mean of the
 training ratings added back to each prediction, test RMSE / MAE on the 25,000 held-out ratings.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import sys
 import time
@@ -42,6 +43,7 @@ import torch
 from recbole_ext import build_config, run
 from recbole_ext.config import CONFIGS_DIR as CONFIGS
 from recbole_ext.config import read_yaml
+from recbole_ext.results_page import publish
 
 OUT = Path(__file__).resolve().parent / "results" / "rating"
 QUIET = {"show_progress": False, "state": "WARNING"}
@@ -155,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="ml-100k", help="another dataset only for smoke tests")
     parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
     parser.add_argument("--out", type=Path, default=OUT, help="results folder (default benchmarks/results/rating)")
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     OUT = args.out
     DATA.update(dataset=args.dataset, data_path=args.data_path)
     groups = [g for g in groups_all if g in (args.only or groups_all) and g not in args.skip]
@@ -180,9 +184,15 @@ def main(argv: list[str] | None = None) -> int:
                 results[preset] = result
                 rows.append((label, result, reported))
         (OUT / "bench_rating.json").write_text(json.dumps(results, indent=2) + "\n")
-        print("\nTest RMSE on the tutorial's random 75/25 split of ML-100K (RecBole RS [0.75, 0, 0.25], seed 2020):")
+        print(f"\n{TITLE}:")
         print(table(rows), flush=True)
+    if args.publish:
+        publish(f"rating-{args.dataset}", f"Rating prediction ({args.dataset}): {' '.join(groups)}",
+                f"{TITLE}.\n\n{table(rows)}", load_before)
     return 0
+
+
+TITLE = "Test RMSE on the tutorial's random 75/25 split of ML-100K (RecBole RS [0.75, 0, 0.25], seed 2020)"
 
 
 if __name__ == "__main__":

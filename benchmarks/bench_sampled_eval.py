@@ -23,6 +23,7 @@ from recbole.utils import init_seed
 
 from recbole_ext.config import build_config
 from recbole_ext.preparation import load_dataset, make_loaders
+from recbole_ext.results_page import publish
 
 
 def timed(fn) -> float:
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--old_rows", type=int, default=512, help="rows RecBole's path is timed on")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="configuration overrides")
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
 
     config = build_config("SASRecPaper", args.dataset, args.config_files,
                           {"data_path": str(args.data_path), "show_progress": False, "state": "WARNING",
@@ -84,8 +87,14 @@ def main(argv: list[str] | None = None) -> int:
               for _ in range(args.repeats))
     seconds["recbole sampled path (scaled)"] = old * rows / old_rows
     full = seconds["full_masked"]
-    for name, value in seconds.items():
-        print(f"{name:>32}: {value:8.3f} s   {value / full:6.2f}x full_masked")
+    lines = [f"One validation pass of {args.dataset} ({rows} rows, {dataset.item_num - 1} items), SASRecPaper "
+             f"{' '.join(args.config_files)}, device {config['device']}; RecBole's path timed on {old_rows} rows "
+             "and scaled.", "", "| evaluation | seconds | x full_masked |", "|---|---|---|"]
+    lines += [f"| {name} | {value:.3f} | {value / full:.2f} |" for name, value in seconds.items()]
+    print("\n".join(lines))
+    if args.publish:
+        publish(f"sampled-eval-{args.dataset}-{config['device'].type}",
+                f"Sampled evaluation cost ({args.dataset}, {config['device'].type})", "\n".join(lines), load_before)
     return 0
 
 

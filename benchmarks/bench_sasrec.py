@@ -20,6 +20,7 @@ directories beside it.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import platform
 import sys
@@ -30,6 +31,7 @@ import torch
 
 from recbole_ext import run
 from recbole_ext.pipeline import seconds_to_reach
+from recbole_ext.results_page import publish
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROTOCOL = {"ranking_protocol": "full_masked", "show_progress": False, "state": "INFO"}
@@ -47,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", choices=["ours-first", "stock-first"], default="ours-first")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for both runs")
+    parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -76,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     stock_ttq = seconds_to_reach(stock["valid_curve"], target)
     report = table(stock, ours, target, ours_ttq, stock_ttq)
     print(report)
+    if args.publish:
+        publish(f"sasrec-{args.dataset}", f"SASRecPaper against stock SASRec ({args.dataset})", report, load_before,
+                headline=[(f"{args.dataset}: SASRecPaper vs stock SASRec, test NDCG@10",
+                           f"{ours['test_result']['ndcg@10']:.4f} vs {stock['test_result']['ndcg@10']:.4f}")])
     out = args.out / f"bench_sasrec-{stamp}.json"
     out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(), "stock": stock, "ours": ours,
                                "ours_seconds_to_stock_best": ours_ttq, "table": report}, indent=2) + "\n")

@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from recbole_ext.results_page import git_commit, machine, publish
 from recbole_ext.flags import either_style
 from recbole_ext.run_dir import RESULT, RESUME_STATE, RUN_SPEC, check_output_path, read_result
 
@@ -409,40 +409,6 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-# ---------------------------------------------------------------------------------------- context
-def git_commit() -> str:
-    """Short commit of the repository, ``+dirty`` when tracked files differ from it."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_DIR, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_DIR,
-                               capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-    try:
-        import psutil
-
-        info["ram_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        pass
-    info["os"] = platform.system() + " " + platform.release()
-    info["python"] = platform.python_version()
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    except ImportError:
-        pass
-    info["load_avg_1min"] = round(os.getloadavg()[0], 2)
-    return info
-
-
 # ------------------------------------------------------------------------------------ command line
 def parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``key=value`` (every model) and ``MODEL:key=value``; values are read as YAML (RecBole's loader)."""
@@ -490,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cells run at once, each in its own subprocess (default 1); with --set torch_threads=N")
     parser.add_argument("--in_process", action="store_true", help="run the cells in this process")
     parser.add_argument("--tables_only", action="store_true", help="only rebuild the tables from finished cells")
+    parser.add_argument("--publish", metavar="NAME", help="also write the tables into docs/results.md as section NAME "
+                        "(each model's test NDCG@10 or RMSE becomes a headline row)")
     parser.add_argument("--cell", type=Path, help=argparse.SUPPRESS)  # internal: run one cell's spec
     return parser
 
@@ -524,8 +492,23 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"ran {len(summary['ran'])} cells, skipped {len(summary['skipped'])} finished ones "
               f"in {time.perf_counter() - started:.0f} s")
-    print((Path(summary["out_dir"]) / "results.md").read_text())
+    text = (Path(summary["out_dir"]) / "results.md").read_text()
+    print(text)
+    if args.publish:
+        publish(args.publish, f"Benchmark grid: {', '.join(args.datasets)}, {len(seeds)} seed(s)", text,
+                command=command, headline=headline_rows(summary["summary"]))
     return 1 if summary["failed"] else 0
+
+
+def headline_rows(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(what, value) per model of a grid: test NDCG@10 (ranking) or RMSE (rating), mean over seeds."""
+    found = []
+    for row in rows:
+        metric = "ndcg@10" if "ndcg@10" in row["metrics"] else "rmse" if "rmse" in row["metrics"] else None
+        if metric:
+            found.append((f"{row['model']} on {row['dataset']}, test {metric.upper()}",
+                          fmt(row["metrics"][metric])))
+    return found
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Every fix recbole 1.2.1 needs on today's numpy / pandas / torch / setuptools / hyperopt, in one place.
 
 recbole 1.2.1 (2023) is the newest RecBole; it breaks on the current stack in the ways measured in
-``shared/docs/RECBOLE_NOTES.md``. Instead of pinning a 2023 stack, each break is patched here (and
+``tests/test_compat.py`` (each break is reproduced there). Instead of pinning a 2023 stack, each break is patched here (and
 each patch has a test in ``tests/test_compat.py`` that fails without it):
 
 | break                                                             | fix here                               |

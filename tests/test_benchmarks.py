@@ -40,7 +40,8 @@ def run_script(name: str, *args: str, cwd: Path) -> str:
 
 def test_every_script_has_a_smoke_test():
     tested = {"bench_sasrec.py", "bench_gru4rec.py", "bench_caser.py", "bench_rating.py", "bench_defaults.py",
-              "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py"}
+              "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py",
+              "bench_ddp.py"}
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested
     for path in BENCHMARKS.glob("*.py"):
         assert "sys.path" not in path.read_text(), f"{path.name} edits sys.path"
@@ -109,3 +110,9 @@ def test_make_synthetic(tmp_path):
     again = tmp_path / "again"
     run_script("make_synthetic.py", "--shape", "tiny", "--output-dir", str(again), cwd=tmp_path)
     assert (again / "tiny-synth" / "tiny-synth.inter").read_text() == text  # same seed, same bytes
+
+
+def test_bench_ddp(data, tmp_path):
+    out = run_script("bench_ddp.py", "--dataset", "tiny", "--data_path", str(data), "--config_files", "--epochs", "1",
+                     "--set", *SMALL_SEQ, cwd=tmp_path)
+    assert "| torchrun | 2 x 1 |" in out and "torchrun / one" in out

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import recbole_ext
+from tests.conftest import REPO_ROOT
 
 PACKAGE = Path(recbole_ext.__file__).resolve().parent
 
@@ -80,3 +81,42 @@ def test_flags_in_either_style():
     parser.add_argument("--config_files")
     assert either_style(parser, ["--output_dir", "x", "--config-files=a", "--epochs=3"]) == [
         "--output-dir", "x", "--config_files=a", "--epochs=3"]
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a markdown heading: lower case, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"`", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors_of(path: Path) -> set[str]:
+    text = path.read_text()
+    found = {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+    return found | set(re.findall(r'<a id="([^"]+)"', text))
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves():
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # links inside code blocks are not links
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://|mailto:", target):
+                continue
+            path_part, _, anchor = target.partition("#")
+            resolved = (page.parent / path_part).resolve() if path_part else page
+            if not resolved.exists():
+                broken.append(f"{page.relative_to(REPO_ROOT)}: {target} (no such file)")
+            elif anchor and resolved.suffix == ".md" and anchor not in anchors_of(resolved):
+                broken.append(f"{page.relative_to(REPO_ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_readme_is_a_front_door_and_nothing_points_at_shared():
+    assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= 200
+    files = [REPO_ROOT / "README.md", REPO_ROOT / "setup.py", REPO_ROOT / "run.py",
+             *(REPO_ROOT / "docs").rglob("*.md"), *(REPO_ROOT / "recbole_ext").rglob("*.py"),
+             *(REPO_ROOT / "recbole_ext").rglob("*.yaml"), *(REPO_ROOT / "benchmarks").rglob("*.py")]
+    pointing = [str(f.relative_to(REPO_ROOT)) for f in files
+                if re.search(r"shared/(docs|data)|SEEDS\.md|RECBOLE_NOTES|GPU\.md", f.read_text())]
+    assert not pointing, f"these files send readers to ../shared, which users do not have: {pointing}"

@@ -1,6 +1,6 @@
 """Streaming writer for RecBole atomic files, and the bookkeeping every converter shares.
 
-Atomic file format (what RecBole 1.2.1 reads, see RECBOLE_NOTES.md "Data"):
+Atomic file format (what RecBole 1.2.1 reads, see docs/data.md):
 
 * UTF-8, tab-separated, ``\\n`` line endings (RecBole reads the header with ``readline()[:-1]``);
 * first line ``name:type`` per column, type one of ``token``, ``token_seq``, ``float``, ``float_seq``;

@@ -1,6 +1,6 @@
 """BiasedMF: biased matrix factorisation for explicit rating prediction.
 
-Source: the Keras matrix-factorisation tutorial on MovieLens-100K (SEEDS.md section 4): user and
+Source: the Keras matrix-factorisation tutorial on MovieLens-100K (Keras, explicit ratings): user and
 item embeddings (K = 200), dot product + user bias + item bias, global mean subtracted from the
 ratings, L2-regularised embeddings, SGD, RMSE loss; and the classical biased MF of Koren, Bell and
 Volinsky, "Matrix Factorization Techniques for Recommender Systems" (IEEE Computer 2009):

@@ -2,7 +2,7 @@
 
 Source: Jiaxi Tang and Ke Wang, "Personalized Top-N Sequential Recommendation via Convolutional
 Sequence Embedding", WSDM 2018 (reference code graytowne/caser_pytorch), and the d2l.ai chapter
-"Sequence-Aware Recommender Systems" (SEEDS.md section 1). The last ``L`` items of a user go
+"Sequence-Aware Recommender Systems" (Caser on MovieLens-100K). The last ``L`` items of a user go
 through a vertical convolution (``nv`` filters of L x 1) and horizontal convolutions (``nh``
 filters of each height h = 1..L, ReLU, max-pool over time); the concatenation goes through dropout
 and a fully connected layer with ReLU to ``z`` (k); the score of item i is

@@ -1,6 +1,6 @@
 """DeepMF: the deep variant of the Keras MF tutorial, with optional user side features.
 
-Source: the Keras matrix-factorisation tutorial on MovieLens-100K (SEEDS.md section 4): concat
+Source: the Keras matrix-factorisation tutorial on MovieLens-100K (Keras, explicit ratings): concat
 ``[p_u, q_i, b_u, b_i]`` -> Dense 2048 -> Dense 256 -> Dense 1 with linear activations, 65 epochs,
 batch 512 (test RMSE 0.943); the same with the user's occupation (from ``u.user``) embedded in 3
 dimensions and concatenated (test RMSE 0.944).

@@ -2,7 +2,7 @@
 
 Source: Wang-Cheng Kang and Julian McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018
 (reference code kang205/SASRec, and its PyTorch port pmixer/SASRec.pytorch), and the PyTorch
-GoodReads tutorial of SEEDS.md section 2. Each user is one training row: the last ``L`` items of
+PyTorch GoodReads (UCSD Book Graph) SASRec tutorial. Each user is one training row: the last ``L`` items of
 the training sequence (padding on the left), the next item at every position as its target and
 ``k`` negatives per position drawn from items the user never interacted with in training; the
 loss is put on every non-padding position. A causal self-attention encoder scores item ``i`` at
