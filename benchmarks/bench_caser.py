@@ -35,6 +35,7 @@ import torch
 
 from recbole.utils import init_seed
 
+from recbole_ext.flags import either_style
 from recbole_ext import build_config
 from recbole_ext.evaluation import hit_and_auc
 from recbole_ext.pipeline import run_config
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
     parser.add_argument("--out", type=Path, default=OUT, help="results folder (default benchmarks/results/caser)")
     parser.add_argument("--publish", action="store_true", help="write the tables into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     load_before = os.getloadavg()[0]
     OUT = args.out
     DATA.update(dataset=args.dataset, data_path=args.data_path)

@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from recbole_ext.flags import either_style
 from recbole_ext.results_page import publish
 
 MIN_USER_INTER = 10
@@ -192,7 +193,7 @@ def main() -> None:
     p.add_argument("--skip-cli", action="store_true", help="do not time the python -m command")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = p.parse_args()
+    args = p.parse_args(either_style(p, sys.argv[1:]))
     load_before = os.getloadavg()[0]
     if args.child:
         kind, *rest = args.child

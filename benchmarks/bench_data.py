@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from recbole_ext.flags import either_style
 from recbole_ext.results_page import publish
 
 
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the run side (default 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args()
+    args = parser.parse_args(either_style(parser, sys.argv[1:]))
     load_before = os.getloadavg()[0]
     if args.child:
         print(json.dumps(measure(args.child, args.model, args.dataset, args.config_files, args.data_path, args.epochs)))

@@ -22,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from recbole_ext.flags import either_style
 from recbole_ext.results_page import publish
 
 RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="configuration overrides (default: no time cap, so both sides train --epochs)")
     parser.add_argument("--out", type=Path, help="keep the two runs' directories here (default: a temporary one)")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
 
     load_before = os.getloadavg()[0]
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-ddp-"))

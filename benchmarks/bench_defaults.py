@@ -20,6 +20,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from recbole_ext.flags import either_style
 from recbole_ext.bench import can_resume, run_cell_subprocess
 from recbole_ext.results_page import git_commit
 from recbole_ext.config import resolve_config_file
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of every run")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     out = args.out.resolve()
     for sub in ("cells", "logs", "specs"):
         (out / sub).mkdir(parents=True, exist_ok=True)

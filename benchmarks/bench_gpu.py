@@ -28,6 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from recbole_ext.flags import either_style
 from recbole_ext.results_page import git_commit
 from recbole_ext.pipeline import seconds_to_reach
 from recbole_ext.results_page import publish
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--data_path", type=Path, default=Path("atomic_data"))
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     caps = {"ml-100k": args.cap_ml100k, "ml1m": args.cap_ml1m}
     cells = [(m, d) for d in args.datasets for m in args.models]

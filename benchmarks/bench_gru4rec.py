@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from recbole_ext.flags import either_style
 from recbole_ext import run
 from recbole_ext.pipeline import seconds_to_reach
 from recbole_ext.results_page import publish
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for both runs")
     parser.add_argument("--only-gru-modes", action="store_true", help="only time nn.GRU vs a stepped GRUCell")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     load_before = os.getloadavg()[0]
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from recbole_ext.flags import either_style
 from recbole_ext import build_config, run
 from recbole_ext.config import CONFIGS_DIR as CONFIGS
 from recbole_ext.config import read_yaml
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_path", help="folder holding DATASET/DATASET.inter")
     parser.add_argument("--out", type=Path, default=OUT, help="results folder (default benchmarks/results/rating)")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     load_before = os.getloadavg()[0]
     OUT = args.out
     DATA.update(dataset=args.dataset, data_path=args.data_path)

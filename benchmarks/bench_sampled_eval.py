@@ -12,6 +12,7 @@ the whole pass takes minutes). Target (issue 14): sampled_masked at most 2x full
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
+from recbole_ext.flags import either_style
 from recbole_ext.config import build_config
 from recbole_ext.preparation import load_dataset, make_loaders
 from recbole_ext.results_page import publish
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="configuration overrides")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     load_before = os.getloadavg()[0]
 
     config = build_config("SASRecPaper", args.dataset, args.config_files,

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recbole_ext.flags import either_style
+
 SHAPES = {  # name: (interactions, users, items, minimum per user)
     "ml-20m": (20_000_263, 138_493, 26_744, 20),
     "goodreads": (228_648_342, 876_145, 2_360_650, 1),
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="numpy PCG64 seed (default 0)")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent (default 1.0)")
     parser.add_argument("--name", help="dataset name (default <shape>-synth without dashes, e.g. ml20m-synth)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     path = write(args.shape, args.output_dir, args.seed, args.zipf, args.name)
     print(f"wrote {path} ({path.stat().st_size / 2**20:,.0f} MiB)")
     return 0

@@ -16,7 +16,7 @@ Python::
     report = convert("goodreads", "goodreads_reviews_spoiler.json.gz", "atomic_data",
                      min_user_inter=10)
 
-Decisions (see README "Converting datasets"):
+Decisions (see docs/data.md, "Converting datasets"):
 
 * ``.inter`` rows keep the source's order; they are not sorted. RecBole sorts by time itself
   (``eval_args.order: TO`` and sequential data augmentation) with a *stable* sort, so equal

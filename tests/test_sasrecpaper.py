@@ -135,7 +135,8 @@ def test_presets_hold_the_documented_hyperparameters():
     expected = {"MAX_ITEM_LIST_LENGTH": 50, "hidden_size": 50, "n_heads": 1, "n_layers": 2,
                 "hidden_dropout_prob": 0.5, "learning_rate": 1e-3, "train_batch_size": 128, "epochs": 10,
                 "loss_type": "BCE", "layer_norm_eps": 1e-6, "hidden_act": "relu", "block_norm": "post",
-                "embedding_layer_norm": True, "ranking_protocol": "sampled_masked", "ranking_neg_num": 100}
+                "embedding_layer_norm": True, "ranking_protocol": "sampled_masked", "ranking_neg_num": 100,
+                "split_protocol": "user_holdout", "holdout_user_num": 1000}
     assert {k: tutorial[k] for k in expected} == expected
     assert tutorial["train_neg_sample_args"]["sample_num"] == 1
     paper = build_config("SASRecPaper", "ml-100k", [CONFIGS_DIR / "sasrec-paper-ml1m.yaml"])
