@@ -138,6 +138,20 @@ class EvalRowsDataLoader(FullSortEvalDataLoader):
         self.prefix = _PrefixIndex(dataset.sequences, dataset.inter_feat[dataset.uid_field], self.positions)
         super().__init__(config, dataset, None, shuffle=False)
 
+    def _init_batch_size_and_step(self) -> None:
+        """``eval_batch_size`` rows, fewer when their ``[rows x items]`` scores would pass ``max_score_matrix_mb``.
+
+        The trainer scores every item of a batch's rows at once (``full_sort_predict``), and the
+        masks and RecBole's collector add matrices of the same shape: with millions of items the
+        rows, not the items, have to give way.
+        """
+        rows = int(self.config["eval_batch_size"])
+        budget_mb = self.config["max_score_matrix_mb"]
+        if budget_mb:
+            rows = min(rows, max(1, int(float(budget_mb) * 2**20) // (4 * self._dataset.item_num)))
+        self.step = rows
+        self.set_batch_size(rows)
+
     def collate_fn(self, index: list[int]) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(index, dtype=torch.long)
         interaction = self._dataset.join(Interaction(prefix_fields(self._dataset, self.positions[index], self.max_len)))

@@ -214,7 +214,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "n_layers": _int(1), "n_heads": _int(1), "hidden_size": _int(1), "inner_size": _int(1),
     "embedding_size": _int(0), "n_targets": _int(1), "nh": _int(1), "nv": _int(1), "num_layers": _int(1),
     "n_sample": _int(0), "seed": _int(0), "side_embedding_size": _int(1),
-    "torch_threads": _optional(_int(1)),
+    "torch_threads": _optional(_int(1)), "max_score_matrix_mb": _optional(_real(0, low_open=True)),
     "hidden_dropout_prob": _real(0, 1), "attn_dropout_prob": _real(0, 1), "dropout_prob": _real(0, 1),
     "dropout_p_embed": _real(0, 1), "dropout_p_hidden": _real(0, 1), "momentum": _real(0, 1),
     "learning_rate": _real(0, low_open=True), "layer_norm_eps": _real(0, low_open=True),

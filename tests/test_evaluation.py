@@ -172,3 +172,22 @@ def test_protocol_is_described_and_validated(tmp_path):
     assert eval_protocol(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
     with pytest.raises(ConfigError, match="ranking_protocol='masked' is not allowed for SASRec: ranking_protocol takes one of recbole"):
         loaders(tmp_path / "bad", "masked")
+
+
+def test_full_ranking_rows_per_batch_respect_the_score_matrix_budget(tmp_path):
+    """[rows x items] float32 scores stay under max_score_matrix_mb: rows give way, metrics do not change."""
+    from recbole_ext import run
+    from tests.conftest import FAST_SASREC, tiny_rows, write_inter
+
+    write_inter(tmp_path / "data" / "tiny" / "tiny.inter", tiny_rows(n_users=30, n_items=40, per_user=12))
+    common = {**FAST_SASREC, "data_path": str(tmp_path / "data"), "ranking_protocol": "full_masked",
+              "eval_batch_size": 256}
+    whole = run("SASRecPaper", "tiny", overrides=common, output_dir=tmp_path / "whole")
+    from recbole_ext.config import build_config
+    from recbole_ext.preparation import load_dataset, make_loaders
+    budget = {**common, "max_score_matrix_mb": 0.001}  # 1,048 bytes: 6 rows of 41 float32 scores
+    config = build_config("SASRecPaper", "tiny", overrides=budget)
+    _, valid, test = make_loaders(config, load_dataset(config))
+    assert valid.step == test.step == 1048 // (4 * 41)
+    tiny_budget = run("SASRecPaper", "tiny", overrides=budget, output_dir=tmp_path / "budget")
+    assert tiny_budget["test_result"] == whole["test_result"]
