@@ -495,18 +495,20 @@ def main(argv: list[str] | None = None) -> int:
     text = (Path(summary["out_dir"]) / "results.md").read_text()
     print(text)
     if args.publish:
-        publish(args.publish, f"Benchmark grid: {', '.join(args.datasets)}, {len(seeds)} seed(s)", text,
-                command=command, headline=headline_rows(summary["summary"]))
+        budget = f", {args.max_train_seconds:g} s budget" if args.max_train_seconds else ""
+        publish(args.publish, f"Benchmark grid: {', '.join(args.datasets)}, {len(seeds)} seed(s){budget}", text,
+                command=command, headline=headline_rows(summary["summary"], budget))
     return 1 if summary["failed"] else 0
 
 
-def headline_rows(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def headline_rows(rows: list[dict[str, Any]], budget: str = "") -> list[tuple[str, str]]:
     """(what, value) per model of a grid: test NDCG@10 (ranking) or RMSE (rating), mean over seeds."""
     found = []
     for row in rows:
         metric = "ndcg@10" if "ndcg@10" in row["metrics"] else "rmse" if "rmse" in row["metrics"] else None
         if metric:
-            found.append((f"{row['model']} on {row['dataset']}, test {metric.upper()}",
+            epochs = f", {row['epochs']['mean']:g} epochs" + (" (capped)" if row["stopped_by_time_cap"] else "")
+            found.append((f"{row['model']} on {row['dataset']}{budget}{epochs}, test {metric.upper()}",
                           fmt(row["metrics"][metric])))
     return found
 

@@ -46,7 +46,7 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 from recbole.evaluator import Collector
 
 from recbole_ext.compat import load_trusted_checkpoint
-from recbole_ext.errors import RecboleExtError
+from recbole_ext.errors import ConfigError, RecboleExtError
 
 ROW_KEYS = ("rec.items", "rec.topk", "rec.meanrank", "rec.score", "data.label")  # RecBole's per-row results
 TIMEOUT = datetime.timedelta(minutes=30)  # a collective waits this long for a slow rank
@@ -165,6 +165,9 @@ def shard_batches(loader: Any, world: World) -> None:
     and record an empty share, which weighs nothing in training and is dropped from evaluation.
     ``loader.shares`` lists ``(rows of the share, rows built)`` of every batch since it was cleared.
     """
+    if loader.num_workers:
+        raise ConfigError(f"worker={loader.num_workers}: under torchrun each rank builds its batches in its own "
+                          "process; set --worker=0 (start more ranks instead).")
     whole_batch = loader.collate_fn
     loader.shares = []
 
