@@ -6,7 +6,7 @@ the date, the commit, the machine, the load average and the command. Nothing els
 touched, so the page is the latest measurement of each table. A section may carry headline rows
 (``headline``: what, value); ``python -m recbole_ext.results_page`` collects them, in page order,
 into the README's headline table (between ``<!-- results:headline -->`` markers), each linking to
-its section.
+its section; :func:`publish` refreshes it whenever it writes the repository's page.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PAGE = PACKAGE_DIR.parent / "docs" / "results.md"
+README = PACKAGE_DIR.parent / "README.md"
 HEADER = ("# Results\n\nEvery table below is written by the command in its caption (`--publish`); "
           "a table is replaced only when its command runs again.\n")
 
@@ -100,6 +101,9 @@ def publish(name: str, title: str, body: str, load_before: float | None = None, 
     tmp.write_text(text)
     os.replace(tmp, page)
     print(f"published: {page} (section {name})")
+    if page == PAGE and README.is_file():
+        copy_headline(README, page)
+        print(f"refreshed: {README} (headline table)")
 
 
 def headline_table(page: Path = PAGE, link_prefix: str = "docs/results.md") -> str:
@@ -125,7 +129,7 @@ def copy_headline(readme: Path, page: Path = PAGE) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Collect docs/results.md's headline rows into the README's table.")
-    parser.add_argument("--readme", type=Path, default=PAGE.parent.parent / "README.md")
+    parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args(argv)
     copy_headline(args.readme)
     return 0
