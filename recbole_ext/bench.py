@@ -507,7 +507,8 @@ def headline_rows(rows: list[dict[str, Any]], budget: str = "") -> list[tuple[st
     for row in rows:
         metric = "ndcg@10" if "ndcg@10" in row["metrics"] else "rmse" if "rmse" in row["metrics"] else None
         if metric:
-            epochs = f", {row['epochs']['mean']:g} epochs" + (" (capped)" if row["stopped_by_time_cap"] else "")
+            n_epochs = row["epochs"]["mean"]
+            epochs = f", {n_epochs:g} epoch{'' if n_epochs == 1 else 's'}" + (" (capped)" if row["stopped_by_time_cap"] else "")
             found.append((f"{row['model']} on {row['dataset']}{budget}{epochs}, test {metric.upper()}",
                           fmt(row["metrics"][metric])))
     return found
