@@ -224,13 +224,12 @@ class DataParallelTrainer:
         """This rank's loss, weighted so DDP's gradient average is the whole batch's gradient."""
         real_rows, _ = self._shares[-1]
         terms = torch.tensor([float(loss_terms(interaction, self.iid_field) if real_rows else 0)], device=self.device)
-        with collective("training"):
-            total = terms.clone()
-            dist.all_reduce(total)
-            loss = self.data_parallel(interaction) * (self.world.size * terms / total.clamp(min=1)).squeeze()
-            # The logged loss is the whole batch's (the mean of the weighted losses), not this rank's.
-            logged = loss.detach().clone()
-            dist.all_reduce(logged)
+        total = terms.clone()
+        dist.all_reduce(total)  # a lost peer here is reported by the pipeline's guard around training
+        loss = self.data_parallel(interaction) * (self.world.size * terms / total.clamp(min=1)).squeeze()
+        # The logged loss is the whole batch's (the mean of the weighted losses), not this rank's.
+        logged = loss.detach().clone()
+        dist.all_reduce(logged)
         return loss + (logged / self.world.size - loss).detach()
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):

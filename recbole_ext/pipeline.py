@@ -236,8 +236,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
                 logger.info(f"Stopped: max_train_seconds={config['max_train_seconds']} reached.")
         best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
         train_seconds = curve.elapsed()
-        with distributed.collective("the test"):
-            test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=config["show_progress"])
+        test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=config["show_progress"])
 
     epochs = len(trainer.train_loss_dict)
     peak_rss_per_rank = distributed.gather_objects(
