@@ -19,6 +19,10 @@ same bytes):
 - rows are written sorted by (user, time), as the converters write, in chunks of users: memory
   stays a few hundred MB at any shape.
 Every id is a token (``u<k>``, ``i<k>``); columns ``user_id:token item_id:token timestamp:float``.
+``--format goodreads-csv`` writes the raw file our GoodReads converter reads instead,
+``<name>/goodreads_interactions.csv`` (``user_id,book_id,is_read,rating,is_reviewed``, integer ids,
+each user's rows in time order, no time column: the converter takes the row number as the time);
+``--scale`` keeps that share of the shape's interactions and users (all its items).
 Nothing here is derived from a licensed file.
 """
 
@@ -57,21 +61,30 @@ def user_lengths(rng: np.random.Generator, interactions: int, users: int, minimu
     return lengths
 
 
-def write(shape: str, output_dir: Path, seed: int = 0, zipf: float = 1.0, name: str | None = None) -> Path:
-    """Write ``<output_dir>/<name>/<name>.inter`` (default name ``<shape>-synth`` without dashes)."""
+FORMATS = ("atomic", "goodreads-csv")
+
+
+def write(shape: str, output_dir: Path, seed: int = 0, zipf: float = 1.0, name: str | None = None,
+          file_format: str = "atomic", scale: float = 1.0) -> Path:
+    """Write ``<output_dir>/<name>/<name>.inter`` (default name ``<shape>-synth`` without dashes), or
+    ``<output_dir>/<name>/goodreads_interactions.csv`` with ``file_format="goodreads-csv"``."""
     interactions, users, items, minimum = SHAPES[shape]
+    if not 0 < scale <= 1:
+        raise SystemExit(f"error: --scale {scale}: give a share of the shape in (0, 1].")
+    interactions, users = max(int(interactions * scale), minimum), max(int(users * scale), 1)
     name = name or shape.replace("-", "") + "-synth"
     rng = np.random.default_rng(seed)
     lengths = user_lengths(rng, interactions, users, minimum)
     popularity = 1.0 / np.arange(1, items + 1, dtype=np.float64) ** zipf
     cdf = np.cumsum(popularity[rng.permutation(items)])
     cdf /= cdf[-1]
-    path = output_dir / name / f"{name}.inter"
+    csv = file_format == "goodreads-csv"
+    path = output_dir / name / ("goodreads_interactions.csv" if csv else f"{name}.inter")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     written, started = 0, time.monotonic()
     with open(tmp, "w", encoding="utf-8") as out:
-        out.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        out.write("user_id,book_id,is_read,rating,is_reviewed\n" if csv else "user_id:token\titem_id:token\ttimestamp:float\n")
         for first in range(0, users, USERS_PER_CHUNK):
             chunk = lengths[first:first + USERS_PER_CHUNK]
             owner = np.repeat(np.arange(first, first + len(chunk)), chunk)  # [n]
@@ -82,7 +95,13 @@ def write(shape: str, output_dir: Path, seed: int = 0, zipf: float = 1.0, name: 
             clock = np.cumsum(gaps)
             clock -= np.repeat(clock[offsets], chunk)  # each user's clock starts at 0
             stamp = np.repeat(starts, chunk) + clock
-            out.write("".join(f"u{u}\ti{i}\t{t}\n" for u, i, t in zip(owner.tolist(), item.tolist(), stamp.tolist())))
+            if csv:  # rating 0 = shelved, not rated (as in the real file); reviewed only if rated
+                rating = np.where(rng.random(len(owner)) < 0.6, rng.integers(1, 6, len(owner)), 0)
+                reviewed = (rating > 0) & (rng.random(len(owner)) < 0.1)
+                out.write("".join(f"{u},{i},{int(r > 0)},{r},{int(v)}\n" for u, i, r, v in zip(
+                    owner.tolist(), item.tolist(), rating.tolist(), reviewed.tolist())))
+            else:
+                out.write("".join(f"u{u}\ti{i}\t{t}\n" for u, i, t in zip(owner.tolist(), item.tolist(), stamp.tolist())))
             written += len(owner)
             print(f"\r{written:,} / {interactions:,} rows ({time.monotonic() - started:.0f} s)",
                   end="", file=sys.stderr, flush=True)
@@ -98,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="numpy PCG64 seed (default 0)")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent (default 1.0)")
     parser.add_argument("--name", help="dataset name (default <shape>-synth without dashes, e.g. ml20m-synth)")
+    parser.add_argument("--format", choices=FORMATS, default="atomic", dest="file_format",
+                        help="atomic: NAME.inter (default); goodreads-csv: the raw goodreads_interactions.csv")
+    parser.add_argument("--scale", type=float, default=1.0, help="share of the shape's interactions and users (default 1)")
     args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
-    path = write(args.shape, args.output_dir, args.seed, args.zipf, args.name)
+    path = write(args.shape, args.output_dir, args.seed, args.zipf, args.name, args.file_format, args.scale)
     print(f"wrote {path} ({path.stat().st_size / 2**20:,.0f} MiB)")
     return 0
 

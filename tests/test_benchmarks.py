@@ -41,7 +41,7 @@ def run_script(name: str, *args: str, cwd: Path) -> str:
 def test_every_script_has_a_smoke_test():
     tested = {"bench_sasrec.py", "bench_gru4rec.py", "bench_caser.py", "bench_rating.py", "bench_defaults.py",
               "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py",
-              "bench_ddp.py"}
+              "bench_ddp.py", "bench_scale.py"}
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested
     for path in BENCHMARKS.glob("*.py"):
         assert "sys.path" not in path.read_text(), f"{path.name} edits sys.path"
@@ -116,3 +116,13 @@ def test_bench_ddp(data, tmp_path):
     out = run_script("bench_ddp.py", "--dataset", "tiny", "--data_path", str(data), "--config_files", "--epochs", "1",
                      "--set", *SMALL_SEQ, cwd=tmp_path)
     assert "| torchrun | 2 x 1 |" in out and "torchrun / one" in out
+
+
+def test_bench_scale(tmp_path):
+    out = run_script("bench_scale.py", "--work", str(tmp_path / "work"), "--scale", "0.0003", "--steps", "3",
+                     "--test_users", "20", cwd=tmp_path)
+    raw = tmp_path / "work" / "raw" / "goodreads-synth-0p0003" / "goodreads_interactions.csv"
+    assert raw.read_text().splitlines()[0] == "user_id,book_id,is_read,rating,is_reviewed"
+    for stage in ("| generate |", "| convert |", "| load (text parsed, cache written) |", "3 steps + test |"):
+        assert stage in out
+    assert "full_masked" in out and "sampled_masked" in out and "steps/s" in out
