@@ -19,6 +19,7 @@ such owners reach). Item 0 is RecBole's padding and is never drawn::
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -69,9 +70,15 @@ class NegativeSampler:
         if indptr is None:
             self.keys = None
             return
-        indptr, items = indptr.long(), items.long()
-        owners = torch.repeat_interleave(torch.arange(len(indptr) - 1), indptr[1:] - indptr[:-1])  # [E]
-        self.keys = torch.unique(owners * n_items + items)  # sorted, [E']
+        # Sorted distinct owner * n_items + item keys, built in place (one int64 per excluded item
+        # and a byte, not torch.unique's sort buffers: millions of users' histories fit).
+        counts = (indptr[1:] - indptr[:-1]).numpy()
+        keys = np.repeat(np.arange(len(counts), dtype=np.int64) * n_items, counts)  # [E]
+        keys += items.numpy()
+        keys.sort()
+        distinct = np.ones(len(keys), dtype=bool)
+        np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+        self.keys = torch.from_numpy(keys[distinct])  # [E']
         self._check_not_exhausted(len(indptr) - 1)
 
     def _check_not_exhausted(self, n_owners: int) -> None:

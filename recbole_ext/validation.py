@@ -456,10 +456,17 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
     needs_negatives = (isinstance(neg_args, Mapping) and neg_args.get("distribution") not in (None, "none")) or \
         config["ranking_protocol"] == "sampled_masked"
     if needs_negatives:
-        items = dataset.inter_feat[dataset.iid_field]
-        distinct = torch.unique(torch.as_tensor(users) * dataset.item_num + torch.as_tensor(items))
-        per_user = torch.bincount(distinct // dataset.item_num, minlength=dataset.user_num)
-        full = int((per_user >= dataset.item_num - 1).sum())
+        # Only a user with at least item_num - 1 interactions can have seen every item: count the
+        # distinct items of those users alone (never a key per interaction of the whole dataset).
+        users = torch.as_tensor(users)
+        heavy = torch.bincount(users, minlength=dataset.user_num) >= dataset.item_num - 1  # [user_num]
+        full = 0
+        if bool(heavy.any()):
+            rows = heavy[users]
+            items = torch.as_tensor(dataset.inter_feat[dataset.iid_field])[rows]
+            distinct = torch.unique(users[rows].long() * dataset.item_num + items.long())
+            per_user = torch.bincount(distinct // dataset.item_num, minlength=dataset.user_num)
+            full = int((per_user >= dataset.item_num - 1).sum())
         if full:
             raise DataError(
                 f"Dataset '{config['dataset']}': {full} user(s) interacted with every one of the "

@@ -50,9 +50,15 @@ def test_sequences_in_time_order_and_the_split(tmp_path):
     whole = dataset.sequences
     assert by_user(dataset, whole) == SEQUENCES
     assert by_user(dataset, dataset.split.train_sequences(whole)) == TRAIN
-    for loader in (train, valid, test):  # each view's target positions point at its rows' items
+    for loader in (valid, test):  # each view's target positions point at its rows' items
         view = loader._dataset
         assert torch.equal(whole.items[view.target_positions], view.inter_feat["item_id"])
+    # The train view copies no rows: its targets are every training item but each user's first.
+    assert len(train._dataset.inter_feat) == 0 and train._dataset.target_positions is None
+    users = tokens(dataset, "user_id", whole.users)
+    assert tokens(dataset, "item_id", whole.items[dataset.split.train_target_positions(whole)]) == [
+        item for user in users for item in TRAIN[user][1:]]
+    assert dataset.split.train_sequences(whole, with_times=False).timestamps is None
     first_user = tokens(dataset, "user_id", whole.users[:1])[0]
     assert whole.timestamps[: whole.lengths[0]].tolist() == [100 * first_user + t for t in range(len(SEQUENCES[first_user]))]
     assert whole.timestamps.dtype == torch.float64

@@ -87,7 +87,7 @@ class PrefixRowDataLoader(ArrayDataLoader):
     """Stock sequential models' training loader: RecBole's prefix rows, built per batch."""
 
     def __init__(self, config: Any, dataset: Any, sampler: Any = None, shuffle: bool = True) -> None:
-        self.positions = dataset.target_positions  # [T] training targets
+        self.positions = dataset.split.train_target_positions(dataset.sequences)  # [T] training targets
         self.sample_size = len(self.positions)
         self.max_len = config["MAX_ITEM_LIST_LENGTH"]
         neg_args = config["train_neg_sample_args"] or {}
@@ -100,7 +100,8 @@ class PrefixRowDataLoader(ArrayDataLoader):
         weights = None
         if self.neg_num and distribution == "popularity":
             alpha = neg_args.get("alpha")
-            weights = popularity_weights(dataset.inter_feat[dataset.iid_field], dataset.item_num,
+            targets = dataset.all_interactions[dataset.iid_field][self.positions]  # [T]
+            weights = popularity_weights(targets, dataset.item_num,
                                          1.0 if alpha in (None, "none") else float(alpha))
         self.neg_sampler = NegativeSampler(dataset.item_num, weights=weights) if self.neg_num else None
         self.neg_generator = torch.Generator().manual_seed(int(config["seed"]) + 3)

@@ -30,9 +30,11 @@ evaluator read) and replaces what is underneath:
                    test target, their earlier items its input. Every other user's last item is
                    the validation target and the rest trains (the GoodReads tutorial's protocol).
 
-and returns three views (``dataset.copy``) whose ``inter_feat`` holds their target rows and whose
-``target_positions`` index :attr:`SequenceDataset.sequences`; the loaders cut histories from the
-arrays per batch (:mod:`recbole_ext.loaders.prefix_rows`, :mod:`recbole_ext.evaluation`).
+and returns three views (``dataset.copy``). The validation and test views' ``inter_feat`` holds
+their target rows and their ``target_positions`` index :attr:`SequenceDataset.sequences`; the
+train view holds no rows (its targets, nearly every interaction, are read from ``split`` and the
+arrays, never copied). The loaders cut histories from the arrays per batch
+(:mod:`recbole_ext.loaders.prefix_rows`, :mod:`recbole_ext.evaluation`).
 """
 
 from __future__ import annotations
@@ -76,22 +78,36 @@ class SequenceSplit:
     test_positions: torch.Tensor  # [Rt]
     test_users_only: bool  # user_holdout: test rows belong to users never trained on
 
+    def train_mask(self, sequences: UserSequences) -> np.ndarray:
+        """Bool [N]: True at every training item of ``sequences`` (one byte per interaction).
+
+        Built by clearing the few positions after each row's training part (at most two per user,
+        or a held-out user's whole row), never by listing the training positions themselves.
+        """
+        rest = sequences.lengths - self.train_length  # [U] items after the training part
+        first = torch.repeat_interleave(sequences.indptr[:-1] + self.train_length, rest)  # [R]
+        offset = torch.arange(int(rest.sum())) - torch.repeat_interleave(rest.cumsum(0) - rest, rest)
+        mask = np.ones(len(sequences.items), dtype=bool)
+        mask[(first + offset).numpy()] = False
+        return mask
+
     def train_target_positions(self, sequences: UserSequences) -> torch.Tensor:
         """Positions of every training target (each training item but a user's first): [T]."""
-        start = sequences.indptr[:-1]
-        n_targets = (self.train_length - 1).clamp(min=0)  # [U]
-        first = torch.repeat_interleave(start + 1, n_targets)
-        offset = torch.arange(int(n_targets.sum())) - torch.repeat_interleave(n_targets.cumsum(0) - n_targets, n_targets)
-        return first + offset
+        mask = self.train_mask(sequences)
+        mask[sequences.indptr[:-1][self.train_length > 0].numpy()] = False
+        return torch.from_numpy(np.flatnonzero(mask))
 
-    def train_sequences(self, sequences: UserSequences) -> UserSequences:
-        """Each user's training items only, as CSR arrays (rows as in ``sequences``)."""
+    def train_sequences(self, sequences: UserSequences, with_times: bool = True) -> UserSequences:
+        """Each user's training items only, as CSR arrays (rows as in ``sequences``); their
+        timestamps too unless ``with_times`` is False (the loaders that never read them)."""
         indptr = torch.zeros_like(sequences.indptr)
         indptr[1:] = self.train_length.cumsum(0)
-        start = torch.repeat_interleave(sequences.indptr[:-1], self.train_length)
-        index = start + torch.arange(int(indptr[-1])) - torch.repeat_interleave(indptr[:-1], self.train_length)
-        times = sequences.timestamps[index] if sequences.timestamps is not None else None
-        return UserSequences(users=sequences.users, indptr=indptr, items=sequences.items[index], timestamps=times)
+        mask = self.train_mask(sequences)  # numpy's boolean take: no [N] index array in between
+        items = torch.from_numpy(sequences.items.numpy()[mask])
+        times = None
+        if with_times and sequences.timestamps is not None:
+            times = torch.from_numpy(sequences.timestamps.numpy()[mask])
+        return UserSequences(users=sequences.users, indptr=indptr, items=items, timestamps=times)
 
 
 def compute_split(config: Any, sequences: UserSequences) -> SequenceSplit:
@@ -261,7 +277,7 @@ class SequenceDataset(SequentialDataset):
             unique, first = np.unique(codes, return_index=True)
             unique = unique[np.argsort(first, kind="stable")]  # first appearance in the file
             tokens = columns.vocabularies[field][unique]
-            id_of_code = np.zeros(len(columns.vocabularies[field]), dtype=np.int64)
+            id_of_code = np.zeros(len(columns.vocabularies[field]), dtype=np.int32)  # ids < 2**31
             id_of_code[unique] = np.arange(1, len(unique) + 1)
             feat = self.user_feat if field == self.uid_field else self.item_feat if field == self.iid_field else None
             if feat is not None:  # ids only in .user / .item come after, in their file order
@@ -272,7 +288,7 @@ class SequenceDataset(SequentialDataset):
             self.field2token_id[field] = {token: i for i, token in enumerate(id_token)}
             if feat is not None:
                 feat[field] = feat[field].astype(str).map(self.field2token_id[field]).astype(np.int64)
-            self.inter_ids[field] = id_of_code[codes]  # [N kept], line order
+            self.inter_ids[field] = id_of_code[codes]  # [N kept] int32, line order
 
     def _remap_rest_of_side_features(self) -> None:
         """RecBole's own remapping for the other token columns of ``.user`` / ``.item`` files."""
@@ -295,7 +311,10 @@ class SequenceDataset(SequentialDataset):
 
     # ------------------------------------------------------------------------------ sequences
     def _build_sequences(self, columns: Any, kept: np.ndarray, path: Path) -> None:
-        users, items = self.inter_ids[self.uid_field], self.inter_ids[self.iid_field]
+        users = self.inter_ids[self.uid_field]
+        n_users = self.user_num - 1
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(np.bincount(users, minlength=n_users + 1)[1:])
         times = np.asarray(columns.floats[self.time_field])[kept]
         bad = ~np.isfinite(times)
         if bad.any():
@@ -306,31 +325,40 @@ class SequenceDataset(SequentialDataset):
                             f"non-finite '{self.time_field}'): sequential models order each user's items by time: "
                             "fix or remove those rows.")
         order = np.lexsort((times, users))  # stable: same time -> line order
+        del users
+        # Each column in time order as RecBole's dtypes (int64 ids), freeing its source as it goes:
+        # the peak is a few bytes per interaction above the result, not a second copy of every column.
         fields: dict[str, torch.Tensor] = {}
         for field, kind in columns.types.items():
             if kind == "token":
-                fields[field] = torch.from_numpy(self.inter_ids[field][order])
+                fields[field] = torch.from_numpy(self.inter_ids.pop(field)[order].astype(np.int64))
             elif field == self.time_field:
                 fields[field] = torch.from_numpy(np.ascontiguousarray(times[order]))
+                del times
             else:
                 fields[field] = torch.from_numpy(np.asarray(columns.floats[field])[kept][order].astype(np.float32))
-        del self.inter_ids
+        del self.inter_ids, order
         self.inter_feat = Interaction(fields)
         self.all_interactions = self.inter_feat  # views keep it: their histories are cut from it
-        n_users = self.user_num - 1
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(users, minlength=n_users + 1)[1:])
         self.sequences = UserSequences(
             users=torch.arange(1, n_users + 1), indptr=torch.from_numpy(indptr),
             items=fields[self.iid_field], timestamps=fields[self.time_field])
 
     # --------------------------------------------------------------------------------- views
     def build(self) -> list["SequenceDataset"]:
-        """[train, valid, test] views of the split (see the module docstring)."""
+        """[train, valid, test] views of the split (see the module docstring).
+
+        The validation and test views hold their target rows (``inter_feat``) and
+        ``target_positions``. The train view holds neither (an empty ``inter_feat`` and
+        ``target_positions`` None): its targets are nearly every interaction, and a copy of them
+        would double the data in memory; the training loaders read them from ``split`` and
+        :attr:`sequences` (``split.train_target_positions``, ``split.train_sequences``).
+        """
         self.split = compute_split(self.config, self.sequences)
-        views = []
-        for positions in (self.split.train_target_positions(self.sequences), self.split.valid_positions,
-                          self.split.test_positions):
+        train = self.copy(self.all_interactions[torch.zeros(0, dtype=torch.long)])
+        train.target_positions = None
+        views = [train]
+        for positions in (self.split.valid_positions, self.split.test_positions):
             view = self.copy(self.all_interactions[positions])
             view.target_positions = positions  # into self.sequences / self.all_interactions
             views.append(view)

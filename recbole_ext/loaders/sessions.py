@@ -88,6 +88,9 @@ class SessionDataLoader(UserSequenceDataLoader):
         self.session_gap: float | None = None if gap in (None, "none", "None") else float(gap)
         super().__init__(config, dataset, sampler, shuffle=shuffle)
 
+    def needs_times(self) -> bool:
+        return self.session_gap is not None  # sessions are cut at time gaps
+
     def num_samples(self) -> int:
         """Number of chunks; builds them (the parent's ``__init__`` calls it once ``sequences`` exist)."""
         seqs = self.sequences

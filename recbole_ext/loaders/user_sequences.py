@@ -176,7 +176,7 @@ class UserSequenceDataLoader(AbstractDataLoader):
     """
 
     def __init__(self, config: Any, dataset: Any, sampler: Any = None, shuffle: bool = True) -> None:
-        self.sequences = dataset.split.train_sequences(dataset.sequences)
+        self.sequences = dataset.split.train_sequences(dataset.sequences, with_times=self.needs_times())
         self.max_len: int = config["MAX_ITEM_LIST_LENGTH"]
         self.uid_field: str = dataset.uid_field
         self.iid_field: str = dataset.iid_field
@@ -192,6 +192,10 @@ class UserSequenceDataLoader(AbstractDataLoader):
         self.rows = (self.sequences.lengths >= 2).nonzero().flatten()  # users with a next item
         self.sample_size = self.num_samples()
         super().__init__(config, dataset, sampler, shuffle=shuffle)
+
+    def needs_times(self) -> bool:
+        """Whether the batches need the training items' timestamps (kept in memory only then)."""
+        return False
 
     def num_samples(self) -> int:
         """Number of training samples in an epoch (here: users with >= 2 training items)."""

@@ -186,7 +186,7 @@ class GRU4RecPaper(GRU4Rec):
         self.reset_parameters()
 
         # Shared extra negatives: popularity ** sample_alpha over the training items.
-        train_items = dataset.split.train_sequences(dataset.sequences).items
+        train_items = dataset.split.train_sequences(dataset.sequences, with_times=False).items
         counts = torch.bincount(train_items, minlength=self.n_items).double()  # [n_items]
         self.register_buffer("log_count", counts.clamp(min=1.0).log().float(), persistent=False)
         self.sampler = NegativeSampler(self.n_items, weights=popularity_weights(train_items, self.n_items,
