@@ -439,9 +439,9 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
                             "filter_inter_by_user_or_item: False to keep the interactions without side features).")
         raise DataError(f"Dataset '{config['dataset']}' has no interaction left after RecBole's filters "
                         "(user_inter_num_interval, item_inter_num_interval, val_interval): loosen them.")
-    users = dataset.inter_feat[dataset.uid_field]
-    counts = torch.bincount(torch.as_tensor(users), minlength=dataset.user_num)[1:]  # [U], padding 0 dropped
-    counts = counts[counts > 0]
+    users = torch.as_tensor(dataset.inter_feat[dataset.uid_field])
+    rows_per_user = torch.bincount(users, minlength=dataset.user_num)  # [user_num], padding 0 first
+    counts = rows_per_user[1:][rows_per_user[1:] > 0]
     split = config["eval_args"]["split"] if config["eval_args"] else None
     if isinstance(split, Mapping) and "LS" in split:
         short = int((counts < 3).sum())
@@ -458,8 +458,7 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
     if needs_negatives:
         # Only a user with at least item_num - 1 interactions can have seen every item: count the
         # distinct items of those users alone (never a key per interaction of the whole dataset).
-        users = torch.as_tensor(users)
-        heavy = torch.bincount(users, minlength=dataset.user_num) >= dataset.item_num - 1  # [user_num]
+        heavy = rows_per_user >= dataset.item_num - 1  # [user_num]
         full = 0
         if bool(heavy.any()):
             rows = heavy[users]

@@ -84,6 +84,13 @@ def test_user_holdout_tests_users_never_trained_on(tmp_path):
     assert len(test_users) == 5 and len(valid_users) == 25 and not test_users & valid_users
     trained = set(train.sequences.users[train.rows].tolist())
     assert trained == valid_users  # test users contribute nothing to training
+    seqs, split = dataset.sequences, dataset.split
+    training = split.train_sequences(seqs)  # every row's first train_length items, nothing else
+    for row in range(len(seqs.users)):
+        assert training.sequence(row) == seqs.sequence(row)[: int(split.train_length[row])]
+    test_rows = set(seqs.rows_of(torch.tensor(sorted(test_users))).tolist())
+    target_rows = torch.searchsorted(seqs.indptr, split.train_target_positions(seqs), right=True) - 1
+    assert not set(target_rows.tolist()) & test_rows and set(target_rows.tolist()) == set(range(len(seqs.users))) - test_rows
     # the test target is each test user's last item; validation the last item of the others
     ends = dataset.sequences.indptr[1:] - 1
     assert set(test._dataset.target_positions.tolist()) | set(valid._dataset.target_positions.tolist()) == set(ends.tolist())
