@@ -189,8 +189,10 @@ def test_short_histories_are_right_aligned_for_scoring(tiny):
 def test_bad_settings_are_errors(tiny):
     with pytest.raises(ValueError, match="cannot both be False"):
         make_model(tiny, horizontal_conv=False, vertical_conv=False)
-    with pytest.raises(ConfigError, match="loss_type='CE' is not allowed for CaserPaper: use one of BPR, BCE"):
-        make_model(tiny, loss_type="CE")
+    with pytest.raises(ConfigError, match="loss_type='TOP1' is not allowed for CaserPaper: use one of BPR, BCE, CE"):
+        make_model(tiny, loss_type="TOP1")
+    with pytest.raises(ValueError, match="loss_type BCE needs train_neg_sample_args"):
+        make_model(tiny, loss_type="BCE", train_neg_sample_args=None)
 
 
 def test_init_std_normal_weights_zero_biases(tiny):
@@ -224,6 +226,21 @@ def test_losses_exact_on_window_batch(tiny, loss_type):
     else:
         expected = (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()  # paper: sum over negatives
     assert torch.allclose(model.calculate_loss(interaction), expected, atol=1e-6)
+
+
+def test_ce_loss_is_a_softmax_over_all_items_per_target(tiny):
+    model, _ = make_model(tiny, loss_type="CE", train_neg_sample_args=None, dropout_prob=0.0)
+    base = batch(model, n=3)
+    targets = torch.tensor([[1, 2, 3], [4, 5, 0], [7, 8, 9]])  # [B, T]; one padding target, not counted
+    interaction = Interaction({model.USER_ID: base[model.USER_ID], model.ITEM_SEQ: base[model.ITEM_SEQ],
+                               model.ITEM_SEQ_LEN: base[model.ITEM_SEQ_LEN], model.ITEM_ID: targets})
+    logits = model.full_sort_predict(interaction)  # [B, n_items]
+    logits[:, 0] = float("-inf")
+    log_p = F.log_softmax(logits, dim=1)
+    terms = [-log_p[b, t] for b in range(3) for t in targets[b].tolist() if t]
+    assert torch.allclose(model.calculate_loss(interaction), torch.stack(terms).mean(), atol=1e-6)
+    ce = build_config("CaserPaper", "tiny", config_files=["caser-ml1m-ce"], overrides={"data_path": tiny})
+    assert ce["loss_type"] == "CE" and ce["train_neg_sample_args"]["distribution"] == "none"
 
 
 def test_presets_load(tiny):

@@ -42,7 +42,7 @@ from torch import nn
 from recbole_ext import losses
 from recbole_ext.loaders.windows import WindowDataLoader, right_align
 
-LOSSES = ("BPR", "BCE")
+LOSSES = ("BPR", "BCE", "CE")
 
 
 class _ParentConfig:
@@ -63,7 +63,10 @@ class CaserPaper(Caser):
           negative) pair of ``-log sigmoid(y_pos - y_neg)``; BCE (paper, Eq. 14):
           :func:`recbole_ext.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
           sigmoid(y_neg_k))`` averaged over targets (caser_pytorch averages the negative term
-          over the k negatives instead of summing it).
+          over the k negatives instead of summing it); CE (not the paper's: what stock Caser
+          and "SASRec with CE" train with): :func:`recbole_ext.losses.softmax_ce`, a softmax of
+          the paper's scores ``y`` over all items for each of the T targets, averaged over
+          targets; no negatives are sampled (``train_neg_sample_args: ~``).
         - Training batches come from :class:`recbole_ext.loaders.windows.WindowDataLoader`
           (``train_loader_class``): ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets,
           ``neg_item_id`` [B, T, k] negatives (``train_neg_sample_args.sample_num`` = k). A stock
@@ -85,6 +88,10 @@ class CaserPaper(Caser):
         self.use_horizontal: bool = bool(config["horizontal_conv"])
         if not (self.use_vertical or self.use_horizontal):
             raise ValueError("CaserPaper: vertical_conv and horizontal_conv cannot both be False.")
+        neg_args = config["train_neg_sample_args"] or {}
+        if loss_type != "CE" and neg_args.get("distribution", "none") in (None, "none"):
+            raise ValueError(f"CaserPaper: loss_type {loss_type} needs train_neg_sample_args with sample_num >= 1 "
+                             "(or loss_type CE, which samples none).")
         # Caser.__init__ only knows BPR / CE; its loss module is not used here.
         super().__init__(_ParentConfig(config, {"loss_type": "BPR"}), dataset)
         self.loss_type: str = loss_type
@@ -149,6 +156,11 @@ class CaserPaper(Caser):
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
         seq_output = self.sequence_output(interaction)  # [B, 2k]
         pos_items = interaction[self.POS_ITEM_ID].reshape(seq_output.size(0), -1)  # [B, T]
+        if self.loss_type == "CE":  # one [B, n_items] score matrix, shared by the window's T targets
+            logits = self.full_sort_predict_from(seq_output)  # [B, n_items]
+            logits[:, 0] = float("-inf")  # never predict padding
+            mask = pos_items != 0  # [B, T]
+            return losses.softmax_ce(logits.unsqueeze(1).expand(-1, pos_items.size(1), -1), pos_items, mask)
         neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
         pos_score = self.score(seq_output, pos_items)  # [B, T]
         neg_score = self.score(seq_output, neg_items)  # [B, T, N]
@@ -166,6 +178,9 @@ class CaserPaper(Caser):
         return self.score(seq_output, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)  # [B]
 
     def full_sort_predict(self, interaction: Any) -> torch.Tensor:
-        seq_output = self.sequence_output(interaction)  # [B, 2k]
-        return seq_output @ self.output_embedding.weight.T + self.output_bias.weight.T  # [B, n_items]
+        return self.full_sort_predict_from(self.sequence_output(interaction))  # [B, n_items]
+
+    def full_sort_predict_from(self, seq_output: torch.Tensor) -> torch.Tensor:
+        """Every item's score ``V_i . [z, p_u] + b_i`` for ``seq_output`` [B, 2k] -> [B, n_items]."""
+        return seq_output @ self.output_embedding.weight.T + self.output_bias.weight.T
 
