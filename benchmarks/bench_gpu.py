@@ -54,12 +54,14 @@ PUBLISHED_ML1M = {
 }
 
 
-def run_one(model: str, dataset: str, cap: float, out: Path, threads: int, data_path: Path) -> dict:
+def run_one(model: str, dataset: str, cap: float, out: Path, threads: int, data_path: Path,
+            presets: dict[str, str]) -> dict:
     name = f"{model}__{dataset}"
     args = [sys.executable, "-m", "recbole_ext.cli", "--model", model, "--dataset", dataset,
             "--output_dir", str(out / "runs" / name), "--result_file", str(out / "runs" / f"{name}.json")]
-    if CONFIG_FILES.get((dataset, model)):
-        args += ["--config_files", *CONFIG_FILES[(dataset, model)]]
+    config_files = [presets[model]] if model in presets else CONFIG_FILES.get((dataset, model))
+    if config_files:
+        args += ["--config_files", *config_files]
     settings = {"ranking_protocol": "full_masked", "max_train_seconds": cap, "torch_threads": threads,
                 "show_progress": False, "state": "WARNING", "data_path": str(data_path), **OVERRIDES.get(model, {})}
     args += [f"--{key}={value}" for key, value in settings.items()]
@@ -151,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=12, help="runs at once (default: all twelve)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--data_path", type=Path, default=Path("atomic_data"))
+    parser.add_argument("--preset", nargs="*", default=[], metavar="MODEL=PRESET",
+                        help="another preset for a model (e.g. CaserPaper=caser-ml1m-ce); named in the results section")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
+    presets = dict(pair.split("=", 1) for pair in args.preset)
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     caps = {"ml-100k": args.cap_ml100k, "ml1m": args.cap_ml1m}
     cells = [(m, d) for d in args.datasets for m in args.models]
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_one, m, d, caps.get(d, args.cap_ml1m), args.out, args.threads,
-                               args.data_path.resolve()) for m, d in cells]
+                               args.data_path.resolve(), presets) for m, d in cells]
         results = [f.result() for f in futures]
     meta = {
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -181,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{row['test_ndcg10']:.4f}") for row in rows if not row["error"]]
         families = [stock for stock, ours in FAMILIES if stock in args.models or ours in args.models]
         name = f"gpu-{'-'.join(args.datasets)}-{device.lower()}-{'-'.join(f.lower() for f in families)}"
-        publish(name, f"Stock against ours, same cap ({', '.join(args.datasets)}; {', '.join(families)}; "
+        name += "".join(f"-{preset}" for preset in presets.values())
+        with_presets = "".join(f"; {model} {preset}" for model, preset in presets.items())
+        publish(name, f"Stock against ours, same cap ({', '.join(args.datasets)}; {', '.join(families)}{with_presets}; "
                 f"{device_name()})", text, load_before[0], headline=headline)
     return 1 if any(row["error"] for row in rows) else 0
 
