@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from recbole_ext.flags import either_style
-from recbole_ext.results_page import git_commit
+from recbole_ext.results_page import COMMIT_AT_START
 from recbole_ext.pipeline import seconds_to_reach
 from recbole_ext.results_page import publish
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "command": "python benchmarks/bench_gpu.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-        "commit": git_commit(), "device": device_name(), "jobs": args.jobs,
+        "commit": COMMIT_AT_START, "device": device_name(), "jobs": args.jobs,
         "load_before": " ".join(f"{x:.1f}" for x in load_before),
         "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "wall_seconds": time.perf_counter() - started,
