@@ -237,7 +237,7 @@ def tune(
     if early_stop < 0:
         raise ConfigError(f"--early_stop {early_stop}: give 0 (never stop early) or a number of trials.")
     model_name = model if isinstance(model, str) else model.__name__
-    build_config(model, dataset, config_files, overrides)  # fail fast on a bad model/dataset/config
+    config = build_config(model, dataset, config_files, overrides)  # fail fast on a bad model/dataset/config
     params_file = resolve_search_space(params_file)  # and on a missing search space, before any output
     out = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / (
         f"tune-{model_name}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
@@ -250,6 +250,8 @@ def tune(
     trials_dir.mkdir(parents=True, exist_ok=True)
     config_files = [str(resolve_config_file(p).resolve()) for p in config_files]
     overrides = dict(overrides or {})
+    # Ray runs each trial in a working directory of its own: a relative data_path would point there.
+    overrides["data_path"] = str(Path(config["data_path"]).resolve().parent)
     if tool == "hyperopt":
         space = hyperopt_space(params_file)
 

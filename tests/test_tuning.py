@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
@@ -121,9 +122,11 @@ def test_random_search_draws_max_evals_trials_reproducibly(tiny_dataset, tmp_pat
 
 
 @pytest.mark.slow
-def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_point_space):
+def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_point_space, monkeypatch):
     pytest.importorskip("ray")
     data_path, name = tiny_dataset
+    monkeypatch.chdir(tmp_path)  # a relative data_path, as typed: Ray trials run in folders of their own
+    data_path = os.path.relpath(data_path)
     out = tmp_path / "ray-search"
     result = tune("SASRec", name, two_point_space, tool="ray", overrides={**FAST_SASREC, "data_path": data_path},
                   output_dir=out, ray_options={"num_cpus": 2, "cpus_per_trial": 1})
