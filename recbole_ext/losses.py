@@ -14,7 +14,8 @@ nothing; with no counted position at all the loss is 0 (still connected to the g
   ``alpha = k / (n_items - 1)``; ``t`` = 0 is plain BCE, ``t`` = 1 undoes the sampling's
   overconfidence entirely.
 * :func:`softmax_ce`: softmax cross-entropy over all items (``logits`` [..., n_items]), the
-  "SASRec with CE" of the full-ranking reference numbers.
+  "SASRec with CE" of the full-ranking reference numbers; :func:`shared_softmax_ce` the same
+  for several targets of one row (CaserPaper's T targets per window) with one softmax per row.
 * :func:`sampled_softmax`: softmax cross-entropy over the positive and its k negatives.
 * :func:`bpr`: ``-mean_k log s(pos - neg_k)``.
 
@@ -69,6 +70,19 @@ def softmax_ce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
         if target.numel() == 0:
             return logits.sum() * 0.0
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1))
+
+
+def shared_softmax_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over all items of several targets per row sharing one softmax: ``logits``
+    [B, n_items], ``targets`` [B, T] item ids, ``mask`` [B, T] the targets counted; the mean over them.
+
+    The same numbers as :func:`softmax_ce` on ``logits`` repeated for each target, with one
+    ``log_softmax`` per row instead of T.
+    """
+    if not bool(mask.any()):
+        return logits.sum() * 0.0
+    log_p = torch.log_softmax(logits, dim=-1).gather(1, targets)  # [B, T]
+    return -log_p[mask].mean()
 
 
 def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

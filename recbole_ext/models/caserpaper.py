@@ -156,11 +156,10 @@ class CaserPaper(Caser):
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
         seq_output = self.sequence_output(interaction)  # [B, 2k]
         pos_items = interaction[self.POS_ITEM_ID].reshape(seq_output.size(0), -1)  # [B, T]
-        if self.loss_type == "CE":  # one [B, n_items] score matrix, shared by the window's T targets
+        if self.loss_type == "CE":  # one softmax per window, shared by its T targets
             logits = self.full_sort_predict_from(seq_output)  # [B, n_items]
             logits[:, 0] = float("-inf")  # never predict padding
-            mask = pos_items != 0  # [B, T]
-            return losses.softmax_ce(logits.unsqueeze(1).expand(-1, pos_items.size(1), -1), pos_items, mask)
+            return losses.shared_softmax_ce(logits, pos_items, pos_items != 0)
         neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
         pos_score = self.score(seq_output, pos_items)  # [B, T]
         neg_score = self.score(seq_output, neg_items)  # [B, T, N]
