@@ -25,6 +25,7 @@ steps per second and evaluation seconds, with the load average before it started
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -82,7 +83,8 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     test_sampled = CandidateEvalDataLoader(config, test_view, int(config["ranking_neg_num"]), int(config["seed"]) + 2)
     result["sampled_candidates_seconds"] = round(time.perf_counter() - started, 1)
 
-    with tempfile.TemporaryDirectory() as scratch, _chdir(scratch):
+    # RecBole's trainer writes its logs relative to the working directory: keep them in scratch.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
         from recbole.utils import get_trainer
 
         config["checkpoint_dir"] = scratch
@@ -110,19 +112,6 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
             result[f"{protocol}_hit@10"] = round(float(metrics["hit@10"]), 4)
     result["peak_rss_mb"] = rss_mb()
     return result
-
-
-class _chdir:
-    """RecBole's trainer writes its logs relative to the working directory: keep them in scratch."""
-
-    def __init__(self, path: str) -> None:
-        self.path, self.old = path, os.getcwd()
-
-    def __enter__(self) -> None:
-        os.chdir(self.path)
-
-    def __exit__(self, *exc) -> None:
-        os.chdir(self.old)
 
 
 def markdown(rows: list[dict], result: dict, args: argparse.Namespace, load_before: float) -> str:

@@ -64,9 +64,9 @@ class CaserPaper(Caser):
           :func:`recbole_ext.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
           sigmoid(y_neg_k))`` averaged over targets (caser_pytorch averages the negative term
           over the k negatives instead of summing it); CE (not the paper's: what stock Caser
-          and "SASRec with CE" train with): :func:`recbole_ext.losses.softmax_ce`, a softmax of
-          the paper's scores ``y`` over all items for each of the T targets, averaged over
-          targets; no negatives are sampled (``train_neg_sample_args: ~``).
+          and "SASRec with CE" train with): :func:`recbole_ext.losses.shared_softmax_ce`, a
+          softmax of the paper's scores ``y`` over all items, one per window shared by its T
+          targets, averaged over targets; no negatives are sampled (``train_neg_sample_args: ~``).
         - Training batches come from :class:`recbole_ext.loaders.windows.WindowDataLoader`
           (``train_loader_class``): ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets,
           ``neg_item_id`` [B, T, k] negatives (``train_neg_sample_args.sample_num`` = k). A stock
