@@ -7,7 +7,9 @@
 Both sides train the same global batches from the same seed: ``one`` is a single process using all
 ``--processes`` threads, ``torchrun`` is ``--processes`` ranks of one thread each (on GPUs: one GPU
 each; ``--threads`` changes the CPU threads per rank). It prints seconds per epoch, the test
-metrics, the peak RSS of each rank and the ratios. With dropout (the presets have it) the two
+metrics, the peak RSS of each rank, each rank's PSS at the end (RSS counts the pages the ranks
+share, the dataset's arrays, in every rank; PSS splits them, so the ranks' PSS add up to what they
+hold together) and the ratios. With dropout (the presets have it) the two
 sides draw different masks, so their metrics agree only statistically; ``--set
 hidden_dropout_prob=0 attn_dropout_prob=0`` (and a cross-entropy loss) makes them agree exactly.
 """
@@ -38,6 +40,14 @@ def side_command(processes: int, args: argparse.Namespace, threads: int, out: Pa
         return [sys.executable, str(RUN_PY), *flags]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
             str(RUN_PY), *flags]
+
+
+def pss(result: dict) -> str:
+    """Each rank's proportional set size (shared pages split among the ranks that map them) and their sum."""
+    values = result["pss_mb_per_rank"]
+    if None in values:
+        return "n/a"
+    return ", ".join(f"{m:.0f}" for m in values) + (f" ({sum(values):.0f})" if len(values) > 1 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,15 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"{args.model} on {args.dataset} ({results['one']['eval_protocol']}), {args.epochs} epochs, the same "
              "global batches on both sides.", "",
              "| side | processes x threads | s / epoch | " + " | ".join(f"test {k}" for k in keys)
-             + " | peak RSS MiB per rank |", "|---|---|---|" + "---|" * len(keys) + "---|"]
+             + " | peak RSS MiB per rank | PSS MiB per rank at the end (sum) |",
+             "|---|---|---|" + "---|" * len(keys) + "---|---|"]
     for name, (processes, threads) in sides.items():
         r = results[name]
         lines.append(f"| {name} | {processes} x {threads} | {r['seconds_per_epoch']:.2f} | "
                      + " | ".join(f"{r['test_result'][k]:.4f}" for k in keys)
-                     + f" | {', '.join(f'{m:.0f}' for m in r['peak_rss_mb_per_rank'])} |")
+                     + f" | {', '.join(f'{m:.0f}' for m in r['peak_rss_mb_per_rank'])} | {pss(r)} |")
     one, many = results["one"], results["torchrun"]
     lines += ["", f"torchrun / one: time per epoch {many['seconds_per_epoch'] / one['seconds_per_epoch']:.2f}x; "
               f"largest rank's peak RSS {max(many['peak_rss_mb_per_rank']) / one['peak_rss_mb']:.2f}x one process's; "
+              + (f"the ranks' PSS together {sum(many['pss_mb_per_rank']) / one['pss_mb_per_rank'][0]:.2f}x one "
+                 "process's; " if None not in (*many["pss_mb_per_rank"], *one["pss_mb_per_rank"]) else "")
               + "; ".join(f"{k} {many['test_result'][k] - one['test_result'][k]:+.4f}" for k in keys) + "."]
     table = "\n".join(lines)
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")

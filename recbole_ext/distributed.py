@@ -22,6 +22,10 @@ What is sharded and what is exact:
   (RecBole's ``rec.topk`` ...) are gathered and put back in one-process order before the metrics
   are computed (:class:`GatheredCollector`): every rank gets exactly the one-process numbers, so
   early stopping decides the same everywhere. The time cap is rank 0's clock.
+* **Data**: one copy per machine. The first rank of each machine (``LOCAL_RANK`` 0) loads the
+  dataset and writes its per-interaction arrays to a temporary folder (``TMPDIR``); every rank of
+  the machine then maps them from there (:func:`one_copy_per_machine`), so N ranks share one set
+  of pages instead of holding N copies, and the folder is removed once all have mapped it.
 * **Files**: rank 0 alone writes the run directory (``run.json``, ``result.json``, checkpoints,
   ``resume.pth``); the best model is sent from rank 0 to the others for the test, so no rank
   reads another machine's disk. ``resume.pth`` keeps every rank's random state: ``--resume``
@@ -33,10 +37,14 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import shutil
 import signal
+import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -151,6 +159,40 @@ def gather_objects(value: Any, world: World | None) -> list[Any]:
     with collective("a gather"):
         dist.all_gather_object(values, value)
     return values
+
+
+def one_copy_per_machine(build: Callable[[], Any], to_files: Callable[[Any, Path], None],
+                         from_files: Callable[[Path], Any], world: World) -> Any:
+    """``build()`` on the first rank of each machine only; it writes what it built with
+    ``to_files(value, folder)`` and the machine's other ranks read it with ``from_files(folder)``.
+
+    An error in ``build`` stops every rank: the building rank raises it, the others say which rank
+    failed and why (no rank waits for a folder that never comes)."""
+    token = broadcast_object(uuid.uuid4().hex[:12], world)  # one name per run, each machine its own folder
+    folder = Path(tempfile.gettempdir()) / f"recbole-ext-shared-data-{token}-node{os.environ.get('GROUP_RANK', '0')}"
+    value, failure = None, None
+    if world.local_rank == 0:
+        try:
+            value = build()
+            to_files(value, folder)
+        except BaseException as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            failure = error
+    failures = gather_objects(None if failure is None else f"{type(failure).__name__}: {failure}", world)
+    try:
+        if failure is not None:
+            raise failure
+        failed = [(rank, why) for rank, why in enumerate(failures) if why]
+        if failed:
+            rank, why = failed[0]
+            raise RecboleExtError(f"rank {rank} could not load the data, so no rank trains ({why})")
+        if world.local_rank != 0:
+            value = from_files(folder)
+    finally:
+        gather_objects(None, world)  # every rank of the machine has mapped the files (or failed)
+        if world.local_rank == 0:
+            shutil.rmtree(folder, ignore_errors=True)  # mapped pages stay readable until unmapped
+    return value
 
 
 def share_bounds(n: int, world: World) -> tuple[int, int]:

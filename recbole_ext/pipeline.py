@@ -182,7 +182,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         closing.enter_context(contextlib.chdir(workdir))
         logger = closing.enter_context(run_logger(config, workdir / "run.log"))
         init_seed(config["seed"], config["reproducibility"])
-        dataset = load_dataset(config)
+        dataset = load_dataset(config, world)
         logger.info(dataset)
         data_notes = [*getattr(dataset, "filter_notes", []), *check_trainable(config, dataset)]
         for note in data_notes:
@@ -241,6 +241,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
     epochs = len(trainer.train_loss_dict)
     peak_rss_per_rank = distributed.gather_objects(
         round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), world)
+    pss_per_rank = distributed.gather_objects(proportional_set_size_mb(), world)
     return {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -257,6 +258,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         "peak_rss_mb": peak_rss_per_rank[0],
         # every rank's peak RSS (MiB), rank 0 first: one entry for a one-process run
         "peak_rss_mb_per_rank": peak_rss_per_rank,
+        # every rank's PSS (MiB) at the end: pages shared by N ranks count 1/N in each, so the
+        # ranks' entries add up to what they hold together (RSS counts a shared page in every rank)
+        "pss_mb_per_rank": pss_per_rank,
         "world_size": world.size if world else 1,
         # torch.cuda.max_memory_allocated of this run (of its last part, when resumed); None on the CPU.
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(config["device"]) / 2**20, 1) if on_cuda else None,
@@ -418,6 +422,17 @@ def eval_protocol(config: Config) -> str:
     else:
         ranking = test_mode
     return f"{split_name}, {ranking}"
+
+
+def proportional_set_size_mb() -> float | None:
+    """This process's proportional set size (MiB; Linux ``/proc/self/smaps_rollup``, else None)."""
+    try:
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def floats(metrics: Mapping[str, Any] | None) -> dict[str, float]:

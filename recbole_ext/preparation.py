@@ -18,6 +18,7 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import ModelType
 
+from recbole_ext import distributed
 from recbole_ext.errors import ConfigError
 from recbole_ext.evaluation import general_eval_loaders, sequential_eval_loaders
 from recbole_ext.loaders.prefix_rows import PrefixRowDataLoader
@@ -28,8 +29,11 @@ def is_sequential(config: Any) -> bool:
     return config["MODEL_TYPE"] == ModelType.SEQUENTIAL
 
 
-def load_dataset(config: Any) -> Any:
-    """The whole dataset: a :class:`SequenceDataset` for sequential models, else RecBole's."""
+def load_dataset(config: Any, world: Any = None) -> Any:
+    """The whole dataset: a :class:`SequenceDataset` for sequential models, else RecBole's.
+
+    Under ``torchrun`` (``world``, a :class:`recbole_ext.distributed.World`), a sequential dataset
+    is loaded once per machine and its arrays shared by the machine's ranks."""
     if not is_sequential(config):
         return create_dataset(config)
     own = config["model"] + "Dataset"
@@ -41,7 +45,10 @@ def load_dataset(config: Any) -> Any:
         raise ConfigError(f"eval_args split {split} is RecBole's split for other models; sequential models are split "
                           "per user in time order: use split_protocol leave_one_out (default) or user_holdout, and "
                           "eval_args split: {LS: valid_and_test}.")
-    return SequenceDataset(config)
+    if world is None or world.size == 1:
+        return SequenceDataset(config)
+    return distributed.one_copy_per_machine(lambda: SequenceDataset(config), SequenceDataset.to_shared_files,
+                                            SequenceDataset.from_shared_files, world)
 
 
 def make_loaders(config: Any, dataset: Any) -> tuple[Any, Any, Any]:

@@ -115,7 +115,7 @@ def test_make_synthetic(tmp_path):
 def test_bench_ddp(data, tmp_path):
     out = run_script("bench_ddp.py", "--dataset", "tiny", "--data_path", str(data), "--config_files", "--epochs", "1",
                      "--set", *SMALL_SEQ, cwd=tmp_path)
-    assert "| torchrun | 2 x 1 |" in out and "torchrun / one" in out
+    assert "| torchrun | 2 x 1 |" in out and "torchrun / one" in out and "PSS together" in out
 
 
 def test_bench_scale(tmp_path):

@@ -61,7 +61,8 @@ def train_losses(run_dir: Path) -> list[float]:
     return [float(line.rsplit("train loss:", 1)[1].strip(" ]")) for line in lines if "train loss:" in line]
 
 
-def test_two_processes_end_with_the_one_process_metrics(data_path, tmp_path):
+def test_two_processes_end_with_the_one_process_metrics(data_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where rank 0 puts the arrays both ranks map
     args = ["--model", "SASRecPaper", "--dataset", "tiny", f"--data_path={data_path}", "--epochs=4", *EXACT]
     results = {}
     for n_procs in (1, 2):
@@ -69,12 +70,29 @@ def test_two_processes_end_with_the_one_process_metrics(data_path, tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
         results[n_procs] = json.loads((tmp_path / str(n_procs) / RESULT).read_text())
     one, two = results[1], results[2]
-    assert two["world_size"] == 2 and len(two["peak_rss_mb_per_rank"]) == 2
+    assert two["world_size"] == 2 and len(two["peak_rss_mb_per_rank"]) == 2 and len(two["pss_mb_per_rank"]) == 2
+    assert not list(tmp_path.glob("recbole-ext-shared-data-*"))  # removed once both ranks mapped it
     assert train_losses(tmp_path / "2") == pytest.approx(train_losses(tmp_path / "1"), rel=1e-5)
     assert [p["valid_score"] for p in two["valid_curve"]] == pytest.approx(
         [p["valid_score"] for p in one["valid_curve"]], abs=1e-4)
     assert two["test_result"] == pytest.approx(one["test_result"], abs=1e-4)
     assert len(list((tmp_path / "2" / "checkpoint").iterdir())) == 1  # rank 0's best model only
+
+
+def test_bad_data_stops_every_rank_with_the_loading_rank_s_error(tmp_path, monkeypatch):
+    """Only rank 0 reads the file; its error reaches rank 1, which does not wait for data that never comes."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    path = tmp_path / "data" / "bad" / "bad.inter"
+    write_inter(path, tiny_rows(n_users=6, per_user=5))
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].rsplit("\t", 1)[0] + "\t"  # a missing timestamp on line 4
+    path.write_text("\n".join(lines) + "\n")
+    done = launch(2, "--model", "SASRecPaper", "--dataset", "bad", f"--data_path={tmp_path / 'data'}", *EXACT,
+                  f"--output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "bad.inter:4: timestamp missing" in done.stderr
+    assert "rank 0 could not load the data" in done.stderr  # rank 1's line
+    assert not list(tmp_path.glob("recbole-ext-shared-data-*"))
 
 
 def worker_pids(launcher: subprocess.Popen) -> dict[int, int]:

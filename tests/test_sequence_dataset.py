@@ -158,3 +158,40 @@ def test_ml1m_leave_one_out_targets_match_an_independent_pandas_split(tmp_path):
     lengths = raw.groupby("user_id").size()
     test_rows = exported[exported.phase == "test"].set_index("user_id")
     assert (test_rows["history_length"].astype(int) == lengths[test_rows.index] - 1).all()
+
+
+def mapped_file(tensor):
+    """The file whose mapping holds ``tensor``'s data (Linux /proc/self/maps), or None."""
+    address = tensor.data_ptr()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *rest = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end:
+            return Path(rest[-1]) if len(rest) == 5 else None
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc to see the mappings")
+def test_shared_files_give_the_same_dataset_with_its_arrays_mapped_from_disk(tmp_path):
+    """What the first rank of a machine writes (to_shared_files), the others read back mapped, not copied;
+    loaders built on either give the same batches."""
+    write_inter(tmp_path / "s" / "s.inter", tiny_rows(n_users=9, per_user=7))
+    config = config_for(tmp_path, "s")
+    built = load_dataset(config)
+    expected = {name: built.inter_feat[name].clone() for name in built.inter_feat.interaction}
+    built.to_shared_files(tmp_path / "shared")
+    shared = type(built).from_shared_files(tmp_path / "shared")
+    for dataset in (built, shared):  # the writer maps its own arrays from the files too
+        assert list(dataset.inter_feat.interaction) == list(expected)
+        for name, column in expected.items():
+            assert torch.equal(dataset.inter_feat[name], column)
+            assert mapped_file(dataset.inter_feat[name]) == tmp_path / "shared" / f"column.{name}.npy"
+        assert dataset.sequences.items.data_ptr() == dataset.inter_feat["item_id"].data_ptr()
+        assert dataset.all_interactions is dataset.inter_feat
+    assert torch.equal(shared.sequences.indptr, built.sequences.indptr)
+    assert list(shared.field2id_token["item_id"]) == list(built.field2id_token["item_id"])
+    batches = [[b["item_id_list"].tolist() + b["item_id"].tolist() for b in make_loaders(config, d)[0]]
+               for d in (built, shared)]
+    assert batches[0] == batches[1]
+    shared.inter_feat["item_id"][0] = -5  # copy-on-write: the file and the other mapping keep their values
+    assert int(built.inter_feat["item_id"][0]) == int(expected["item_id"][0])

@@ -40,6 +40,7 @@ arrays, never copied). The loaders cut histories from the arrays per batch
 from __future__ import annotations
 
 import contextlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ UNSUPPORTED_KEYS = {
     "threshold": "labels from a threshold are for point-wise models, not sequential ones",
     "preload_weight": "preloaded embeddings are not supported for sequential models",
 }
+SHARED_REST = "dataset.pkl"  # in a folder of shared files: the dataset without its per-interaction arrays
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,48 @@ class SequenceDataset(SequentialDataset):
         self.sequences = UserSequences(
             users=torch.arange(1, n_users + 1), indptr=torch.from_numpy(indptr),
             items=fields[self.iid_field], timestamps=fields[self.time_field])
+
+    # ------------------------------------------------------------------- one copy per machine
+    def to_shared_files(self, directory: Path) -> None:
+        """Write the per-interaction arrays (the columns of ``inter_feat``, the CSR rows) to
+        ``directory`` as ``.npy`` files and the rest (vocabularies, side features, configuration) as
+        a pickle, then map this dataset's arrays from those files: every process that loads them
+        (:meth:`from_shared_files`) reads the same pages of the page cache, one copy per machine.
+        Called before :meth:`build`."""
+        directory.mkdir(parents=True, exist_ok=True)
+        columns = list(self.inter_feat.interaction)
+        arrays = {**{f"column.{name}": self.inter_feat[name] for name in columns},
+                  "rows.users": self.sequences.users, "rows.indptr": self.sequences.indptr}
+        for name, tensor in arrays.items():
+            np.save(directory / f"{name}.npy", tensor.numpy())
+        del arrays
+        kept = (self.inter_feat, self.all_interactions, self.sequences)
+        self.inter_feat = self.all_interactions = self.sequences = None
+        try:
+            with open(directory / SHARED_REST, "wb") as f:
+                pickle.dump((self, columns), f, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            self.inter_feat, self.all_interactions, self.sequences = kept
+        del kept
+        self._map_shared_arrays(directory, columns)
+
+    @classmethod
+    def from_shared_files(cls, directory: Path) -> "SequenceDataset":
+        """The dataset :meth:`to_shared_files` wrote to ``directory``, its arrays mapped, not read."""
+        with open(directory / SHARED_REST, "rb") as f:
+            dataset, columns = pickle.load(f)
+        dataset._map_shared_arrays(directory, columns)
+        return dataset
+
+    def _map_shared_arrays(self, directory: Path, columns: list[str]) -> None:
+        def mapped(name: str) -> torch.Tensor:  # copy-on-write: a write stays private, never reaches the file
+            return torch.from_numpy(np.load(directory / f"{name}.npy", mmap_mode="c"))
+
+        self.inter_feat = Interaction({name: mapped(f"column.{name}") for name in columns})
+        self.all_interactions = self.inter_feat
+        self.sequences = UserSequences(users=mapped("rows.users"), indptr=mapped("rows.indptr"),
+                                       items=self.inter_feat[self.iid_field],
+                                       timestamps=self.inter_feat[self.time_field])
 
     # --------------------------------------------------------------------------------- views
     def build(self) -> list["SequenceDataset"]:
