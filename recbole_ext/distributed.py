@@ -174,7 +174,12 @@ def one_copy_per_machine(build: Callable[[], Any], to_files: Callable[[Any, Path
     if world.local_rank == 0:
         try:
             value = build()
-            to_files(value, folder)
+            try:
+                to_files(value, folder)
+            except OSError as error:
+                raise RecboleExtError(f"could not write the data this machine's ranks share to {folder} ({error}): "
+                                      "point TMPDIR at a folder with room for it (about 30 bytes per "
+                                      "interaction)") from None
         except BaseException as error:
             shutil.rmtree(folder, ignore_errors=True)
             failure = error

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 from recbole_ext import distributed
+from recbole_ext.errors import RecboleExtError
 from recbole_ext.pipeline import FAILED_MARK, RESULT, RESUME_STATE
 from tests.conftest import REPO_ROOT, tiny_rows, write_inter
 
@@ -93,6 +95,22 @@ def test_bad_data_stops_every_rank_with_the_loading_rank_s_error(tmp_path, monke
     assert "bad.inter:4: timestamp missing" in done.stderr
     assert "rank 0 could not load the data" in done.stderr  # rank 1's line
     assert not list(tmp_path.glob("recbole-ext-shared-data-*"))
+
+
+def test_a_full_disk_for_the_shared_data_is_one_line_naming_tmpdir(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # what TMPDIR sets, once per process
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        def full_disk(value, folder):
+            folder.mkdir()
+            raise OSError(28, "No space left on device")
+
+        with pytest.raises(RecboleExtError, match=f"{tmp_path}/recbole-ext-shared-data-.*No space left on device"
+                                                  ".*point TMPDIR at a folder with room"):
+            distributed.one_copy_per_machine(lambda: "data", full_disk, None, distributed.World(0, 1, 0))
+        assert not list(tmp_path.glob("recbole-ext-shared-data-*"))
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 def worker_pids(launcher: subprocess.Popen) -> dict[int, int]:
