@@ -14,8 +14,8 @@ each stage in a process of its own so that each has its own peak RSS:
               ``configs/sasrec-goodreads-tutorial.yaml`` (``user_holdout``, 1,000 test users), the
               first time (text parsed, binary cache written);
 ``train``     the same, then ``--steps`` training steps (Adam, batch 128, BCE) and the test users
-              ranked under ``full_masked`` (every item; rows per batch bounded by
-              ``max_score_matrix_mb``, so no ``[rows x items]`` score matrix passes that many MiB)
+              ranked under ``full_masked`` (every item, scored in item chunks so that no
+              ``[rows x items]`` score matrix passes ``max_score_matrix_mb``)
               and under ``sampled_masked`` (1 + 100 candidates).
 
 Prints one row per stage (seconds, peak RSS, bytes of peak RSS per interaction) and the training
@@ -62,7 +62,7 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     import torch
 
     from recbole_ext import build_config
-    from recbole_ext.evaluation import CandidateEvalDataLoader
+    from recbole_ext.evaluation import CandidateEvalDataLoader, item_chunked, items_per_chunk, ranks_in_item_chunks
     from recbole_ext.preparation import load_dataset, make_loaders
 
     def rss_mb() -> float:
@@ -89,7 +89,10 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
 
         config["checkpoint_dir"] = scratch
         model = config.model_class(config, train._dataset).to(config["device"])
-        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
+        if ranks_in_item_chunks(config):  # as the pipeline does
+            trainer_class = item_chunked(trainer_class)
+        trainer = trainer_class(config, model)
         model.train()
         done, started = 0, time.perf_counter()
         while done < steps:
@@ -103,7 +106,9 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
                     break
         seconds = time.perf_counter() - started
         result.update(steps=done, train_seconds=round(seconds, 1), steps_per_second=round(done / seconds, 2),
-                      train_rss_mb=rss_mb(), score_rows_per_batch=test_full.step)
+                      train_rss_mb=rss_mb(), score_rows_per_batch=test_full.step,
+                      score_items_per_chunk=items_per_chunk(config, test_full.step, dataset.item_num)
+                      if ranks_in_item_chunks(config) else dataset.item_num)
         for protocol, loader in (("full_masked", test_full), ("sampled_masked", test_sampled)):
             started = time.perf_counter()
             metrics = trainer.evaluate(loader, load_best_model=False, show_progress=False)
@@ -125,8 +130,9 @@ def markdown(rows: list[dict], result: dict, args: argparse.Namespace, load_befo
                      f"{row['peak_rss_mb'] * 2**20 / n:,.0f} |")
     lines += ["", f"- training: {result['steps']} steps of batch 128 in {result['train_seconds']} s = "
               f"**{result['steps_per_second']} steps/s**",
-              f"- test, `full_masked` over all {result['items']:,} items ({result['score_rows_per_batch']} rows per "
-              f"score matrix, `max_score_matrix_mb` {args.score_mb:g}): {result['full_masked_seconds']} s, "
+              f"- test, `full_masked` over all {result['items']:,} items ({result['score_rows_per_batch']} rows x "
+              f"{result['score_items_per_chunk']:,} items per score matrix, `max_score_matrix_mb` {args.score_mb:g}): "
+              f"{result['full_masked_seconds']} s, "
               f"NDCG@10 {result['full_masked_ndcg@10']}, HR@10 {result['full_masked_hit@10']}",
               f"- test, `sampled_masked` (1 + 100): candidates drawn in {result['sampled_candidates_seconds']} s, "
               f"ranked in {result['sampled_masked_seconds']} s, NDCG@10 {result['sampled_masked_ndcg@10']}, "

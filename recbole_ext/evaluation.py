@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
 from recbole.data.interaction import Interaction
-from recbole.utils import ModelType
+from recbole.utils import EvaluatorType, ModelType
 
 from recbole_ext.errors import ConfigError
 from recbole_ext.loaders.prefix_rows import prefix_fields
@@ -138,16 +138,17 @@ class EvalRowsDataLoader(FullSortEvalDataLoader):
         self.prefix = _PrefixIndex(dataset.sequences, dataset.inter_feat[dataset.uid_field], self.positions)
         super().__init__(config, dataset, None, shuffle=False)
 
-    def _init_batch_size_and_step(self) -> None:
-        """``eval_batch_size`` rows, fewer when their ``[rows x items]`` scores would pass ``max_score_matrix_mb``.
+    masks_by_pairs = True  # history_index: (rows, items) of the masked scores, or None
 
-        The trainer scores every item of a batch's rows at once (``full_sort_predict``), and the
-        masks and RecBole's collector add matrices of the same shape: with millions of items the
-        rows, not the items, have to give way.
+    def _init_batch_size_and_step(self) -> None:
+        """``eval_batch_size`` rows; fewer when the trainer scores every item of a row at once
+        (``full_sort_predict``: no :func:`ranks_in_item_chunks`) and their ``[rows x items]``
+        scores would pass ``max_score_matrix_mb`` (the masks and RecBole's collector add matrices
+        of the same shape: with millions of items the rows have to give way).
         """
         rows = int(self.config["eval_batch_size"])
         budget_mb = self.config["max_score_matrix_mb"]
-        if budget_mb:
+        if budget_mb and not (self.masks_by_pairs and ranks_in_item_chunks(self.config)):
             rows = min(rows, max(1, int(float(budget_mb) * 2**20) // (4 * self._dataset.item_num)))
         self.step = rows
         self.set_batch_size(rows)
@@ -184,6 +185,8 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
     never an item seen before the target (``sampled_masked``), else only the target is avoided
     (RecBole's ``uniN`` / ``popN``); ``weights``: popularity (``popN``) instead of uniform.
     """
+
+    masks_by_pairs = False  # history_index: a boolean [rows, items] mask
 
     def __init__(self, config: Any, dataset: Any, n_neg: int, seed: int, distinct: bool = True,
                  exclude_seen: bool = True, weights: torch.Tensor | None = None, phase: str = "test") -> None:
@@ -235,6 +238,77 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
         not_candidate = torch.ones(len(index), self._dataset.item_num, dtype=torch.bool)  # [b, I]
         not_candidate.scatter_(1, self.candidates(index), False)
         return not_candidate
+
+
+TOP_K_METRICS = ("hit", "ndcg", "mrr", "recall", "precision", "map")  # RecBole's metrics of rec.topk alone
+
+
+def ranks_in_item_chunks(config: Any) -> bool:
+    """Whether full ranking scores items in chunks (:class:`ItemChunkedRanking`): the model scores
+    item ranges (``item_scorer``, our sequential models), the evaluation is a ranking whose every
+    metric reads only the top K, and the protocol is not a sampled one."""
+    model_class = getattr(config, "model_class", None)
+    metrics = [str(m).lower() for m in config["metrics"] or []]
+    return (callable(getattr(model_class, "item_scorer", None)) and config["eval_type"] == EvaluatorType.RANKING
+            and all(m in TOP_K_METRICS for m in metrics) and protocol_name(config) != "sampled_masked")
+
+
+def items_per_chunk(config: Any, rows: int, n_items: int) -> int:
+    """Items scored at once for ``rows`` rows: no ``[rows x items]`` float32 matrix passes ``max_score_matrix_mb``."""
+    budget_mb = config["max_score_matrix_mb"]
+    if not budget_mb:
+        return n_items
+    return max(1, min(n_items, int(float(budget_mb) * 2**20) // (4 * max(rows, 1))))
+
+
+class ItemChunkedRanking:
+    """Mixin for a RecBole trainer class (:func:`item_chunked`): full ranking without a ``[rows x items]`` matrix.
+
+    Each batch's rows are encoded once (the model's ``item_scorer``); items are scored in chunks
+    of :func:`items_per_chunk` (``max_score_matrix_mb``), the masked pairs of each chunk set to
+    -inf, and a running top K (K = the largest ``topk``) is kept. RecBole's collector then gets a
+    ``[rows x (K + 1)]`` matrix: the top K scores, and a last column for each row's target when it
+    is not among them, with the targets' columns as ``positive_i``. Every metric of rec.topk (hit,
+    ndcg, mrr, recall, precision, map) is the one full scoring gives, up to the order of tied
+    scores. Batches this cannot rank (a boolean mask, several targets per row, a metric that reads
+    every score) go through RecBole's full scoring.
+    """
+
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, history_index, positive_u, positive_i = batched_data
+        rows = len(interaction)
+        needs_every_score = any(self.eval_collector.register.need(key)
+                                for key in ("rec.items", "rec.score", "rec.meanrank"))
+        one_target_per_row = len(positive_u) == rows and torch.equal(positive_u.cpu(), torch.arange(rows))
+        if isinstance(history_index, torch.Tensor) or needs_every_score or not one_target_per_row:
+            return super()._full_sort_batch_eval(batched_data)
+        device, n_items, k = self.device, self.tot_item_num, max(self.config["topk"])
+        scores_of = self.model.item_scorer(interaction.to(device))
+        seen_rows, seen_items = (t.to(device) for t in history_index) if history_index is not None else (None, None)
+        best_scores = torch.empty(rows, 0, device=device)
+        best_items = torch.empty(rows, 0, dtype=torch.long, device=device)
+        chunk = items_per_chunk(self.config, rows, n_items)
+        for lo in range(0, n_items, chunk):
+            hi = min(lo + chunk, n_items)
+            scores = scores_of(lo, hi)  # [rows, hi - lo]
+            if lo == 0:
+                scores[:, 0] = float("-inf")  # padding
+            if seen_rows is not None:
+                inside = (seen_items >= lo) & (seen_items < hi)
+                scores[seen_rows[inside], seen_items[inside] - lo] = float("-inf")
+            values, index = torch.topk(scores, min(k, hi - lo), dim=1)
+            best_scores, order = torch.topk(torch.cat([best_scores, values], dim=1),
+                                            min(k, best_scores.size(1) + values.size(1)), dim=1)
+            best_items = torch.cat([best_items, index + lo], dim=1).gather(1, order)
+        compact = torch.cat([best_scores, torch.full((rows, 1), float("-inf"), device=device)], dim=1)
+        found = best_items == positive_i.to(device).unsqueeze(1)  # [rows, K]
+        column = torch.where(found.any(1), found.int().argmax(1), torch.full_like(positive_i.to(device), k))
+        return interaction, compact, positive_u, column.clamp(max=best_items.size(1))
+
+
+def item_chunked(trainer_class: type) -> type:
+    """``trainer_class`` with :class:`ItemChunkedRanking` mixed in."""
+    return type(f"ItemChunked{trainer_class.__name__}", (ItemChunkedRanking, trainer_class), {})
 
 
 def hit_and_auc(scores: torch.Tensor, target: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,7 +36,7 @@ from recbole.config import Config
 from recbole.utils import ModelType, get_trainer, init_seed
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
-from recbole_ext import distributed
+from recbole_ext import distributed, evaluation
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.config import build_config, resolve_config_file
 from recbole_ext.errors import ConfigError, Interrupted
@@ -200,6 +200,8 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         # A model may name its own trainer (e.g. one that knows more optimizers); else RecBole's.
         trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
             config["MODEL_TYPE"], config["model"])
+        if evaluation.ranks_in_item_chunks(config):
+            trainer_class = evaluation.item_chunked(trainer_class)
         if world is not None:
             trainer_class = distributed.data_parallel(trainer_class, world)
         trainer = trainer_class(config, model)

@@ -9,7 +9,8 @@ from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 
 from recbole_ext.errors import ConfigError
-from recbole_ext.evaluation import CandidateEvalDataLoader, MaskedFullSortEvalDataLoader
+from recbole_ext.evaluation import (CandidateEvalDataLoader, MaskedFullSortEvalDataLoader, item_chunked, items_per_chunk,
+                                     ranks_in_item_chunks)
 from recbole_ext.pipeline import eval_protocol
 from tests.test_user_sequences import SEQUENCES, prepared, tokens
 
@@ -175,19 +176,55 @@ def test_protocol_is_described_and_validated(tmp_path):
 
 
 def test_full_ranking_rows_per_batch_respect_the_score_matrix_budget(tmp_path):
-    """[rows x items] float32 scores stay under max_score_matrix_mb: rows give way, metrics do not change."""
+    """A model that only scores every item at once (stock SASRec: full_sort_predict): [rows x items]
+    float32 scores stay under max_score_matrix_mb because rows give way; metrics do not change."""
     from recbole_ext import run
     from tests.conftest import FAST_SASREC, tiny_rows, write_inter
 
     write_inter(tmp_path / "data" / "tiny" / "tiny.inter", tiny_rows(n_users=30, n_items=40, per_user=12))
     common = {**FAST_SASREC, "data_path": str(tmp_path / "data"), "ranking_protocol": "full_masked",
-              "eval_batch_size": 256}
-    whole = run("SASRecPaper", "tiny", overrides=common, output_dir=tmp_path / "whole")
+              "eval_batch_size": 256, "loss_type": "CE"}
+    whole = run("SASRec", "tiny", overrides=common, output_dir=tmp_path / "whole")
     from recbole_ext.config import build_config
     from recbole_ext.preparation import load_dataset, make_loaders
     budget = {**common, "max_score_matrix_mb": 0.001}  # 1,048 bytes: 6 rows of 41 float32 scores
-    config = build_config("SASRecPaper", "tiny", overrides=budget)
+    config = build_config("SASRec", "tiny", overrides=budget)
+    assert not ranks_in_item_chunks(config)
     _, valid, test = make_loaders(config, load_dataset(config))
     assert valid.step == test.step == 1048 // (4 * 41)
-    tiny_budget = run("SASRecPaper", "tiny", overrides=budget, output_dir=tmp_path / "budget")
+    tiny_budget = run("SASRec", "tiny", overrides=budget, output_dir=tmp_path / "budget")
     assert tiny_budget["test_result"] == whole["test_result"]
+
+
+@pytest.mark.parametrize("model", ["SASRecPaper", "CaserPaper", "GRU4RecPaper"])
+def test_item_chunks_give_full_scoring_s_metrics_without_a_rows_x_items_matrix(model, tmp_path):
+    """Our models score items in chunks of max_score_matrix_mb: every row of a batch, a running top K;
+    the same metrics as the trainer that scores every item at once, on the same model."""
+    from recbole.trainer import Trainer
+    from recbole.utils import get_trainer
+    from recbole_ext.config import build_config
+    from recbole_ext.preparation import load_dataset, make_loaders
+    from tests.conftest import tiny_rows, write_inter
+
+    write_inter(tmp_path / "data" / "tiny" / "tiny.inter", tiny_rows(n_users=30, n_items=40, per_user=12))
+    overrides = {"data_path": str(tmp_path / "data"), "ranking_protocol": "full_masked", "eval_batch_size": 256,
+                 "max_score_matrix_mb": 4 * 30 * 7 / 2**20, "metrics": ["Hit", "NDCG", "MRR", "Recall"],
+                 "topk": [1, 5, 10], "state": "WARNING"}
+    if model == "CaserPaper":
+        overrides.update(loss_type="CE", train_neg_sample_args=None)
+    config = build_config(model, "tiny", overrides=overrides)
+    config["checkpoint_dir"] = str(tmp_path / "checkpoint")  # the trainers' (unused) checkpoint folder
+    assert ranks_in_item_chunks(config)
+    assert items_per_chunk(config, 30, 41) == 7  # 30 rows x 7 items per chunk: 6 chunks of the 41 items
+    train, valid, test = make_loaders(config, load_dataset(config))
+    assert test.step == 256  # rows do not give way
+    torch.manual_seed(0)
+    model_object = config.model_class(config, train._dataset)
+    base = getattr(config.model_class, "trainer_class", None) or get_trainer(config["MODEL_TYPE"], config["model"])
+    chunked = item_chunked(base)(config, model_object)
+    whole = base(config, model_object)
+    assert isinstance(chunked, Trainer)
+    for loader in (valid, test):
+        expected = whole.evaluate(loader, load_best_model=False)
+        got = chunked.evaluate(loader, load_best_model=False)
+        assert got == expected and any(v > 0 for v in got.values())

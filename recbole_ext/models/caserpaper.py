@@ -32,7 +32,7 @@ Differs from the paper:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from recbole.model.sequential_recommender.caser import Caser
@@ -157,7 +157,7 @@ class CaserPaper(Caser):
         seq_output = self.sequence_output(interaction)  # [B, 2k]
         pos_items = interaction[self.POS_ITEM_ID].reshape(seq_output.size(0), -1)  # [B, T]
         if self.loss_type == "CE":  # one softmax per window, shared by its T targets
-            logits = self.full_sort_predict_from(seq_output)  # [B, n_items]
+            logits = self.item_range_scores(seq_output, 0, self.n_items)  # [B, n_items]
             logits[:, 0] = float("-inf")  # never predict padding
             return losses.shared_softmax_ce(logits, pos_items, pos_items != 0)
         neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
@@ -176,10 +176,15 @@ class CaserPaper(Caser):
         seq_output = self.sequence_output(interaction)  # [B, 2k]
         return self.score(seq_output, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)  # [B]
 
-    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
-        return self.full_sort_predict_from(self.sequence_output(interaction))  # [B, n_items]
+    def item_scorer(self, interaction: Any) -> Callable[[int, int], torch.Tensor]:
+        """``scores(lo, hi)``: the rows' scores of items ``lo .. hi - 1`` [B, hi - lo], each row encoded once."""
+        seq_output = self.sequence_output(interaction)  # [B, 2k]
+        return lambda lo, hi: self.item_range_scores(seq_output, lo, hi)
 
-    def full_sort_predict_from(self, seq_output: torch.Tensor) -> torch.Tensor:
-        """Every item's score ``V_i . [z, p_u] + b_i`` for ``seq_output`` [B, 2k] -> [B, n_items]."""
-        return seq_output @ self.output_embedding.weight.T + self.output_bias.weight.T
+    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+        return self.item_scorer(interaction)(0, self.n_items)  # [B, n_items]
+
+    def item_range_scores(self, seq_output: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        """``V_i . [z, p_u] + b_i`` of items ``lo .. hi - 1`` for ``seq_output`` [B, 2k] -> [B, hi - lo]."""
+        return seq_output @ self.output_embedding.weight[lo:hi].T + self.output_bias.weight[lo:hi].T
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from recbole.model.sequential_recommender.gru4rec import GRU4Rec
@@ -290,6 +290,10 @@ class GRU4RecPaper(GRU4Rec):
         items = interaction[self.ITEM_ID]  # [B]
         return (hidden * self.out_embedding(items)).sum(-1) + self.out_bias(items).squeeze(-1)  # [B]
 
-    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+    def item_scorer(self, interaction: Any) -> Callable[[int, int], torch.Tensor]:
+        """``scores(lo, hi)``: the rows' scores of items ``lo .. hi - 1`` [B, hi - lo], each row encoded once."""
         hidden = self.forward(*self.current_session(interaction))  # [B, H]
-        return hidden @ self.out_embedding.weight.t() + self.out_bias.weight.t()  # [B, n_items]
+        return lambda lo, hi: hidden @ self.out_embedding.weight[lo:hi].t() + self.out_bias.weight[lo:hi].t()
+
+    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+        return self.item_scorer(interaction)(0, self.n_items)  # [B, n_items]

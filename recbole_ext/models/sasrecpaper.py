@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from recbole.model.sequential_recommender.sasrec import SASRec
@@ -73,7 +73,7 @@ class SASRecPaper(SASRec):
         - BCE: ``-log s(h_t.E_pos) - sum_k log(1 - s(h_t.E_neg))`` averaged over non-padding
           positions; gBCE weights the positive term by gSASRec's beta (``gbce_t``); SSM is a
           softmax over the positive and its k negatives; CE a softmax over all items.
-        - ``predict`` / ``full_sort_predict`` are stock SASRec's: they call :meth:`forward`, which
+        - ``predict`` is stock SASRec's and ``full_sort_predict`` scores as stock's: both call :meth:`forward`, which
           aligns RecBole's evaluation rows as in training and returns the last position.
         - Switches: ``block_norm`` (post | pre), ``embedding_layer_norm``, ``embedding_scale``,
           ``pad_left``; presets in ``configs/sasrec-*.yaml``.
@@ -163,6 +163,14 @@ class SASRecPaper(SASRec):
         if self.pad_left:
             return hidden[:, -1]
         return self.gather_indexes(hidden, item_seq_len - 1)
+
+    def item_scorer(self, interaction: Any) -> Callable[[int, int], torch.Tensor]:
+        """``scores(lo, hi)``: the rows' scores of items ``lo .. hi - 1`` [B, hi - lo], each row encoded once."""
+        hidden = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B, H]
+        return lambda lo, hi: hidden @ self.item_embedding.weight[lo:hi].T
+
+    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+        return self.item_scorer(interaction)(0, self.n_items)  # [B, n_items]
 
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
         item_seq_len = interaction[self.ITEM_SEQ_LEN]  # [B]
