@@ -195,3 +195,16 @@ def test_shared_files_give_the_same_dataset_with_its_arrays_mapped_from_disk(tmp
     assert batches[0] == batches[1]
     shared.inter_feat["item_id"][0] = -5  # copy-on-write: the file and the other mapping keep their values
     assert int(built.inter_feat["item_id"][0]) == int(expected["item_id"][0])
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_file_in_user_and_time_order_is_kept_as_is_and_another_is_sorted(tmp_path, shuffled):
+    """Both paths of the reorder (none needed / lexsort) give the same sequences, ties in line order."""
+    rows = [(u, 10 * u + k, 1_600_000_000 + (k // 2)) for u in range(4) for k in range(6)]  # pairs of equal times
+    if shuffled:  # user 0's last pair of equal times first (each pair keeps its line order)
+        rows = rows[4:6] + rows[:4] + rows[6:]
+    write_inter(tmp_path / "o" / "o.inter", rows)
+    dataset = load_dataset(config_for(tmp_path, "o", data_cache=False))
+    for r in range(len(dataset.sequences)):
+        user = as_tokens(dataset, "user_id", dataset.sequences.users[r : r + 1])[0]
+        assert as_tokens(dataset, "item_id", dataset.sequences.sequence(r)) == [f"i{10 * int(user[1:]) + k}" for k in range(6)]
