@@ -208,3 +208,29 @@ def test_a_file_in_user_and_time_order_is_kept_as_is_and_another_is_sorted(tmp_p
     for r in range(len(dataset.sequences)):
         user = as_tokens(dataset, "user_id", dataset.sequences.users[r : r + 1])[0]
         assert as_tokens(dataset, "item_id", dataset.sequences.sequence(r)) == [f"i{10 * int(user[1:]) + k}" for k in range(6)]
+
+
+def test_inter_file_parsed_in_many_blocks_gives_codes_in_first_appearance_order(tmp_path, monkeypatch):
+    """Each block's own dictionary is mapped to the file's codes: tokens first seen in a later
+    block get later codes, empty cells -1 / NaN, whatever the block size."""
+    import pandas as pd
+
+    from recbole_ext.loaders import inter_file
+
+    rng = np.random.default_rng(0)
+    users = [f"u{k}" for k in rng.integers(0, 30, 400)]
+    items = [f"i{k}" if k else "" for k in rng.integers(0, 60, 400)]  # some empty item cells
+    times = [f"{t}" if t % 17 else "" for t in range(400)]
+    path = tmp_path / "b.inter"
+    path.write_text("user_id:token\titem_id:token\ttimestamp:float\n"
+                    + "".join(f"{u}\t{i}\t{t}\n" for u, i, t in zip(users, items, times)))
+    monkeypatch.setattr(inter_file, "BLOCK_BYTES", 256)  # about 20 rows a block
+    got = inter_file.read_inter_columns(path, ["user_id", "item_id", "timestamp"], use_cache=False)
+    assert got.n_rows == 400
+    for name, cells in (("user_id", users), ("item_id", items)):
+        present = [c for c in cells if c]
+        vocabulary = list(dict.fromkeys(present))  # first appearance
+        assert list(got.vocabularies[name]) == vocabulary
+        assert got.codes[name].tolist() == [vocabulary.index(c) if c else -1 for c in cells]
+    expected = pd.to_numeric(pd.Series(times), errors="coerce").to_numpy()
+    np.testing.assert_array_equal(got.floats["timestamp"], expected)

@@ -1,10 +1,11 @@
 """Read a RecBole ``.inter`` file into flat columns, with a binary cache beside it.
 
 RecBole reads atomic files with pandas' Python engine: one Python string per token cell, minutes and
-gigabytes on tens of millions of rows. Here each column is parsed once by pyarrow's multi-threaded
+gigabytes on tens of millions of rows. Here the file is parsed block by block by pyarrow's streaming
 CSV reader straight into a dictionary encoding (pyarrow is used because it parses tokens into
-``int32`` codes plus one vocabulary without a Python object per row, which neither pandas' C nor
-Python engine does; it is also several times faster on 2 cores):
+``int32`` codes plus one vocabulary per block without a Python object per row, which neither
+pandas' C nor Python engine does); each block's vocabulary is mapped to the file's codes, so memory
+is the result plus one block:
 
 ==============  ==============================================================================
 token column    ``codes`` int32 [N] (index into ``vocabulary``, -1 where the cell is empty) and
@@ -66,7 +67,12 @@ def read_inter_columns(
     return result
 
 
+BLOCK_BYTES = 16 << 20  # bytes of the file parsed at a time
+
+
 def _parse(path: Path, types: dict[str, str], separator: str, encoding: str) -> InterColumns:
+    """Parse the file block by block (pyarrow's streaming CSV reader): memory is the result
+    (4 bytes per token cell, 8 per float cell), one block, and the vocabularies."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -77,9 +83,10 @@ def _parse(path: Path, types: dict[str, str], separator: str, encoding: str) -> 
         full: (pa.dictionary(pa.int32(), pa.string()) if kind == "token" else pa.float64())
         for full, (name, kind) in zip(wanted, types.items())
     }
-    table = pacsv.read_csv(
+    reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(column_names=column_names, skip_rows=1, encoding=encoding),
+        read_options=pacsv.ReadOptions(column_names=column_names, skip_rows=1, encoding=encoding,
+                                       block_size=BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(delimiter=separator, quote_char='"', double_quote=True),
         convert_options=pacsv.ConvertOptions(
             column_types=column_types,
@@ -89,21 +96,29 @@ def _parse(path: Path, types: dict[str, str], separator: str, encoding: str) -> 
             quoted_strings_can_be_null=False,
         ),
     )
-    table = table.unify_dictionaries()
-    result = InterColumns(n_rows=table.num_rows, types=types)
-    for full, name in wanted.items():
-        column = table.column(full)
-        if types[name] == "token":
-            chunks = column.chunks
-            result.codes[name] = (
-                np.concatenate([c.indices.fill_null(-1).to_numpy() for c in chunks]).astype(np.int32)
-                if chunks else np.zeros(0, dtype=np.int32)
-            )
-            vocabulary = chunks[0].dictionary.to_pylist() if chunks else []
+    code_of: dict[str, dict[str, int]] = {name: {} for name, kind in types.items() if kind == "token"}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in types}
+    n_rows = 0
+    for batch in reader:
+        n_rows += batch.num_rows
+        for full, column in zip(batch.schema.names, batch.columns):
+            name = wanted[full]
+            if name in code_of:  # the block's own dictionary -> codes by first appearance in the file
+                codes = code_of[name]
+                block_codes = np.fromiter((codes.setdefault(token, len(codes)) for token in column.dictionary.to_pylist()),
+                                          dtype=np.int32, count=len(column.dictionary))
+                indices = column.indices.fill_null(-1) if column.null_count else column.indices
+                parts[name].append(np.append(block_codes, np.int32(-1))[indices.to_numpy(zero_copy_only=False)])
+            else:
+                parts[name].append(column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
+    result = InterColumns(n_rows=n_rows, types=types)
+    for name, kind in types.items():
+        if kind == "token":
+            result.codes[name] = np.concatenate(parts.pop(name)) if n_rows else np.zeros(0, dtype=np.int32)
+            vocabulary = list(code_of.pop(name))  # dict order: the codes' order
             result.vocabularies[name] = np.array(vocabulary, dtype=str) if vocabulary else np.zeros(0, dtype=str)
         else:
-            result.floats[name] = column.to_numpy().astype(np.float64)  # nulls -> NaN
-        del column
+            result.floats[name] = np.concatenate(parts.pop(name)) if n_rows else np.zeros(0, dtype=np.float64)
     return result
 
 
