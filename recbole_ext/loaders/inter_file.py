@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: codes numbered by first appearance in the file (the block-wise parse)
 CACHE_SUFFIX = ".cache"
 
 

@@ -163,6 +163,8 @@ class SequenceDataset(SequentialDataset):
         self.feat_name_list = self._build_feat_name_list()  # side features only
         self.filter_notes: list[str] = []
         kept = self._filter_rows(columns, inter_path)
+        if len(kept) == columns.n_rows:  # every row: no [N] index array from here on
+            kept = None
         self._remap_inter(columns, kept)
         self._remap_rest_of_side_features()
         self._user_item_feat_preparation()
@@ -271,13 +273,16 @@ class SequenceDataset(SequentialDataset):
         return kept
 
     # ------------------------------------------------------------------------------ remapping
-    def _remap_inter(self, columns: Any, kept: np.ndarray) -> None:
-        """Token columns of the kept rows -> ids by first appearance (then ids only in side files)."""
+    def _remap_inter(self, columns: Any, kept: np.ndarray | None) -> None:
+        """Token columns of the kept rows (None: all) -> ids by first appearance (then ids only in side files)."""
         self.inter_ids: dict[str, np.ndarray] = {}
         for field, codes in columns.codes.items():
-            codes = np.asarray(codes)[kept]
-            unique, first = np.unique(codes, return_index=True)
-            unique = unique[np.argsort(first, kind="stable")]  # first appearance in the file
+            codes = _rows(codes, kept)
+            if kept is None:  # every code occurs, and codes are numbered by first appearance in the file
+                unique = np.arange(len(columns.vocabularies[field]))
+            else:
+                unique, first = np.unique(codes, return_index=True)
+                unique = unique[np.argsort(first, kind="stable")]  # first appearance in the file
             tokens = columns.vocabularies[field][unique]
             id_of_code = np.zeros(len(columns.vocabularies[field]), dtype=np.int32)  # ids < 2**31
             id_of_code[unique] = np.arange(1, len(unique) + 1)
@@ -312,15 +317,16 @@ class SequenceDataset(SequentialDataset):
             self.field2type.update(hidden)
 
     # ------------------------------------------------------------------------------ sequences
-    def _build_sequences(self, columns: Any, kept: np.ndarray, path: Path) -> None:
+    def _build_sequences(self, columns: Any, kept: np.ndarray | None, path: Path) -> None:
         users = self.inter_ids[self.uid_field]
         n_users = self.user_num - 1
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         indptr[1:] = np.cumsum(np.bincount(users, minlength=n_users + 1)[1:])
-        times = np.asarray(columns.floats[self.time_field])[kept]
+        times = _rows(columns.floats[self.time_field], kept)
         bad = ~np.isfinite(times)
         if bad.any():
-            line = _line_number(path, int(kept[np.flatnonzero(bad)[0]]))
+            first_bad = int(np.flatnonzero(bad)[0])
+            line = _line_number(path, first_bad if kept is None else int(kept[first_bad]))
             first = float(times[bad][0])
             shown = "missing (empty or nan)" if np.isnan(first) else first
             raise DataError(f"{path}:{line}: timestamp {shown} ({int(bad.sum())} row(s) with a missing or "
@@ -344,7 +350,7 @@ class SequenceDataset(SequentialDataset):
                 fields[field] = torch.from_numpy(np.ascontiguousarray(reordered(times)))
                 del times
             else:
-                fields[field] = torch.from_numpy(reordered(np.asarray(columns.floats[field])[kept]).astype(np.float32))
+                fields[field] = torch.from_numpy(reordered(_rows(columns.floats[field], kept)).astype(np.float32))
         del self.inter_ids, order
         self.inter_feat = Interaction(fields)
         self.all_interactions = self.inter_feat  # views keep it: their histories are cut from it
@@ -440,6 +446,11 @@ class SequenceDataset(SequentialDataset):
 
     def __str__(self) -> str:
         return super().__str__() + "\nTime order: exact (float64 time, ties in file order)"
+
+
+def _rows(values: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
+    """``values`` of the kept rows (None: all of them), in memory (a column of the cache is a read-only map)."""
+    return np.array(values) if kept is None else np.asarray(values)[kept]
 
 
 def _in_user_then_time_order(users: np.ndarray, times: np.ndarray) -> bool:
