@@ -189,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             preset = presets.get(row["model"]) or " ".join(CONFIG_FILES.get((row["dataset"], row["model"]), []))
             return f"{row['model']} {preset}".strip()
 
-        headline = [(f"{row['dataset']}, {label(row)} ({device}, cap {caps.get(row['dataset'], args.cap_ml1m):.0f} s), test NDCG@10",
+        stock_models = {stock for stock, _ in FAMILIES}
+        beside = "".join(f", beside {model} {preset}" for model, preset in presets.items())  # tells runs apart
+
+        headline = [(f"{row['dataset']}, {label(row)} ({device}, cap {caps.get(row['dataset'], args.cap_ml1m):.0f} s"
+                     f"{beside if row['model'] in stock_models else ''}), test NDCG@10",
                      f"{row['test_ndcg10']:.4f}" + (f"; published {PUBLISHED_ML1M_SHORT[family_of[row['model']]]}"
                                                     if row["dataset"] == "ml1m" else ""))
                     for row in rows if not row["error"]]
