@@ -33,6 +33,7 @@ out. For non-sequential (general) models, RecBole's full ranking already masks t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -138,7 +139,9 @@ class EvalRowsDataLoader(FullSortEvalDataLoader):
         self.prefix = _PrefixIndex(dataset.sequences, dataset.inter_feat[dataset.uid_field], self.positions)
         super().__init__(config, dataset, None, shuffle=False)
 
-    masks_by_pairs = True  # history_index: (rows, items) of the masked scores, or None
+    def scores_in_chunks(self) -> bool:
+        """Whether the trainer scores this loader's rows in item chunks (:class:`ItemChunkedRanking`)."""
+        return ranks_in_item_chunks(self.config)
 
     def _init_batch_size_and_step(self) -> None:
         """``eval_batch_size`` rows; fewer when the trainer scores every item of a row at once
@@ -148,7 +151,7 @@ class EvalRowsDataLoader(FullSortEvalDataLoader):
         """
         rows = int(self.config["eval_batch_size"])
         budget_mb = self.config["max_score_matrix_mb"]
-        if budget_mb and not (self.masks_by_pairs and ranks_in_item_chunks(self.config)):
+        if budget_mb and not self.scores_in_chunks():
             rows = min(rows, max(1, int(float(budget_mb) * 2**20) // (4 * self._dataset.item_num)))
         self.step = rows
         self.set_batch_size(rows)
@@ -181,15 +184,16 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
     RecBole's sampled path repeats every row ``1 + n_neg`` times and runs the model's encoder on
     each copy (``model.predict``). Here each row is encoded once (``model.full_sort_predict``) and
     every item that is not one of the row's candidates is masked (a boolean ``[rows, n_items]``
-    ``history_index``). ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
+    ``history_index``); with :func:`ranks_in_item_chunks` and distinct candidates the batch hands
+    over its :class:`Candidates` instead and only they are scored, item chunk by item chunk, with
+    no ``[rows x items]`` matrix. ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
     never an item seen before the target (``sampled_masked``), else only the target is avoided
     (RecBole's ``uniN`` / ``popN``); ``weights``: popularity (``popN``) instead of uniform.
     """
 
-    masks_by_pairs = False  # history_index: a boolean [rows, items] mask
-
     def __init__(self, config: Any, dataset: Any, n_neg: int, seed: int, distinct: bool = True,
                  exclude_seen: bool = True, weights: torch.Tensor | None = None, phase: str = "test") -> None:
+        self.distinct = distinct
         super().__init__(config, dataset)
         n_rows = len(self.positions)
         self.n_neg = n_neg
@@ -234,23 +238,39 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
         """[b, 1 + n]: each row's target, then its negatives."""
         return torch.cat([self.prefix.target[index].unsqueeze(1), self.negatives[index]], dim=1)
 
-    def history_index(self, index: torch.Tensor) -> torch.Tensor:
-        not_candidate = torch.ones(len(index), self._dataset.item_num, dtype=torch.bool)  # [b, I]
-        not_candidate.scatter_(1, self.candidates(index), False)
-        return not_candidate
+    def scores_in_chunks(self) -> bool:
+        # Distinct candidates only: a negative drawn twice (uniN, popN) counts once in a masked full ranking.
+        return self.distinct and ranks_in_item_chunks(self.config)
+
+    def history_index(self, index: torch.Tensor) -> Any:
+        candidates = Candidates(self.candidates(index))
+        return candidates if self.scores_in_chunks() else candidates.dense_mask(self._dataset.item_num)
 
 
 TOP_K_METRICS = ("hit", "ndcg", "mrr", "recall", "precision", "map")  # RecBole's metrics of rec.topk alone
 
 
 def ranks_in_item_chunks(config: Any) -> bool:
-    """Whether full ranking scores items in chunks (:class:`ItemChunkedRanking`): the model scores
-    item ranges (``item_scorer``, our sequential models), the evaluation is a ranking whose every
-    metric reads only the top K, and the protocol is not a sampled one."""
+    """Whether ranking scores items in chunks (:class:`ItemChunkedRanking`): the model scores item
+    ranges (``item_scorer``, our sequential models) and every metric reads only the top K."""
     model_class = getattr(config, "model_class", None)
     metrics = [str(m).lower() for m in config["metrics"] or []]
     return (callable(getattr(model_class, "item_scorer", None)) and config["eval_type"] == EvaluatorType.RANKING
-            and all(m in TOP_K_METRICS for m in metrics) and protocol_name(config) != "sampled_masked")
+            and all(m in TOP_K_METRICS for m in metrics))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A batch's candidates [rows, 1 + n] (each row's target first): what a sampled protocol's
+    loader hands :class:`ItemChunkedRanking` instead of a dense ``[rows x items]`` mask."""
+
+    items: torch.Tensor
+
+    def dense_mask(self, n_items: int) -> torch.Tensor:
+        """The boolean ``[rows x n_items]`` mask of RecBole's full scoring: True at every non-candidate."""
+        mask = torch.ones(len(self.items), n_items, dtype=torch.bool)
+        mask.scatter_(1, self.items, False)
+        return mask
 
 
 def items_per_chunk(config: Any, rows: int, n_items: int) -> int:
@@ -270,8 +290,10 @@ class ItemChunkedRanking:
     ``[rows x (K + 1)]`` matrix: the top K scores, and a last column for each row's target when it
     is not among them, with the targets' columns as ``positive_i``. Every metric of rec.topk (hit,
     ndcg, mrr, recall, precision, map) is the one full scoring gives, up to the order of tied
-    scores. Batches this cannot rank (a boolean mask, several targets per row, a metric that reads
-    every score) go through RecBole's full scoring.
+    scores. A sampled protocol's batch (:class:`Candidates`) is scored the same way, chunk by
+    chunk, but only at its candidates: the collector gets ``[rows x (1 + n)]`` scores, the target
+    in column 0. Batches this cannot rank (a boolean mask, several targets per row, a metric that
+    reads every score) go through RecBole's full scoring.
     """
 
     def _full_sort_batch_eval(self, batched_data):
@@ -281,9 +303,14 @@ class ItemChunkedRanking:
                                 for key in ("rec.items", "rec.score", "rec.meanrank"))
         one_target_per_row = len(positive_u) == rows and torch.equal(positive_u.cpu(), torch.arange(rows))
         if isinstance(history_index, torch.Tensor) or needs_every_score or not one_target_per_row:
-            return super()._full_sort_batch_eval(batched_data)
+            if isinstance(history_index, Candidates):
+                history_index = history_index.dense_mask(self.tot_item_num)
+            return super()._full_sort_batch_eval((interaction, history_index, positive_u, positive_i))
         device, n_items, k = self.device, self.tot_item_num, max(self.config["topk"])
         scores_of = self.model.item_scorer(interaction.to(device))
+        if isinstance(history_index, Candidates):
+            return interaction, self._candidate_scores(scores_of, history_index.items.to(device), rows, k), \
+                positive_u, torch.zeros_like(positive_i)
         seen_rows, seen_items = (t.to(device) for t in history_index) if history_index is not None else (None, None)
         best_scores = torch.empty(rows, 0, device=device)
         best_items = torch.empty(rows, 0, dtype=torch.long, device=device)
@@ -304,6 +331,18 @@ class ItemChunkedRanking:
         found = best_items == positive_i.to(device).unsqueeze(1)  # [rows, K]
         column = torch.where(found.any(1), found.int().argmax(1), torch.full_like(positive_i.to(device), k))
         return interaction, compact, positive_u, column.clamp(max=best_items.size(1))
+
+
+    def _candidate_scores(self, scores_of: Any, candidates: torch.Tensor, rows: int, k: int) -> torch.Tensor:
+        """[rows, max(K, 1 + n)]: each row's candidates' scores (its target first), -inf after them."""
+        scores = torch.full((rows, max(k, candidates.size(1))), float("-inf"), device=candidates.device)
+        chunk = items_per_chunk(self.config, rows, self.tot_item_num)
+        for lo in range(0, self.tot_item_num, chunk):
+            hi = min(lo + chunk, self.tot_item_num)
+            row, column = ((candidates >= lo) & (candidates < hi)).nonzero(as_tuple=True)
+            if len(row):
+                scores[row, column] = scores_of(lo, hi)[row, candidates[row, column] - lo]
+        return scores
 
 
 def item_chunked(trainer_class: type) -> type:

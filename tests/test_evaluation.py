@@ -228,3 +228,9 @@ def test_item_chunks_give_full_scoring_s_metrics_without_a_rows_x_items_matrix(m
         expected = whole.evaluate(loader, load_best_model=False)
         got = chunked.evaluate(loader, load_best_model=False)
         assert got == expected and any(v > 0 for v in got.values())
+    # sampled_masked: only the candidates are scored, chunk by chunk; the same metrics as the dense mask
+    sampled = CandidateEvalDataLoader(config, test._dataset, n_neg=10, seed=3)
+    assert sampled.scores_in_chunks() and sampled.step == 256
+    got = chunked.evaluate(sampled, load_best_model=False)
+    sampled.scores_in_chunks = lambda: False  # the dense [rows x items] mask RecBole's full scoring takes
+    assert got == whole.evaluate(sampled, load_best_model=False) and any(v > 0 for v in got.values())
