@@ -311,7 +311,15 @@ class ItemChunkedRanking:
         if isinstance(history_index, Candidates):
             return interaction, self._candidate_scores(scores_of, history_index.items.to(device), rows, k), \
                 positive_u, torch.zeros_like(positive_i)
-        seen_rows, seen_items = (t.to(device) for t in history_index) if history_index is not None else (None, None)
+        compact, column = self._top_k_scores(scores_of, history_index, positive_i.to(device), rows, k)
+        return interaction, compact, positive_u, column
+
+    def _top_k_scores(self, scores_of: Any, seen: tuple[torch.Tensor, torch.Tensor] | None, targets: torch.Tensor,
+                      rows: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """([rows, K + 1] the top K scores then -inf, [rows] each target's column: its place in the
+        top K, else K), with the ``seen`` (row, item) pairs and the padding item masked."""
+        device, n_items = targets.device, self.tot_item_num
+        seen_rows, seen_items = (t.to(device) for t in seen) if seen is not None else (None, None)
         best_scores = torch.empty(rows, 0, device=device)
         best_items = torch.empty(rows, 0, dtype=torch.long, device=device)
         chunk = items_per_chunk(self.config, rows, n_items)
@@ -328,10 +336,9 @@ class ItemChunkedRanking:
                                             min(k, best_scores.size(1) + values.size(1)), dim=1)
             best_items = torch.cat([best_items, index + lo], dim=1).gather(1, order)
         compact = torch.cat([best_scores, torch.full((rows, 1), float("-inf"), device=device)], dim=1)
-        found = best_items == positive_i.to(device).unsqueeze(1)  # [rows, K]
-        column = torch.where(found.any(1), found.int().argmax(1), torch.full_like(positive_i.to(device), k))
-        return interaction, compact, positive_u, column.clamp(max=best_items.size(1))
-
+        found = best_items == targets.unsqueeze(1)  # [rows, K]
+        column = torch.where(found.any(1), found.int().argmax(1), torch.full_like(targets, best_items.size(1)))
+        return compact, column
 
     def _candidate_scores(self, scores_of: Any, candidates: torch.Tensor, rows: int, k: int) -> torch.Tensor:
         """[rows, max(K, 1 + n)]: each row's candidates' scores (its target first), -inf after them."""

@@ -105,8 +105,9 @@ def _parse(path: Path, types: dict[str, str], separator: str, encoding: str) -> 
             name = wanted[full]
             if name in code_of:  # the block's own dictionary -> codes by first appearance in the file
                 codes = code_of[name]
-                block_codes = np.fromiter((codes.setdefault(token, len(codes)) for token in column.dictionary.to_pylist()),
-                                          dtype=np.int32, count=len(column.dictionary))
+                tokens = column.dictionary.to_pylist()
+                block_codes = np.fromiter((codes.setdefault(token, len(codes)) for token in tokens),
+                                          dtype=np.int32, count=len(tokens))
                 indices = column.indices.fill_null(-1) if column.null_count else column.indices
                 parts[name].append(np.append(block_codes, np.int32(-1))[indices.to_numpy(zero_copy_only=False)])
             else:
