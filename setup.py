@@ -52,7 +52,7 @@ setup(
         "plotly>=4.0",
         "texttable>=0.9",
         "psutil>=5.9",  # also: peak memory in benchmarks
-        "pyarrow>=18",  # .inter files parsed multi-threaded into dictionary codes (no Python object per row)
+        "pyarrow>=18",  # .inter files parsed block by block into dictionary codes (no Python object per row)
         "hyperopt>=0.3",  # HyperTuning; 0.2.x imports pkg_resources (gone in setuptools 81); compat patches 0.2.7+
         "isal>=1.0",  # python-isal's igzip inflates GoodReads .json.gz ~2.5x faster than zlib (converter)
         "matplotlib>=3.7",  # benchmark plots
