@@ -184,9 +184,9 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
     RecBole's sampled path repeats every row ``1 + n_neg`` times and runs the model's encoder on
     each copy (``model.predict``). Here each row is encoded once (``model.full_sort_predict``) and
     every item that is not one of the row's candidates is masked (a boolean ``[rows, n_items]``
-    ``history_index``); with :func:`ranks_in_item_chunks` and distinct candidates the batch hands
-    over its :class:`Candidates` instead and only they are scored, item chunk by item chunk, with
-    no ``[rows x items]`` matrix. ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
+    ``history_index``); read by :class:`ItemChunkedRanking` (with :func:`ranks_in_item_chunks` and
+    distinct candidates) a batch hands over its :class:`Candidates` instead and only they are
+    scored, item chunk by item chunk, with no ``[rows x items]`` matrix. ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
     never an item seen before the target (``sampled_masked``), else only the target is avoided
     (RecBole's ``uniN`` / ``popN``); ``weights``: popularity (``popN``) instead of uniform.
     """
@@ -238,13 +238,17 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
         """[b, 1 + n]: each row's target, then its negatives."""
         return torch.cat([self.prefix.target[index].unsqueeze(1), self.negatives[index]], dim=1)
 
+    hands_over_candidates = False  # set by ItemChunkedRanking.evaluate while it reads this loader
+
     def scores_in_chunks(self) -> bool:
         # Distinct candidates only: a negative drawn twice (uniN, popN) counts once in a masked full ranking.
         return self.distinct and ranks_in_item_chunks(self.config)
 
     def history_index(self, index: torch.Tensor) -> Any:
         candidates = Candidates(self.candidates(index))
-        return candidates if self.scores_in_chunks() else candidates.dense_mask(self._dataset.item_num)
+        if self.hands_over_candidates and self.scores_in_chunks():
+            return candidates
+        return candidates.dense_mask(self._dataset.item_num)  # what any RecBole trainer takes
 
 
 TOP_K_METRICS = ("hit", "ndcg", "mrr", "recall", "precision", "map")  # RecBole's metrics of rec.topk alone
@@ -295,6 +299,16 @@ class ItemChunkedRanking:
     in column 0. Batches this cannot rank (a boolean mask, several targets per row, a metric that
     reads every score) go through RecBole's full scoring.
     """
+
+    def evaluate(self, eval_data, *args, **kwargs):
+        """RecBole's evaluate; a candidate loader hands over its :class:`Candidates` meanwhile."""
+        if not isinstance(eval_data, CandidateEvalDataLoader):
+            return super().evaluate(eval_data, *args, **kwargs)
+        eval_data.hands_over_candidates = True
+        try:
+            return super().evaluate(eval_data, *args, **kwargs)
+        finally:
+            eval_data.hands_over_candidates = False
 
     def _full_sort_batch_eval(self, batched_data):
         interaction, history_index, positive_u, positive_i = batched_data
