@@ -85,9 +85,10 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
 
     # RecBole's trainer writes its logs relative to the working directory: keep them in scratch.
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
-        from recbole.utils import get_trainer
+        from recbole.utils import get_trainer, init_seed
 
         config["checkpoint_dir"] = scratch
+        init_seed(config["seed"], config["reproducibility"])  # the same model and batches every run
         model = config.model_class(config, train._dataset).to(config["device"])
         trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
         if ranks_in_item_chunks(config):  # as the pipeline does
