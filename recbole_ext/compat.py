@@ -21,6 +21,9 @@ each patch has a test in ``tests/test_compat.py`` that fails without it):
 |   RecBole's checkpoints (they pickle the ``Config``)              |                                        |
 | importing RecBole's sequential models runs ``sine.py``'s          | :func:`undo_recbole_anomaly_detection` |
 |   ``torch.autograd.set_detect_anomaly(True)`` (~2x CPU a step)    |                                        |
+| Ray 2.60: ``ray start`` turns token authentication on when a      | :func:`ray_client_auth_like_ray_start` |
+|   token exists, ``ray.init(address=...)`` does not: joining such  |   (called before joining a cluster)    |
+|   a cluster is refused ("Authentication token is missing")        |                                        |
 
 ``pkg_resources`` (gone in setuptools >= 81) is needed by nothing we import: recbole 1.2.1 never
 imports it, hyperopt stopped at 0.2.7, and ``recbole.quick_start`` (which imports Ray at module level)
@@ -252,6 +255,22 @@ def undo_recbole_anomaly_detection() -> None:
     import recbole.model.sequential_recommender  # noqa: F401  (runs sine.py's module code once)
 
     torch.autograd.set_detect_anomaly(False)
+
+
+def ray_client_auth_like_ray_start() -> None:
+    """Before ``ray.init(address=...)``: token authentication on where ``ray start`` turns it on.
+
+    Ray 2.60's ``ray start`` enables token authentication when ``RAY_AUTH_MODE`` is unset and a
+    token exists (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``); a client's
+    ``ray.init(address=...)`` does not, and the cluster refuses it. Ray's own rule is applied to
+    this process (a Ray without token authentication has nothing to do here)."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def apply() -> None:

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from recbole_ext import compat  # noqa: F401  (before recbole is used)
+from recbole_ext import compat  # before recbole is used
 
 from recbole.trainer.hyper_tuning import HyperTuning
 
@@ -313,6 +313,7 @@ def ray_search(
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                      _temp_dir=temp_dir, configure_logging=False)
         else:
+            compat.ray_client_auth_like_ray_start()
             ray.init(address=address, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": python_path}})
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from functools import partial
@@ -162,3 +163,16 @@ def test_torch_not_writable_warning_is_silenced():
         compat.silence_recbole_future_warnings()
         torch.as_tensor(array)
     assert not [w for w in caught if "not writable" in str(w.message)]
+
+
+def test_joining_a_ray_cluster_uses_its_token_as_ray_start_does(tmp_path, monkeypatch):
+    """Ray 2.60's ``ray start`` turns token authentication on when a token exists; the client must too
+    (``tests/test_tuning.py::test_ray_tune_joins_a_running_cluster`` is the end-to-end case)."""
+    pytest.importorskip("ray")
+    pytest.importorskip("ray._private.authentication.authentication_token_setup")
+    token = tmp_path / "auth_token"
+    token.write_text("0123456789abcdef" * 4)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    compat.ray_client_auth_like_ray_start()
+    assert os.environ.get("RAY_AUTH_MODE") == "token"
