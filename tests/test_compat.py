@@ -165,14 +165,18 @@ def test_torch_not_writable_warning_is_silenced():
     assert not [w for w in caught if "not writable" in str(w.message)]
 
 
-def test_joining_a_ray_cluster_uses_its_token_as_ray_start_does(tmp_path, monkeypatch):
+def test_joining_a_ray_cluster_uses_its_token_as_ray_start_does(tmp_path):
     """Ray 2.60's ``ray start`` turns token authentication on when a token exists; the client must too
-    (``tests/test_tuning.py::test_ray_tune_joins_a_running_cluster`` is the end-to-end case)."""
+    (``tests/test_tuning.py::test_ray_tune_joins_a_running_cluster`` is the end-to-end case). In a
+    subprocess: Ray keeps the mode and the token process-wide, and later Ray tests must not see them."""
     pytest.importorskip("ray")
     pytest.importorskip("ray._private.authentication.authentication_token_setup")
     token = tmp_path / "auth_token"
     token.write_text("0123456789abcdef" * 4)
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
-    compat.ray_client_auth_like_ray_start()
-    assert os.environ.get("RAY_AUTH_MODE") == "token"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    env["RAY_AUTH_TOKEN_PATH"] = str(token)
+    code = ("import os; from recbole_ext import compat; compat.ray_client_auth_like_ray_start(); "
+            "print(os.environ.get('RAY_AUTH_MODE'))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "token"
