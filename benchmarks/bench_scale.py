@@ -62,7 +62,8 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     import torch
 
     from recbole_ext import build_config
-    from recbole_ext.evaluation import CandidateEvalDataLoader, item_chunked, items_per_chunk, ranks_in_item_chunks
+    from recbole_ext.evaluation import CandidateEvalDataLoader, items_per_chunk, ranks_in_item_chunks
+    from recbole_ext.pipeline import trainer_class_for
     from recbole_ext.preparation import load_dataset, make_loaders
 
     def rss_mb() -> float:
@@ -85,15 +86,12 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
 
     # RecBole's trainer writes its logs relative to the working directory: keep them in scratch.
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
-        from recbole.utils import get_trainer, init_seed
+        from recbole.utils import init_seed
 
         config["checkpoint_dir"] = scratch
         init_seed(config["seed"], config["reproducibility"])  # the same model and batches every run
         model = config.model_class(config, train._dataset).to(config["device"])
-        trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
-        if ranks_in_item_chunks(config):  # as the pipeline does
-            trainer_class = item_chunked(trainer_class)
-        trainer = trainer_class(config, model)
+        trainer = trainer_class_for(config)(config, model)
         model.train()
         done, started = 0, time.perf_counter()
         while done < steps:

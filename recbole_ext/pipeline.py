@@ -197,11 +197,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         init_seed(config["seed"] + (world.rank if world else 0), config["reproducibility"])
         model = config.model_class(config, train_data._dataset).to(config["device"])
         logger.info(model)
-        # A model may name its own trainer (e.g. one that knows more optimizers); else RecBole's.
-        trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
-            config["MODEL_TYPE"], config["model"])
-        if evaluation.ranks_in_item_chunks(config):
-            trainer_class = evaluation.item_chunked(trainer_class)
+        trainer_class = trainer_class_for(config)
         if world is not None:
             trainer_class = distributed.data_parallel(trainer_class, world)
         trainer = trainer_class(config, model)
@@ -241,9 +237,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=config["show_progress"])
 
     epochs = len(trainer.train_loss_dict)
-    peak_rss_per_rank = distributed.gather_objects(
-        round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), world)
-    pss_per_rank = distributed.gather_objects(proportional_set_size_mb(), world)
+    memory_per_rank = distributed.gather_objects(
+        (round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), proportional_set_size_mb()), world)
+    peak_rss_per_rank, pss_per_rank = ([rank[i] for rank in memory_per_rank] for i in (0, 1))
     return {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -424,6 +420,16 @@ def eval_protocol(config: Config) -> str:
     else:
         ranking = test_mode
     return f"{split_name}, {ranking}"
+
+
+def trainer_class_for(config: Config) -> type:
+    """The trainer of ``config``'s model: its own (e.g. one that knows more optimizers) or RecBole's,
+    ranking in item chunks where the model and metrics allow (:func:`evaluation.ranks_in_item_chunks`)."""
+    trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
+        config["MODEL_TYPE"], config["model"])
+    if evaluation.ranks_in_item_chunks(config):
+        trainer_class = evaluation.item_chunked(trainer_class)
+    return trainer_class
 
 
 def proportional_set_size_mb() -> float | None:
