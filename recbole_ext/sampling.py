@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+KEY_CHUNK = 1 << 22  # keys read at a time where each needs its owner and item (2 x 32 MiB of int64)
+
 
 def csr_from_lists(lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(indptr, items)`` CSR arrays from Python lists (tests and small inputs only)."""
@@ -78,18 +80,15 @@ class NegativeSampler:
         keys.sort()
         distinct = np.ones(len(keys), dtype=bool)
         np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
-        self.keys = torch.from_numpy(keys[distinct])  # [E']
+        self.keys = torch.from_numpy(keys if distinct.all() else keys[distinct])  # [E']: no copy without repeats
+        del keys, distinct
         self._check_not_exhausted(len(indptr) - 1)
 
     def _check_not_exhausted(self, n_owners: int) -> None:
-        owners, items = self.keys // self.n_items, self.keys % self.n_items
-        real = items > 0
         if self.weights is None:
-            allowed = (self.n_items - 1) - torch.bincount(owners[real], minlength=n_owners)
+            allowed = (self.n_items - 1) - self._excluded_per_owner(n_owners, self._real_items())
         else:
-            total = float(self.weights.sum())
-            excluded = torch.zeros(n_owners, dtype=torch.float64).index_add_(0, owners[real], self.weights[items[real]])
-            allowed = total - excluded
+            allowed = float(self.weights.sum()) - self._excluded_per_owner(n_owners, self.weights)
         empty = (allowed <= 0).nonzero().flatten()
         if len(empty):
             raise ValueError(
@@ -135,14 +134,28 @@ class NegativeSampler:
 
     def allowed_counts(self, n_owners: int) -> torch.Tensor:
         """Number of items each owner may draw (positive weight, not excluded): [O]."""
-        drawable = torch.ones(self.n_items, dtype=torch.bool) if self.weights is None else self.weights > 0
-        drawable[0] = False
+        drawable = self._real_items() if self.weights is None else (self.weights > 0).double()
         counts = torch.full((n_owners,), int(drawable.sum()), dtype=torch.long)
         if self.keys is not None and len(self.keys):
-            owners, items = self.keys // self.n_items, self.keys % self.n_items
-            hit = drawable[items]
-            counts -= torch.bincount(owners[hit], minlength=n_owners)
+            counts -= self._excluded_per_owner(n_owners, drawable).round().long()
         return counts
+
+    def _real_items(self) -> torch.Tensor:
+        """1.0 for every item but padding 0: [n_items] float64."""
+        ones = torch.ones(self.n_items, dtype=torch.float64)
+        ones[0] = 0.0
+        return ones
+
+    def _excluded_per_owner(self, n_owners: int, item_values: torch.Tensor) -> torch.Tensor:
+        """Per owner, the sum of ``item_values`` [n_items] float64 over its excluded items: [O] float64.
+
+        Read ``KEY_CHUNK`` keys at a time: the owner and item of every key are never held at once
+        (two int64 per excluded item: GBs at GoodReads size)."""
+        total = torch.zeros(n_owners, dtype=torch.float64)
+        for lo in range(0, len(self.keys), KEY_CHUNK):
+            part = self.keys[lo:lo + KEY_CHUNK]
+            total += torch.bincount(part // self.n_items, weights=item_values[part % self.n_items], minlength=n_owners)
+        return total
 
     def sample_distinct(self, owners: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``num`` *distinct* negatives for each of ``owners`` [B]: LongTensor [B, num].

@@ -43,6 +43,22 @@ def test_owner_without_any_allowed_item_is_an_error():
         NegativeSampler(4, *csr_from_lists([[1, 2]]), weights=weights)
 
 
+def test_allowed_counts_and_exhaustion_read_the_keys_in_chunks(monkeypatch):
+    """Per-owner sums over the excluded items are the same read KEY_CHUNK keys at a time (chunks of 2 here:
+    owners split across chunks), with repeated items and padding in the lists."""
+    import recbole_ext.sampling as sampling
+
+    lists = [[1, 1, 2, 0], [5, 6, 7, 8, 9], [], [1, 2, 3, 4, 5, 6, 7, 8], [3]]
+    weights = torch.tensor([0.0, 1.0, 2.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0])
+    expected = [NegativeSampler(10, *csr_from_lists(lists), weights=w).allowed_counts(5) for w in (None, weights)]
+    assert expected[0].tolist() == [7, 4, 9, 1, 8] and expected[1].tolist() == [6, 3, 8, 1, 8]
+    monkeypatch.setattr(sampling, "KEY_CHUNK", 2)
+    for w, counts in zip((None, weights), expected):
+        assert torch.equal(NegativeSampler(10, *csr_from_lists(lists), weights=w).allowed_counts(5), counts)
+    with pytest.raises(ValueError, match="excluded every item"):  # the check reads the keys in chunks too
+        NegativeSampler(4, *csr_from_lists([[3], [1], [1, 2, 3]]))
+
+
 def test_popularity_weights_are_count_to_the_alpha():
     items = torch.tensor([1, 1, 1, 1, 2, 3, 3, 0])
     torch.testing.assert_close(popularity_weights(items, 5, alpha=0.5),
