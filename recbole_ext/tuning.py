@@ -432,8 +432,8 @@ def write_trials(rows: list[dict[str, Any]], out: Path, model: str, dataset: str
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+    if isinstance(value, float):  # 4 decimals for metrics; 1e-05 stays 1e-05 (a weight decay), not 0.0000
+        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
     return str(value)
 
 

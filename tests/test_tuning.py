@@ -24,6 +24,14 @@ from recbole_ext import cli as run_script
 SPACES = sorted(SEARCH_SPACES_DIR.glob("*.hyper"))
 
 
+def test_trial_table_cells_keep_small_values_readable():
+    """A weight decay of 1e-05 was printed 0.0000 in trials.md: small values keep their digits."""
+    from recbole_ext.tuning import _cell
+
+    assert [_cell(v) for v in (1e-05, 3e-5, 0.1688, 0.0, 0.001, 12345.0, None, 64)] == \
+        ["1e-05", "3e-05", "0.1688", "0.0000", "0.0010", "1.234e+04", "", "64"]
+
+
 def test_a_space_for_each_of_our_models_and_the_stock_ones():
     assert set(MODELS) | {"SASRec", "GRU4Rec", "Caser"} <= {path.stem for path in SPACES}
 
