@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", nargs="*", default=[], metavar="MODEL=PRESET",
                         help="another preset for a model (e.g. CaserPaper=caser-ml1m-ce); named in the results section")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
+    parser.add_argument("--section_suffix", default="", help="appended to the published section's name (e.g. alone), "
+                        "so a run of other conditions does not replace the table of the same models")
     args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
     presets = dict(pair.split("=", 1) for pair in args.preset)
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
@@ -192,14 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         stock_models = {stock for stock, _ in FAMILIES}
         beside = "".join(f", beside {model} {preset}" for model, preset in presets.items())  # tells runs apart
 
-        headline = [(f"{row['dataset']}, {label(row)} ({device}, cap {caps.get(row['dataset'], args.cap_ml1m):.0f} s"
+        alone = f", {args.section_suffix}, {args.threads} threads" if args.section_suffix else ""
+        headline = [(f"{row['dataset']}, {label(row)} ({device}, cap {caps.get(row['dataset'], args.cap_ml1m):.0f} s{alone}"
                      f"{beside if row['model'] in stock_models else ''}), test NDCG@10",
                      f"{row['test_ndcg10']:.4f}" + (f"; published {PUBLISHED_ML1M_SHORT[family_of[row['model']]]}"
                                                     if row["dataset"] == "ml1m" else ""))
                     for row in rows if not row["error"]]
         families = [stock for stock, ours in FAMILIES if stock in args.models or ours in args.models]
         name = f"gpu-{'-'.join(args.datasets)}-{device.lower()}-{'-'.join(f.lower() for f in families)}"
-        name += "".join(f"-{preset}" for preset in presets.values())
+        name += "".join(f"-{preset}" for preset in presets.values()) + (f"-{args.section_suffix}" if args.section_suffix else "")
         with_presets = "".join(f"; {model} {preset}" for model, preset in presets.items())
         publish(name, f"Stock against ours, same cap ({', '.join(args.datasets)}; {', '.join(families)}{with_presets}; "
                 f"{device_name()})", text, load_before[0], headline=headline)

@@ -16,6 +16,10 @@ nothing; with no counted position at all the loss is 0 (still connected to the g
 * :func:`softmax_ce`: softmax cross-entropy over all items (``logits`` [..., n_items]), the
   "SASRec with CE" of the full-ranking reference numbers; :func:`shared_softmax_ce` the same
   for several targets of one row (CaserPaper's T targets per window) with one softmax per row.
+* :func:`chunked_softmax_ce`: the same loss computed from the hidden states and the item table
+  (``logits = hidden @ weight.T + bias``) without ever holding the [rows x items] logits: rows
+  (and, for large catalogues, items) are processed in chunks bounded by ``budget_mb``, and the
+  gradients are formed chunk by chunk in the same pass. What the models train with.
 * :func:`sampled_softmax`: softmax cross-entropy over the positive and its k negatives.
 * :func:`bpr`: ``-mean_k log s(pos - neg_k)``.
 
@@ -35,6 +39,9 @@ from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
+
+DEFAULT_BUDGET_MB = 8.0  # float32 logits of one chunk: 8 MiB is 565 rows of ML-1M's 3,707 items
+MIN_CHUNK_ROWS = 64  # below this many rows a chunk's products run as slow matrix-vector products
 
 
 def _masked_mean(per_position: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -83,6 +90,159 @@ def shared_softmax_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.T
         return logits.sum() * 0.0
     log_p = torch.log_softmax(logits, dim=-1).gather(1, targets)  # [B, T]
     return -log_p[mask].mean()
+
+
+def chunked_softmax_ce(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    budget_mb: float = DEFAULT_BUDGET_MB,
+) -> torch.Tensor:
+    """Softmax cross-entropy over items 1 .. n - 1 (item 0, padding, is never a class), fused with
+    the scoring product and computed in chunks.
+
+    ``hidden`` [R, H], ``weight`` [n, H] the item table, ``bias`` [n] or None; ``targets`` [R] or
+    [R, T] item ids (1 .. n - 1 where counted), ``mask`` the same shape, True where a target counts
+    (None: all). Returns the mean over counted targets of ``logsumexp_i(l_ri) - l_r,target``,
+    ``l = hidden @ weight.T + bias``: with T > 1 the T targets of a row share its softmax (the
+    numbers of :func:`shared_softmax_ce`), with T = 1 it is :func:`softmax_ce` on those logits
+    with column 0 at ``-inf``.
+
+    Memory: the float32 logits of one chunk, at most ``budget_mb`` MiB (at least
+    ``MIN_CHUNK_ROWS`` rows): rows are taken ``budget / (4 n)`` at a time; when fewer than
+    ``MIN_CHUNK_ROWS`` rows fit, items are chunked too and each row chunk makes two passes (its
+    log-sum-exp, then its gradients), so the budget holds for any catalogue size. Never [R x n].
+
+    Gradients are formed in the forward pass, chunk by chunk (``softmax - one_hot`` times the
+    chunk's rows and items), and kept ([R, H] and [n, H], the sizes of the inputs): the backward
+    only scales them by the incoming gradient, so nothing is recomputed. They are formed only when
+    an input requires a gradient.
+
+    Precision: under ``torch.autocast`` with bfloat16 (``precision: bf16``) the three products run
+    in bfloat16 (AMX / AVX-512-bf16 on CPUs that have it, tensor cores on CUDA); the log-sum-exp,
+    the softmax and the accumulated gradients are float32 throughout.
+    """
+    if targets.dim() == 1:
+        targets = targets.unsqueeze(1)
+        mask = None if mask is None else mask.unsqueeze(1)
+    if mask is None:
+        mask = torch.ones_like(targets, dtype=torch.bool)
+    device_type = hidden.device.type
+    compute_dtype = hidden.dtype if hidden.dtype != torch.float32 else weight.dtype
+    if torch.is_autocast_enabled(device_type):
+        compute_dtype = torch.get_autocast_dtype(device_type)
+    with torch.autocast(device_type, enabled=False):
+        return _ChunkedSoftmaxCE.apply(hidden, weight, bias, targets, mask, compute_dtype, float(budget_mb))
+
+
+def chunk_sizes(rows: int, classes: int, budget_mb: float) -> tuple[int, int]:
+    """(rows, items) of one chunk of float32 logits within ``budget_mb`` MiB (see :func:`chunked_softmax_ce`).
+
+    >>> chunk_sizes(25_600, 3_706, 8.0)   # ML-1M: whole rows of logits, 565 rows a chunk
+    (565, 3706)
+    >>> chunk_sizes(25_600, 2_360_151, 8.0)   # GoodReads' 2.36M items: 64 rows x 32,768 items
+    (64, 32768)
+    """
+    budget = max(1, int(budget_mb * 2**20 / 4))  # float32 entries
+    classes = max(classes, 1)
+    if budget // classes >= MIN_CHUNK_ROWS:
+        return max(1, min(rows, budget // classes)), classes
+    row_step = max(1, min(rows, MIN_CHUNK_ROWS))
+    return row_step, max(1, min(classes, budget // row_step))
+
+
+class _ChunkedSoftmaxCE(torch.autograd.Function):
+    """See :func:`chunked_softmax_ce`."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, mask, compute_dtype, budget_mb):  # noqa: D401
+        # d loss / d logits[r] = scale * (m_r * softmax(logits[r]) - sum of row r's counted one-hots), with
+        # m_r the counted targets of row r and scale = 1 / all counted targets. The softmax part enters the
+        # two gradient products (chunk by chunk); the one-hot part is a gather and an index_add of H-vectors.
+        rows, n_items = hidden.size(0), weight.size(0)
+        classes = n_items - 1  # item 0 is padding
+        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        scale = 1.0 / max(int(mask.sum()), 1)
+        per_row = mask.sum(1).to(torch.float32)  # [R] m_r
+        w = weight[1:].to(compute_dtype)  # [n - 1, H]
+        b = None if bias is None else bias[1:].to(compute_dtype)  # added to logits already in compute_dtype
+        device = hidden.device
+        grad_hidden = torch.zeros(rows, hidden.size(1), dtype=torch.float32, device=device) if needs_grad else None
+        grad_w = torch.zeros(classes, weight.size(1), dtype=torch.float32, device=device) if needs_grad else None
+        grad_b = torch.zeros(classes, dtype=torch.float32, device=device) if needs_grad and bias is not None else None
+        total = torch.zeros((), dtype=torch.float32, device=device)
+        row_step, item_step = chunk_sizes(rows, classes, budget_mb)
+
+        def raw_logits(h, lo, hi):  # [C, hi - lo] in compute_dtype
+            out = h @ w[lo:hi].T
+            return out if b is None else out.add_(b[lo:hi])
+
+        for r0 in range(0, rows, row_step):
+            r1 = min(rows, r0 + row_step)
+            h = hidden[r0:r1].to(compute_dtype)  # [C, H]
+            tgt = (targets[r0:r1] - 1).clamp(min=0)  # [C, T] class index
+            counted = mask[r0:r1]
+            if item_step == classes:  # whole rows: one fused softmax, kept for the gradients
+                raw = raw_logits(h, 0, classes)  # [C, n - 1]
+                # torch's softmax accumulates its max and sum in float32 whatever the dtype; its output
+                # stays in the logits' dtype (bfloat16 under bf16: what the gradient products read)
+                probs = torch.softmax(raw, dim=1)  # [C, n - 1]
+                log_p = probs.gather(1, tgt).to(torch.float32).log()  # [C, T]
+                lost = counted & torch.isinf(log_p)  # the target's probability underflowed: exact log-sum-exp
+                if bool(lost.any()):
+                    lost_rows = lost.any(1).nonzero().squeeze(1)
+                    part = raw[lost_rows].to(torch.float32)
+                    exact = part.gather(1, tgt[lost_rows]) - torch.logsumexp(part, dim=1, keepdim=True)
+                    log_p[lost_rows] = torch.where(lost[lost_rows], exact, log_p[lost_rows])
+            else:  # item chunks: an online log-sum-exp first, the softmax chunks again for the gradients
+                lse = torch.full((r1 - r0, 1), float("-inf"), dtype=torch.float32, device=device)
+                log_p = torch.zeros(tgt.shape, dtype=torch.float32, device=device)
+                for i0 in range(0, classes, item_step):
+                    i1 = min(classes, i0 + item_step)
+                    part = raw_logits(h, i0, i1).to(torch.float32)
+                    lse = torch.logaddexp(lse, torch.logsumexp(part, dim=1, keepdim=True))
+                    inside = (tgt >= i0) & (tgt < i1)
+                    log_p += torch.where(inside, part.gather(1, (tgt - i0).clamp(0, i1 - i0 - 1)), 0.0)
+                log_p -= lse
+            total -= (log_p * counted).sum()
+            if not needs_grad:
+                continue
+            m = per_row[r0:r1].unsqueeze(1)  # [C, 1]
+            row_of, class_of = counted.nonzero(as_tuple=True)[0], tgt[counted]  # the counted targets
+            grad_hidden[r0:r1].index_add_(0, row_of, w[class_of].to(torch.float32), alpha=-scale)
+            grad_w.index_add_(0, class_of, h[row_of].to(torch.float32), alpha=-scale)
+            if grad_b is not None:
+                grad_b.index_add_(0, class_of, torch.ones_like(class_of, dtype=torch.float32), alpha=-scale)
+            h_m = (h * m.to(h.dtype)).to(compute_dtype)  # [C, H]: row r weighted by m_r
+            for i0 in range(0, classes, item_step):
+                i1 = min(classes, i0 + item_step)
+                if item_step != classes:
+                    probs = torch.exp(raw_logits(h, i0, i1).to(torch.float32).sub_(lse))  # [C, i1 - i0]
+                probs_c = probs.to(compute_dtype)
+                grad_hidden[r0:r1] += (probs_c @ w[i0:i1]).to(torch.float32).mul_(m * scale)
+                grad_w[i0:i1] += (probs_c.T @ h_m).to(torch.float32).mul_(scale)
+                if grad_b is not None:
+                    grad_b[i0:i1] += (m.T.to(probs.dtype) @ probs).squeeze(0).to(torch.float32).mul_(scale)
+        if needs_grad:
+            ctx.save_for_backward(grad_hidden, grad_w, grad_b)
+            ctx.has_bias = grad_b is not None
+            ctx.shapes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        return total * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        grad_hidden, grad_w, grad_b = ctx.saved_tensors
+        hidden_dtype, weight_dtype, bias_dtype = ctx.shapes
+        d_hidden = (grad_hidden * grad_output).to(hidden_dtype) if ctx.needs_input_grad[0] else None
+        d_weight = None
+        if ctx.needs_input_grad[1]:
+            d_weight = torch.cat([torch.zeros_like(grad_w[:1]), grad_w * grad_output]).to(weight_dtype)
+        d_bias = None
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            d_bias = torch.cat([torch.zeros_like(grad_b[:1]), grad_b * grad_output]).to(bias_dtype)
+        return d_hidden, d_weight, d_bias, None, None, None, None
 
 
 def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

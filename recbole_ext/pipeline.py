@@ -46,6 +46,7 @@ from recbole_ext.run_dir import (
 from recbole_ext.validation import check_trainable
 from recbole_ext.evaluation import describe as describe_protocol
 from recbole_ext.preparation import load_dataset, make_loaders
+from recbole_ext.precision import with_precision
 
 
 
@@ -171,8 +172,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
     config["checkpoint_dir"] = str(workdir / CHECKPOINT_DIR)
     write_config(config, workdir / "config.yaml")
 
-    if config["torch_threads"]:
-        torch.set_num_threads(int(config["torch_threads"]))
+    torch.set_num_threads(int(config["torch_threads"] or available_threads()))
     on_cuda = torch.device(config["device"]).type == "cuda"
     if on_cuda:
         torch.cuda.reset_peak_memory_stats(config["device"])
@@ -424,12 +424,23 @@ def eval_protocol(config: Config) -> str:
 
 def trainer_class_for(config: Config) -> type:
     """The trainer of ``config``'s model: its own (e.g. one that knows more optimizers) or RecBole's,
-    ranking in item chunks where the model and metrics allow (:func:`evaluation.ranks_in_item_chunks`)."""
+    ranking in item chunks where the model and metrics allow (:func:`evaluation.ranks_in_item_chunks`), training
+    under ``precision`` (:func:`recbole_ext.precision.with_precision`)."""
     trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
         config["MODEL_TYPE"], config["model"])
     if evaluation.ranks_in_item_chunks(config):
         trainer_class = evaluation.item_chunked(trainer_class)
+    if config["precision"] == "bf16":
+        trainer_class = with_precision(trainer_class)
     return trainer_class
+
+
+def available_threads() -> int:
+    """``torch_threads: ~``: ``OMP_NUM_THREADS`` where set (Ray trials, torchrun ranks), else the cores this
+    process may run on (its CPU affinity, not the machine's count)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def proportional_set_size_mb() -> float | None:

@@ -29,10 +29,11 @@ from typing import Any, Callable
 from recbole.utils import ModelType
 
 from recbole_ext.errors import ConfigError, DataError
+from recbole_ext.precision import PRECISIONS, unsupported
 
 # ------------------------------------------------------------------------------------ known keys
 # Our own keys outside any model YAML (the pipeline's); RecBole's are read from its YAML and code.
-PIPELINE_KEYS = {"custom_keys", "max_train_seconds", "torch_threads", "ranking_protocol", "ranking_neg_num"}
+PIPELINE_KEYS = {"custom_keys", "max_train_seconds", "torch_threads", "ranking_protocol", "ranking_neg_num", "precision"}
 # Keys RecBole builds from a name at run time (config[f"alias_of_{name}"], config[f"{phase}_neg_sample_args"]).
 RECBOLE_DYNAMIC_KEYS = {"alias_of_user_id", "alias_of_item_id", "alias_of_entity_id", "alias_of_relation_id",
                         "valid_neg_sample_args", "test_neg_sample_args"}
@@ -226,7 +227,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "show_progress": _BOOL, "embedding_layer_norm": _BOOL, "embedding_scale": _BOOL, "pad_left": _BOOL,
     "constrained_embedding": _BOOL, "horizontal_conv": _BOOL, "vertical_conv": _BOOL,
     "clip_predictions": _BOOL, "reproducibility": _BOOL, "valid_metric_bigger": _BOOL,
-    "ranking_protocol": _choice(*PROTOCOLS),
+    "ranking_protocol": _choice(*PROTOCOLS), "precision": _choice(*PRECISIONS),
     "hidden_act": _choice("relu", "gelu", "swish", "tanh", "sigmoid"),  # RecBole's FeedForward (stock models)
     "learner": _choice("adam", "sgd", "adagrad", "rmsprop", "sparse_adam", "adamw", "adagradm"),
     "layers": _INT_LIST, "topk": _INT_LIST,
@@ -247,6 +248,9 @@ def check_values(config: Any, model_class: type) -> None:
         value = config[key]
         if not check(value):
             raise ConfigError(f"{key}={value!r} is not allowed for {model_class.__name__}: {key} takes {allowed}.")
+    precision_problem = unsupported(config["precision"] or "fp32", config["device"])
+    if precision_problem:
+        raise ConfigError(precision_problem)
     loss_types = getattr(model_class, "loss_types", None)
     if loss_types is None and config["MODEL_TYPE"] == ModelType.SEQUENTIAL and "loss_type" in model_keys(model_class):
         loss_types = STOCK_LOSS_TYPES

@@ -41,7 +41,7 @@ def run_script(name: str, *args: str, cwd: Path) -> str:
 def test_every_script_has_a_smoke_test():
     tested = {"bench_sasrec.py", "bench_gru4rec.py", "bench_caser.py", "bench_rating.py", "bench_defaults.py",
               "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py",
-              "bench_ddp.py", "bench_scale.py"}
+              "bench_ddp.py", "bench_scale.py", "bench_step.py"}
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested
     for path in BENCHMARKS.glob("*.py"):
         assert "sys.path" not in path.read_text(), f"{path.name} edits sys.path"
@@ -126,3 +126,13 @@ def test_bench_scale(tmp_path):
     for stage in ("| generate |", "| convert |", "| load (text parsed, cache written) |", "3 steps + test |"):
         assert stage in out
     assert "full_masked" in out and "sampled_masked" in out and "steps/s" in out
+
+
+def test_bench_step(data, tmp_path):
+    out = run_script("bench_step.py", "--dataset", "tiny", "--data_path", str(data), "--steps", "2", "--warmup", "1",
+                     "--models", "SASRecPaper=sasrec-ml1m-ce", "CaserPaper=caser-ml1m-ce", "GRU4RecPaper=gru4rec-ml1m",
+                     "--precision", "fp32", "--epoch", "--set", *SMALL_SEQ, "CaserPaper:MAX_ITEM_LIST_LENGTH=4",
+                     "CaserPaper:n_targets=2", cwd=tmp_path)
+    for model in ("SASRecPaper", "CaserPaper", "GRU4RecPaper"):
+        assert f"| {model} | this commit | fp32 |" in out
+    assert "x roofline" in out and "Measured peak at each group's shape" in out

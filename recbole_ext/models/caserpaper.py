@@ -64,7 +64,7 @@ class CaserPaper(Caser):
           :func:`recbole_ext.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
           sigmoid(y_neg_k))`` averaged over targets (caser_pytorch averages the negative term
           over the k negatives instead of summing it); CE (not the paper's: what stock Caser
-          and "SASRec with CE" train with): :func:`recbole_ext.losses.shared_softmax_ce`, a
+          and "SASRec with CE" train with): :func:`recbole_ext.losses.chunked_softmax_ce`, a
           softmax of the paper's scores ``y`` over all items, one per window shared by its T
           targets, averaged over targets; no negatives are sampled (``train_neg_sample_args: ~``).
         - Training batches come from :class:`recbole_ext.loaders.windows.WindowDataLoader`
@@ -157,9 +157,8 @@ class CaserPaper(Caser):
         seq_output = self.sequence_output(interaction)  # [B, 2k]
         pos_items = interaction[self.POS_ITEM_ID].reshape(seq_output.size(0), -1)  # [B, T]
         if self.loss_type == "CE":  # one softmax per window, shared by its T targets
-            logits = self.item_range_scores(seq_output, 0, self.n_items)  # [B, n_items]
-            logits[:, 0] = float("-inf")  # never predict padding
-            return losses.shared_softmax_ce(logits, pos_items, pos_items != 0)
+            return losses.chunked_softmax_ce(seq_output, self.output_embedding.weight, pos_items, pos_items != 0,
+                                             bias=self.output_bias.weight.squeeze(1))
         neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
         pos_score = self.score(seq_output, pos_items)  # [B, T]
         neg_score = self.score(seq_output, neg_items)  # [B, T, N]

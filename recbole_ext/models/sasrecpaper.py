@@ -15,7 +15,8 @@ Differs from stock RecBole (``recbole.model.sequential_recommender.sasrec.SASRec
       all items (:mod:`recbole_ext.losses`); stock has BPR and CE on the last position;
     - sequences padded on the left (``pad_left``), so the latest item is always at position
       L - 1, as in the paper and the tutorial; stock pads on the right;
-    - the encoder is ``torch.nn.TransformerEncoderLayer`` blocks with ``block_norm`` post
+    - the encoder is ``torch.nn.TransformerEncoderLayer`` blocks (:class:`TransformerBlock`: the
+      same layer with a faster dropout mask on the CPU) with ``block_norm`` post
       (tutorial, stock: ``LN(x + f(x))``) or pre (paper: ``x + f(LN(x))`` and a final
       LayerNorm); ``embedding_layer_norm`` switches the LayerNorm after the embeddings (tutorial:
       dropout then LayerNorm; stock: LayerNorm then dropout); ``embedding_scale`` multiplies
@@ -47,6 +48,7 @@ from torch import nn
 
 from recbole_ext import losses
 from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, right_align
+from recbole_ext.models.layers import Dropout, TransformerBlock
 
 LOSSES = ("BCE", "gBCE", "SSM", "CE")
 BLOCK_NORMS = ("post", "pre")
@@ -108,8 +110,9 @@ class SASRecPaper(SASRec):
         self.gbce_t: float = float(config["gbce_t"])
 
         del self.trm_encoder, self.loss_fct  # replaced by the blocks below and recbole_ext.losses
+        self.dropout = Dropout(self.hidden_dropout_prob)
         self.blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(
+            TransformerBlock(
                 d_model=self.hidden_size,
                 nhead=self.n_heads,
                 dim_feedforward=self.inner_size,
@@ -131,12 +134,15 @@ class SASRecPaper(SASRec):
         self.apply(self._init_weights)
 
     def attention_mask(self, item_seq: torch.Tensor) -> torch.Tensor:
-        """Bool [B * heads, L, L], True = may not attend: causal, padding keys, but self always."""
+        """Additive float [B * heads, L, L]: -inf where a query may not attend (later items, padding
+        keys), 0 where it may (a query always attends to itself). Built once per batch, as the float
+        mask every block takes as is (a bool mask would be converted in each block)."""
         length = item_seq.size(1)
         causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()  # [L, L]
         allowed = causal.unsqueeze(0) & (item_seq != 0).unsqueeze(1)  # [B, L, L]
         allowed = allowed | torch.eye(length, dtype=torch.bool, device=item_seq.device).unsqueeze(0)
-        return (~allowed).repeat_interleave(self.n_heads, dim=0)
+        mask = torch.zeros(allowed.shape, device=item_seq.device).masked_fill_(~allowed, float("-inf"))
+        return mask if self.n_heads == 1 else mask.repeat_interleave(self.n_heads, dim=0)
 
     def encode(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Hidden state of every position of ``item_seq`` [B, L] (as laid out, 0 = padding): [B, L, H]."""
@@ -178,10 +184,8 @@ class SASRecPaper(SASRec):
         positives = self.layout(interaction[self.POS_ITEM_ID], item_seq_len)  # [B, L]
         hidden = self.encode(item_seq)  # [B, L, H]
         mask = positives != 0  # [B, L]
-        if self.loss_type == "CE":
-            logits = hidden[mask] @ self.item_embedding.weight.T  # [P, n_items]
-            logits[:, 0] = float("-inf")  # never predict padding
-            return losses.softmax_ce(logits, positives[mask])
+        if self.loss_type == "CE":  # over items 1 .. n - 1, in chunks: never [P x n_items] at once
+            return losses.chunked_softmax_ce(hidden[mask], self.item_embedding.weight, positives[mask])
         negatives = self.layout(interaction[self.NEG_ITEM_ID], item_seq_len)  # [B, L, k]
         pos_score = (hidden * self.item_embedding(positives)).sum(-1)  # [B, L]
         neg_score = torch.einsum("blh,blkh->blk", hidden, self.item_embedding(negatives))  # [B, L, k]

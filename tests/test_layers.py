@@ -1,0 +1,58 @@
+"""recbole_ext.models.layers: the CPU dropout and the transformer block that uses it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from recbole_ext.models.layers import Dropout, TransformerBlock, dropout, keep_scale
+
+
+def test_dropout_drops_p_of_the_entries_and_keeps_the_mean():
+    torch.manual_seed(0)
+    x = torch.ones(2_000, 1_000)
+    y = dropout(x, 0.2)
+    assert abs(float((y == 0).float().mean()) - 0.2) < 0.002
+    assert abs(float(y.mean()) - 1.0) < 0.005
+    assert torch.equal(torch.unique(y), torch.tensor([0.0, keep_scale(0.2)]))
+    assert abs(keep_scale(0.2) - 1.25) < 1e-4
+
+
+def test_dropout_is_seeded_by_torch_and_passes_gradients_through_the_kept_entries():
+    torch.manual_seed(3)
+    a = dropout(torch.ones(100, 100), 0.5)
+    torch.manual_seed(3)
+    b = dropout(torch.ones(100, 100), 0.5)
+    assert torch.equal(a, b)
+    x = torch.randn(50, 50, requires_grad=True)
+    y = dropout(x, 0.3)
+    y.sum().backward()
+    assert torch.equal(x.grad, (y != 0).float() * keep_scale(0.3))
+
+
+def test_dropout_off_in_evaluation_and_at_zero():
+    x = torch.randn(10, 10)
+    layer = Dropout(0.5).eval()
+    assert layer(x) is x
+    assert dropout(x, 0.0) is x
+
+
+def test_block_equals_torchs_layer_without_dropout_in_training_and_in_evaluation():
+    torch.manual_seed(0)
+    for norm_first, heads in ((True, 1), (False, 2)):
+        ours = TransformerBlock(d_model=8, nhead=heads, dim_feedforward=16, dropout=0.0, batch_first=True,
+                                norm_first=norm_first)
+        stock = nn.TransformerEncoderLayer(d_model=8, nhead=heads, dim_feedforward=16, dropout=0.0, batch_first=True,
+                                           norm_first=norm_first)
+        stock.load_state_dict(ours.state_dict())
+        x = torch.randn(3, 5, 8)
+        mask = torch.ones(5, 5, dtype=torch.bool).triu(1).repeat(3 * heads, 1, 1)  # causal, True = may not attend
+        for mode in (True, False):
+            ours.train(mode), stock.train(mode)
+            assert torch.allclose(ours(x, src_mask=mask), stock(x, src_mask=mask), atol=1e-5)
+
+
+def test_block_keeps_the_state_dict_of_torchs_layer():
+    ours = TransformerBlock(d_model=8, nhead=1, dim_feedforward=16, batch_first=True)
+    stock = nn.TransformerEncoderLayer(d_model=8, nhead=1, dim_feedforward=16, batch_first=True)
+    assert ours.state_dict().keys() == stock.state_dict().keys()
