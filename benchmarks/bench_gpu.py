@@ -60,7 +60,7 @@ def run_one(model: str, dataset: str, cap: float, out: Path, threads: int, data_
             presets: dict[str, str]) -> dict:
     name = f"{model}__{dataset}"
     args = [sys.executable, "-m", "recbole_ext.cli", "--model", model, "--dataset", dataset,
-            "--output_dir", str(out / "runs" / name), "--result_file", str(out / "runs" / f"{name}.json")]
+            "--output_dir", str(out / "runs" / name), "--result_file", str(out / "runs" / f"{name}.json"), "--overwrite"]
     config_files = [presets[model]] if model in presets else CONFIG_FILES.get((dataset, model))
     if config_files:
         args += ["--config_files", *config_files]

@@ -58,6 +58,7 @@ def build_parser(with_listing: bool) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", help=f"dataset name (default {QUICKSTART['dataset']})")
     parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
     parser.add_argument("--result_file", type=Path, help="also write the result JSON here")
+    parser.add_argument("--overwrite", action="store_true", help="replace --result_file if it exists")
     parser.add_argument("--output_dir", type=Path, help="this run's output directory (default outputs/<run>)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue an interrupted run from its last completed epoch, in its own directory")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace, extra: list[str]) -> int:
     overrides = parse_overrides(extra)
     if args.result_file:
-        check_output_path(args.result_file, "--result_file")
+        check_output_path(args.result_file, "--result_file", overwrite=args.overwrite)
     if args.resume:
         if args.model or args.dataset or args.config_files or overrides or args.tune or args.output_dir:
             raise ConfigError("--resume RUN_DIR continues a run with its own settings: give it alone "

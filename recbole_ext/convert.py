@@ -103,6 +103,7 @@ def convert(
     on_error: str = "skip",
     strict_json: bool = False,
     progress: bool | None = None,
+    overwrite: bool = True,
 ) -> Report:
     """Convert one source; returns the :class:`Report` (``report.summary()`` is what the command
     prints). Raises :class:`ConvertError` for anything that stops the conversion; then no file
@@ -123,6 +124,8 @@ def convert(
         on_error: ``"skip"`` (count bad lines, show the first five) or ``"stop"``.
         strict_json: parse every GoodReads JSON line with ``json.loads`` (no fast path).
         progress: tqdm bar on the GoodReads input; default only when stderr is a terminal.
+        overwrite: replace existing ``name.inter`` / ``.item`` / ``.user`` files (the command refuses
+            them unless ``--overwrite``); the new files are renamed over them only when complete.
     """
     if source not in SOURCES:
         raise ConvertError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
@@ -153,6 +156,10 @@ def convert(
             items, users = movielens.iter_ml1m_items, movielens.iter_ml1m_users
     check_name(name)
     out = Path(output_dir) / name
+    existing = [out / f"{name}{suffix}" for suffix in (".inter", ".item", ".user") if (out / f"{name}{suffix}").exists()]
+    if existing and not overwrite:
+        raise ConvertError(f"{existing[0]} already exists and is never replaced without being asked: add --overwrite "
+                           f"to replace the dataset's files, or give another --name or --output-dir.")
     report.output_dir = str(out)
     with AtomicFileSet(out) as files:
         rows = sorted_by_user_and_time(rows, out)  # (user, time, line): the order sequential models read
@@ -185,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                    help="bad lines: skip and count (default) or stop at the first")
     p.add_argument("--strict-json", action="store_true", help="parse every JSON line fully (slower)")
+    p.add_argument("--overwrite", action="store_true", help="replace the dataset's files if they exist")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None)
     bar.add_argument("--no-progress", dest="progress", action="store_false")
@@ -200,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.source, args.input, args.output_dir, args.name,
             time_field=args.time_field, min_user_inter=args.min_user_inter,
             min_rating=args.min_rating, read_only=args.read_only, on_error=args.on_error,
-            strict_json=args.strict_json, progress=args.progress,
+            strict_json=args.strict_json, progress=args.progress, overwrite=args.overwrite,
         )
     except RecboleExtError as e:  # ConvertError and the output check's ConfigError
         print(f"error: {e}", file=sys.stderr)

@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", nargs="+", help="original user ids (default: every user)")
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--include_seen", action="store_true", help="allow items the user has already seen")
     parser.add_argument("--device", help="cpu or cuda (default: the run's device when available, else cpu)")
     args = parser.parse_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--output {args.output} lies inside the run directory, which is never written: "
                               "write the recommendations elsewhere.")
         if args.output:
-            check_output_path(args.output, "--output")
+            check_output_path(args.output, "--output", overwrite=args.overwrite)
         rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -82,14 +82,22 @@ def check_fresh_run_dir(run_dir: Path, flag: str = "--output_dir") -> None:
                       "(a run writes run.log, checkpoint/, result.json ... there).")
 
 
-def check_output_path(path: Path, flag: str, directory: bool = False) -> None:
+OVERWRITE_FLAG = "--overwrite"  # the one spelling every command uses to replace an existing output file
+
+
+def check_output_path(path: Path, flag: str, directory: bool = False, overwrite: bool = True) -> None:
     """Refuse, before any work, an output path that cannot be written: a file where a directory is
-    wanted or the other way round, a parent that cannot be created, no permission to write. Missing
-    parent directories are created (never ``path`` itself)."""
+    wanted or the other way round, a parent that cannot be created, no permission to write, and an
+    existing file unless ``overwrite`` (the command's ``--overwrite``; the replacement is written to
+    a temporary file and renamed, so a failure leaves the old file whole). Missing parent
+    directories are created (never ``path`` itself)."""
     path = Path(path)
     kind = "directory" if directory else "file"
     if path.exists() and path.is_dir() != directory:
         raise ConfigError(f"{flag} '{path}' is a {'file' if directory else 'directory'}: give a {kind} path.")
+    if not directory and path.exists() and not overwrite:
+        raise ConfigError(f"{flag} '{path}' already exists and is never replaced without being asked: add "
+                          f"{OVERWRITE_FLAG} to replace it, or give another path.")
     folder = path if directory and path.exists() else path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the run whose configuration to load (default SASRecPaper; any sequential model)")
     parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
     parser.add_argument("--output", type=Path, required=True, help="the TSV file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args, extra = parser.parse_known_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
     try:
         overrides = parse_overrides(extra)
-        check_output_path(args.output, "--output")
+        check_output_path(args.output, "--output", overwrite=args.overwrite)
         config = build_config(args.model, args.dataset, args.config_files, {"state": "WARNING", **overrides})
         n_rows = write_split(config, args.output)
     except RecboleExtError as error:

@@ -56,3 +56,18 @@ def test_block_keeps_the_state_dict_of_torchs_layer():
     ours = TransformerBlock(d_model=8, nhead=1, dim_feedforward=16, batch_first=True)
     stock = nn.TransformerEncoderLayer(d_model=8, nhead=1, dim_feedforward=16, batch_first=True)
     assert ours.state_dict().keys() == stock.state_dict().keys()
+
+
+def test_forward_rows_equals_the_full_layer_at_those_rows():
+    torch.manual_seed(0)
+    for norm_first, heads in ((True, 1), (False, 2)):
+        block = TransformerBlock(d_model=8, nhead=heads, dim_feedforward=16, dropout=0.3, batch_first=True,
+                                 norm_first=norm_first).eval()
+        x = torch.randn(4, 6, 8)
+        mask = torch.ones(6, 6, dtype=torch.bool).triu(1)
+        mask = mask.unsqueeze(0).repeat(4 * heads, 1, 1)
+        mask[:, :, 0] = True  # position 0 is padding for every query ...
+        mask[:, 0, 0] = False  # ... but attends to itself
+        position = torch.tensor([5, 3, 5, 1])
+        full = block(x, src_mask=mask)[torch.arange(4), position]
+        assert torch.allclose(block.forward_rows(x, position, mask).squeeze(1), full, atol=1e-5)

@@ -144,8 +144,10 @@ class SASRecPaper(SASRec):
         mask = torch.zeros(allowed.shape, device=item_seq.device).masked_fill_(~allowed, float("-inf"))
         return mask if self.n_heads == 1 else mask.repeat_interleave(self.n_heads, dim=0)
 
-    def encode(self, item_seq: torch.Tensor) -> torch.Tensor:
-        """Hidden state of every position of ``item_seq`` [B, L] (as laid out, 0 = padding): [B, L, H]."""
+    def encode(self, item_seq: torch.Tensor, position: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden state of every position of ``item_seq`` [B, L] (as laid out, 0 = padding): [B, L, H];
+        with ``position`` [B] (a real item of each row) only that position's: [B, H], the last block
+        computing that one row of each sequence (half the work of a 2-block encoder)."""
         keep = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)  # [B, L, 1]
         position_ids = torch.arange(item_seq.size(1), device=item_seq.device).unsqueeze(0)  # [1, L]
         hidden = self.item_embedding(item_seq) * self.embedding_scale + self.position_embedding(position_ids)
@@ -155,7 +157,10 @@ class SASRecPaper(SASRec):
             hidden = self.dropout(hidden)
         hidden = hidden * keep  # [B, L, H]
         mask = self.attention_mask(item_seq)  # [B * heads, L, L]
-        for block in self.blocks:
+        last = len(self.blocks) - 1
+        for index, block in enumerate(self.blocks):
+            if position is not None and index == last:  # the rows asked for only: real items, keep = 1
+                return self.final_layer_norm(block.forward_rows(hidden, position, mask)).squeeze(1)  # [B, H]
             hidden = block(hidden, src_mask=mask) * keep
         return self.final_layer_norm(hidden) * keep  # [B, L, H]
 
@@ -165,10 +170,8 @@ class SASRecPaper(SASRec):
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """The last position's hidden state for left-aligned ``item_seq`` [B, L] (RecBole's rows): [B, H]."""
-        hidden = self.encode(self.layout(item_seq, item_seq_len))  # [B, L, H]
-        if self.pad_left:
-            return hidden[:, -1]
-        return self.gather_indexes(hidden, item_seq_len - 1)
+        last = torch.full_like(item_seq_len, item_seq.size(1) - 1) if self.pad_left else item_seq_len - 1  # [B]
+        return self.encode(self.layout(item_seq, item_seq_len), position=last)  # [B, H]
 
     def item_scorer(self, interaction: Any) -> Callable[[int, int], torch.Tensor]:
         """``scores(lo, hi)``: the rows' scores of items ``lo .. hi - 1`` [B, hi - lo], each row encoded once."""
