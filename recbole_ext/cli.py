@@ -22,7 +22,9 @@ from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
 from recbole_ext.distributed import resume_command, this_rank
-from recbole_ext.errors import ConfigError, Interrupted, interrupt_on_signals
+from recbole_ext.errors import (
+    ConfigError, DataError, Interrupted, UnknownDatasetError, UnknownModelError, interrupt_on_signals,
+)
 from recbole_ext.flags import either_style
 from recbole_ext.run_dir import check_fresh_run_dir, check_output_path, write_atomically
 from recbole_ext.models import stock_model_names
@@ -81,16 +83,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(with_listing=any(a in ("-h", "--help") for a in argv))
     args, extra = parser.parse_known_args(either_style(parser, argv))
+    # Under torchrun every rank runs this: a mistake known before training (a flag, a key, the data) is the
+    # same on every rank, so rank 0 alone prints it; every rank exits 2. A stop prints rank 0's line, which
+    # names the resume command. (torchrun then adds its own report of the failed ranks: docs/scaling.md.)
+    speaks = this_rank() == 0
     try:
         with interrupt_on_signals():
             return _main(args, extra)
     except RecboleExtError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if speaks or not isinstance(error, (ConfigError, DataError, UnknownModelError, UnknownDatasetError)):
+            print(f"error: {error}", file=sys.stderr)
         return 2
     except Interrupted as stop:
         where = (f": the state after the last completed validation is kept; resume with: "
                  f"{resume_command(stop.run_dir)}" if stop.run_dir else "; what was written so far is kept")
-        print(f"error: interrupted by {stop.signal_name}{where}", file=sys.stderr)
+        if speaks:
+            print(f"error: interrupted by {stop.signal_name}{where}", file=sys.stderr)
         return 128 + stop.signal_number
 
 

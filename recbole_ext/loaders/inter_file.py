@@ -14,23 +14,42 @@ float column    float64 [N] (NaN where the cell is empty); never float32, never 
 ==============  ==============================================================================
 
 Rows keep the file's order (blank lines skipped). Each parsed column is cached as ``.npy`` files in
-``NAME.inter.cache/`` beside the file, so a second run maps them back in a fraction of a second;
-the cache remembers the file's size and modification time and is rebuilt when either changes. A
-folder that cannot be written to (a read-only copy) is read without a cache.
+``NAME.inter.cache/`` beside the file, so a second run maps them back in a fraction of a second.
+The cache is verified before it is used, never trusted blindly:
+
+* it records what it was built from: the file's size, modification time and a SHA-256 of its
+  content (the whole file up to ``FULL_HASH_BYTES``, 1 GiB: at most ~0.6 s, ~3% of parsing such a
+  file; above that the first and last ``EDGE_HASH_BYTES`` plus the size), so a file edited in place
+  with the same size and time is noticed;
+* a CRC-32 of every array it writes, checked on load (~4 GB/s: a zeroed or overwritten part of an
+  array is found before any of it is used);
+* ranges: every code within its vocabulary (or -1), every column ``n_rows`` long.
+
+Any mismatch rebuilds the cache, with one warning line saying why. A cache that is damaged and
+cannot be rebuilt (a read-only folder) is refused with one line naming the folder to delete; a
+read-only folder without a cache is read without one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 2  # 2: codes numbered by first appearance in the file (the block-wise parse)
+from recbole_ext.errors import DataError
+
+CACHE_VERSION = 3  # 2: codes numbered by first appearance in the file; 3: content hash, array checksums
 CACHE_SUFFIX = ".cache"
+FULL_HASH_BYTES = 1 << 30  # files up to this size are hashed whole
+EDGE_HASH_BYTES = 64 << 20  # larger ones: their first and last 64 MiB (and the size)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,12 +78,35 @@ def read_inter_columns(
     header = dict(read_header(path, separator, encoding))
     types = {name: header[name] for name in header if name in names}
     cache = _Cache(path, separator, encoding) if use_cache else None
-    result = cache.load(types) if cache else None
+    result, problem = cache.load(types) if cache else (None, None)
+    if problem:
+        logger.warning(f"Rebuilding the cache {cache.directory}: {problem}.")
     if result is None:
         result = _parse(path, types, separator, encoding)
         if cache:
-            cache.save(result)
+            cache.save(result, damaged=problem)
     return result
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file (of its size and first and last ``EDGE_HASH_BYTES`` above ``FULL_HASH_BYTES``)."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if size <= FULL_HASH_BYTES:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+            return "sha256:" + digest.hexdigest()
+        digest.update(str(size).encode())
+        digest.update(f.read(EDGE_HASH_BYTES))
+        f.seek(size - EDGE_HASH_BYTES)
+        digest.update(f.read(EDGE_HASH_BYTES))
+    return f"sha256-edges-{EDGE_HASH_BYTES}:" + digest.hexdigest()
+
+
+def checksum(array: np.ndarray) -> int:
+    """CRC-32 of an array's bytes (a memory map is read, not copied)."""
+    return zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"))
 
 
 BLOCK_BYTES = 16 << 20  # bytes of the file parsed at a time
@@ -124,56 +166,97 @@ def _parse(path: Path, types: dict[str, str], separator: str, encoding: str) -> 
 
 
 class _Cache:
-    """``NAME.inter.cache/``: one ``.npy`` per parsed array and ``meta.json`` naming the source."""
+    """``NAME.inter.cache/``: one ``.npy`` per parsed array and ``meta.json`` naming the source and
+    each array's checksum (see the module docstring)."""
 
     def __init__(self, path: Path, separator: str, encoding: str) -> None:
+        self.path = path
         self.directory = path.with_name(path.name + CACHE_SUFFIX)
         stat = path.stat()
         self.source = {"version": CACHE_VERSION, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                        "separator": separator, "encoding": encoding}
+        self._content: str | None = None
 
-    def _meta(self) -> dict | None:
+    def content(self) -> str:
+        if self._content is None:
+            self._content = content_hash(self.path)
+        return self._content
+
+    def _meta(self) -> tuple[dict | None, str | None]:
+        """(meta, None) for a cache of this very file; (None, why not) for another; (None, None) for none."""
+        if not self.directory.exists():
+            return None, None
         try:
             meta = json.loads((self.directory / "meta.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return meta if meta.get("source") == self.source else None
+            source = dict(meta["source"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, "its meta.json is missing or unreadable"
+        content = source.pop("content", None)
+        if source != self.source:
+            changed = [key for key in self.source if source.get(key) != self.source[key]]
+            return None, f"{self.path.name} or the way it is read changed ({', '.join(changed)})"
+        if content != self.content():
+            return None, f"{self.path.name} was edited in place (same size and time, other content)"
+        return meta, None
 
-    def load(self, types: dict[str, str]) -> InterColumns | None:
-        meta = self._meta()
-        if meta is None or any(meta["columns"].get(name) != kind for name, kind in types.items()):
-            return None
-        result = InterColumns(n_rows=int(meta["n_rows"]), types=types)
+    def load(self, types: dict[str, str]) -> tuple[InterColumns | None, str | None]:
+        """(the cached columns, None), or (None, why the cache cannot be used; None if there is none)."""
+        meta, problem = self._meta()
+        if meta is None:
+            return None, problem
+        if any(meta["columns"].get(name) != kind for name, kind in types.items()):
+            return None, None  # columns not cached yet: added by save()
+        n_rows = int(meta["n_rows"])
+        result = InterColumns(n_rows=n_rows, types=types)
+        checksums = meta.get("checksums", {})
         try:
             for name, kind in types.items():
+                files = ([f"{name}.codes.npy", f"{name}.vocabulary.npy"] if kind == "token" else [f"{name}.float.npy"])
+                arrays = [np.load(self.directory / file, mmap_mode="r" if not file.endswith("vocabulary.npy") else None)
+                          for file in files]
+                for file, array in zip(files, arrays):
+                    if checksums.get(file) != checksum(array):
+                        return None, f"{file} does not match its checksum (damaged or overwritten)"
+                if len(arrays[0]) != n_rows:
+                    return None, f"{files[0]} has {len(arrays[0])} rows, not {n_rows}"
                 if kind == "token":
-                    result.codes[name] = np.load(self.directory / f"{name}.codes.npy", mmap_mode="r")
-                    result.vocabularies[name] = np.load(self.directory / f"{name}.vocabulary.npy")
+                    codes, vocabulary = arrays
+                    if n_rows and (int(codes.min()) < -1 or int(codes.max()) >= len(vocabulary)):
+                        return None, f"{files[0]} holds codes outside its vocabulary of {len(vocabulary)}"
+                    result.codes[name], result.vocabularies[name] = codes, vocabulary
                 else:
-                    result.floats[name] = np.load(self.directory / f"{name}.float.npy", mmap_mode="r")
-        except (OSError, ValueError):
-            return None
-        return result
+                    result.floats[name] = arrays[0]
+        except (OSError, ValueError, EOFError) as error:
+            return None, f"an array cannot be read ({type(error).__name__})"
+        return result, None
 
-    def save(self, columns: InterColumns) -> None:
-        """Add ``columns`` to the cache (a stale cache is replaced); silently skipped where not writable."""
+    def save(self, columns: InterColumns, damaged: str | None = None) -> None:
+        """Add ``columns`` to the cache (a stale or damaged cache is replaced). Skipped where the folder is
+        not writable, unless a damaged cache would stay behind: then one line naming it to delete."""
         try:
-            meta = self._meta()
+            meta, _ = (None, None) if damaged else self._meta()
             if meta is None:
                 shutil.rmtree(self.directory, ignore_errors=True)
                 self.directory.mkdir(exist_ok=True)
-                meta = {"source": self.source, "n_rows": columns.n_rows, "columns": {}}
+                meta = {"source": {**self.source, "content": self.content()}, "n_rows": columns.n_rows,
+                        "columns": {}, "checksums": {}}
             arrays = {f"{n}.codes.npy": a for n, a in columns.codes.items()}
             arrays.update({f"{n}.vocabulary.npy": a for n, a in columns.vocabularies.items()})
             arrays.update({f"{n}.float.npy": a for n, a in columns.floats.items()})
             for file_name, array in arrays.items():
                 tmp = self.directory / f"{file_name}.{os.getpid()}.tmp"
+                array = np.ascontiguousarray(array)
                 with open(tmp, "wb") as f:
-                    np.save(f, np.ascontiguousarray(array))
+                    np.save(f, array)
                 os.replace(tmp, self.directory / file_name)
+                meta["checksums"][file_name] = checksum(array)
             meta["columns"].update(columns.types)
             tmp = self.directory / f"meta.json.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(meta, indent=1))
             os.replace(tmp, self.directory / "meta.json")
-        except OSError:
-            return
+        except OSError as error:
+            if damaged and self.directory.exists():
+                raise DataError(f"The cache {self.directory} is damaged ({damaged}) and cannot be rebuilt here "
+                                f"({error.strerror or type(error).__name__}): delete it (rm -r '{self.directory}') "
+                                "or make its folder writable; the data itself is read from "
+                                f"{self.path.name}.") from None
