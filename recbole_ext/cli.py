@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from recbole_ext import MODELS, RecboleExtError, run
@@ -68,6 +69,9 @@ def build_parser(with_listing: bool) -> argparse.ArgumentParser:
     return parser
 
 
+RANK_GRACE_SECONDS = 3.0  # a rank other than 0 waits this long before exiting on a mistake rank 0 reports
+
+
 def parse_overrides(extra: list[str]) -> dict[str, str]:
     """``--key=value`` arguments as strings; RecBole's Config converts them as it does its own."""
     overrides = {}
@@ -92,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             return _main(args, extra)
     except RecboleExtError as error:
         if speaks or not isinstance(error, (ConfigError, DataError, UnknownModelError, UnknownDatasetError)):
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {error}", file=sys.stderr, flush=True)
+        else:  # torchrun stops the other ranks as soon as one exits: give rank 0 the time to print first
+            time.sleep(RANK_GRACE_SECONDS)
         return 2
     except Interrupted as stop:
         where = (f": the state after the last completed validation is kept; resume with: "

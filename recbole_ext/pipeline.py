@@ -91,7 +91,43 @@ def resume(run_dir: str | Path) -> dict[str, Any]:
                           "be resumed; start a fresh run with the same settings.") from None
     check_resume_state(run_dir)
     config = build_config(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"])
+    check_config_unchanged(config, run_dir, spec)
+    if not (run_dir / RESUME_STATE).is_file():
+        logging.getLogger(__name__).warning(
+            f"{run_dir} has no {RESUME_STATE} (it stopped before its first validation): the run starts over there.")
     return run_config(config, run_dir, spec=spec, resume=True)
+
+
+# Keys that describe the machine a run is on, not the run: a resume elsewhere may differ in them.
+MACHINE_KEYS = {"device", "gpu_id", "use_gpu", "local_rank", "single_spec", "world_size", "nproc", "offset", "ip",
+                "port", "checkpoint_dir"}
+
+
+def check_config_unchanged(config: Config, run_dir: Path, spec: Mapping[str, Any]) -> None:
+    """Refuse to resume a run whose ``config.yaml`` was edited since the run wrote it (a resume would
+    silently continue with the old settings and write them back): name what changed and the fresh run."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        written = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        written = None
+    if not isinstance(written, dict):
+        raise ConfigError(f"'{path}' cannot be read as the run's configuration: put back the file the run wrote, or "
+                          "start a fresh run.")
+    now = {key: plain_value(value) for key, value in config.final_config_dict.items()}
+    changed = sorted(key for key in set(written) | set(now)
+                     if key not in MACHINE_KEYS and written.get(key) != now.get(key))
+    if changed:
+        shown = "; ".join(f"{key}: {now.get(key)!r} -> {written.get(key)!r}" for key in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        flags = " ".join(f"--{key}={written.get(key)}" for key in changed[:3])
+        files = " ".join(spec["config_files"])
+        raise ConfigError(f"'{path}' was edited since the run wrote it ({shown}{more}); --resume continues a run "
+                          "with the settings it started with, so it is refused. Undo the edit, or start a fresh run "
+                          f"with the new settings: python run.py --model {spec['model']} --dataset {spec['dataset']}"
+                          f"{' --config_files ' + files if files else ''} {flags}")
 
 
 def check_resume_state(run_dir: Path) -> None:

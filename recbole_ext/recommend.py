@@ -37,14 +37,27 @@ from recbole.utils import ModelType, init_seed
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
-from recbole_ext.run_dir import best_checkpoint, check_output_path
+from recbole_ext.run_dir import RESULT, best_checkpoint, check_output_path
 from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.preparation import is_sequential, load_dataset, make_loaders
 
 
-def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, Any, UserSequences]:
-    """(config, dataset, model in eval mode, every user's full sequence) of a saved run."""
+def load_run(run_dir: str | Path, device: str | None = None,
+             allow_unfinished: bool = False) -> tuple[Any, Any, Any, UserSequences]:
+    """(config, dataset, model in eval mode, every user's full sequence) of a saved run.
+
+    A run that has not finished (no ``result.json``: still training, stopped or failed) is refused
+    unless ``allow_unfinished``; then its best checkpoint so far is used and its epoch said."""
     checkpoint = read_checkpoint(best_checkpoint(run_dir))
+    if not (Path(run_dir) / RESULT).is_file():
+        epoch = checkpoint.get("epoch")
+        which = f"epoch {int(epoch) + 1}" if isinstance(epoch, int) else "an unknown epoch"
+        if not allow_unfinished:
+            raise ConfigError(f"'{run_dir}' has not finished (no {RESULT}): its best checkpoint so far is from {which}. "
+                              "Wait for the run to finish (or resume it), or add --allow_unfinished to recommend "
+                              "from that checkpoint.")
+        print(f"note: '{run_dir}' has not finished: recommending from its best checkpoint so far ({which}).",
+              file=sys.stderr)
     config = checkpoint["config"]
     if device is not None:
         config["device"] = usable_device(device)
@@ -99,11 +112,12 @@ def recommend(
     include_seen: bool = False,
     device: str | None = None,
     batch_size: int = 1024,
+    allow_unfinished: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows ``{user_id, rank, item_id, score}``: each user's top ``k`` items (original ids)."""
     if k < 1:
         raise ConfigError(f"--k {k}: ask for at least one item (e.g. --k 10).")
-    config, dataset, model, sequences = load_run(run_dir, device)
+    config, dataset, model, sequences = load_run(run_dir, device, allow_unfinished)
     uid_field, iid_field = dataset.uid_field, dataset.iid_field
     rows = _rows_of_users(dataset, sequences, users)
     sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
@@ -157,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--allow_unfinished", action="store_true",
+                        help="recommend from the best checkpoint so far of a run that has not finished")
     parser.add_argument("--include_seen", action="store_true", help="allow items the user has already seen")
     parser.add_argument("--device", help="cpu or cuda (default: the run's device when available, else cpu)")
     args = parser.parse_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
@@ -166,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                               "write the recommendations elsewhere.")
         if args.output:
             check_output_path(args.output, "--output", overwrite=args.overwrite)
-        rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device)
+        rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device,
+                         allow_unfinished=args.allow_unfinished)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

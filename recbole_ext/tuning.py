@@ -76,11 +76,16 @@ def read_space(params_file: str | Path) -> dict[str, tuple[str, list[Any]]]:
     """
     path = resolve_search_space(params_file)
     space: dict[str, tuple[str, list[Any]]] = {}
+    first_line: dict[str, int] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = line.strip().split(" ")
         if len(fields) < 3 or fields[0].startswith("#"):
             continue
         name, kind, value = fields[0], fields[1], "".join(fields[2:])
+        if name in first_line:  # RecBole would keep the last line silently
+            raise ConfigError(f"{path}:{number}: '{name}' is already searched on line {first_line[name]}: keep one "
+                              "line per parameter (merge the values into one choice list).")
+        first_line[name] = number
         try:
             if kind == "choice":
                 values = list(eval(value))  # RecBole's syntax: a Python list literal

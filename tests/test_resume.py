@@ -98,3 +98,46 @@ def test_signal_stops_with_one_line_and_the_resumed_run_matches(signal_number, t
     whole = run("SASRec", "slow", overrides=overrides, output_dir=tmp_path / "whole")
     assert resumed["resumed"] and scores(resumed) == scores(whole)
     assert resumed["test_result"] == whole["test_result"]
+
+
+def unfinished_run(data_path, tmp_path):
+    """A run directory as a run stopped after its first validation leaves it (result.json gone)."""
+    run_dir = tmp_path / "run"
+    run("SASRecPaper", "tiny", overrides={**FAST_SASREC, "epochs": 2, "data_path": data_path}, output_dir=run_dir)
+    (run_dir / "result.json").unlink()
+    return run_dir
+
+
+def test_resume_refuses_an_edited_config_and_names_the_fresh_run(data_path, tmp_path):
+    run_dir = unfinished_run(data_path, tmp_path)
+    config_file = run_dir / "config.yaml"
+    original = config_file.read_text()
+    config_file.write_text(original.replace("learning_rate: 0.001", "learning_rate: 0.01"))
+    assert "learning_rate: 0.01" in config_file.read_text()
+    with pytest.raises(pipeline.ConfigError, match=r"config.yaml' was edited since the run wrote it \(learning_rate: "
+                                                   r"0.001 -> 0.01\).*python run.py --model SASRecPaper --dataset "
+                                                   r"tiny .*--learning_rate=0.01"):
+        resume(run_dir)
+    assert "learning_rate: 0.01" in config_file.read_text()  # the user's edit is not reverted
+    config_file.write_text(original)
+    assert resume(run_dir)["resumed"] is True
+
+
+def test_resume_without_a_saved_state_says_it_starts_over(data_path, tmp_path, caplog):
+    run_dir = unfinished_run(data_path, tmp_path)
+    (run_dir / RESUME_STATE).unlink()
+    with caplog.at_level("WARNING"):
+        result = resume(run_dir)
+    assert any(f"has no {RESUME_STATE}" in r.getMessage() and "starts over" in r.getMessage() for r in caplog.records)
+    assert result["epochs"] == 2
+
+
+def test_recommend_refuses_an_unfinished_run_unless_asked_and_names_the_epoch(data_path, tmp_path, capsys):
+    from recbole_ext.recommend import main as recommend_main, recommend
+
+    run_dir = unfinished_run(data_path, tmp_path)
+    assert recommend_main([str(run_dir), "--users", "u1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has not finished" in err and "from epoch" in err and "--allow_unfinished" in err
+    rows = recommend(run_dir, users=["u1"], k=3, allow_unfinished=True)
+    assert len(rows) == 3 and "recommending from its best checkpoint so far (epoch" in capsys.readouterr().err

@@ -75,6 +75,9 @@ def test_read_space_parses_recbole_syntax(tmp_path):
     path.write_text("learning_rate lognormal 1,2\n")
     with pytest.raises(ConfigError, match=r"s.hyper:1: .*unknown type 'lognormal'"):
         read_space(path)
+    path.write_text("learning_rate choice [0.1]\n# a comment\nhidden_size choice [8]\nlearning_rate choice [0.2]\n")
+    with pytest.raises(ConfigError, match=r"s.hyper:4: 'learning_rate' is already searched on line 1"):
+        read_space(path)
 
 
 def test_exhaustive_search_writes_table_and_loadable_best_params(tiny_dataset, tmp_path, two_point_space):
