@@ -108,7 +108,15 @@ def stacked_config_dict(
         # refuses CE with its own default negative sampling unless told "None".
         merged["train_neg_sample_args"] = None
     # Runs execute inside their own output directory: make the data location absolute first.
-    merged["data_path"] = str(Path(merged["data_path"]).expanduser().resolve())
+    if merged["data_path"] in (None, ""):
+        where = "--data_path" if "data_path" in (overrides or {}) else "a config file"
+        raise ConfigError(f"data_path is empty ({where} sets it to ~): give the folder that holds "
+                          f"NAME/NAME.inter, e.g. data_path: {DEFAULT_DATA_PATH}, or leave the key out for that default.")
+    data_path = Path(str(merged["data_path"])).expanduser().resolve()
+    if data_path.is_file():
+        raise ConfigError(f"data_path '{data_path}' is a file: give the folder that holds NAME/NAME.inter "
+                          f"(for {data_path.parent / dataset / (dataset + '.inter')}: --data_path={data_path.parent}).")
+    merged["data_path"] = str(data_path)
     return merged
 
 

@@ -244,6 +244,7 @@ def tune(
     model_name = model if isinstance(model, str) else model.__name__
     config = build_config(model, dataset, config_files, overrides)  # fail fast on a bad model/dataset/config
     params_file = resolve_search_space(params_file)  # and on a missing search space, before any output
+    read_space(params_file)  # and on a space that cannot be read or names a parameter twice
     out = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / (
         f"tune-{model_name}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
     out = out.resolve()

@@ -206,6 +206,7 @@ _BOOL = ((lambda v: isinstance(v, bool)), "True or False")
 _INT_LIST = ((lambda v: isinstance(v, (list, tuple)) and len(v) > 0
               and all(isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= 1 for x in v)),
              "a non-empty list of integers >= 1")
+LOG_STATES = ("debug", "info", "warning", "error", "critical")  # the console's log level (state)
 PROTOCOLS = ("recbole", "full_masked", "sampled_masked")  # ranking_protocol (default and ranking_neg_num in overall.yaml)
 
 # key -> (check, what is allowed); a key absent from the configuration is not checked.
@@ -228,6 +229,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "constrained_embedding": _BOOL, "horizontal_conv": _BOOL, "vertical_conv": _BOOL,
     "clip_predictions": _BOOL, "reproducibility": _BOOL, "valid_metric_bigger": _BOOL,
     "ranking_protocol": _choice(*PROTOCOLS), "precision": _choice(*PRECISIONS),
+    "state": ((lambda v: str(v).lower() in LOG_STATES), "one of " + ", ".join(LOG_STATES)),  # RecBole: any case
     "hidden_act": _choice("relu", "gelu", "swish", "tanh", "sigmoid"),  # RecBole's FeedForward (stock models)
     "learner": _choice("adam", "sgd", "adagrad", "rmsprop", "sparse_adam", "adamw", "adagradm"),
     "layers": _INT_LIST, "topk": _INT_LIST,

@@ -124,6 +124,12 @@ CASES = [
     ("byte-order mark", [], {"data/tiny/tiny.inter": "\ufeff" + inter_text()}, "starts with a byte-order mark"),
     ("config file is a directory", ["--config_files", "{tmp}/data"], {}, "is a directory: give a YAML file"),
     ("tuning without trials", ["--tune", "SASRec", "--max_evals", "0"], {}, "--max_evals 0: a search needs"),
+    # the third round
+    ("log state not a level", ["--state=bogus"], {}, "state='bogus' is not allowed for SASRec: state takes one of debug"),
+    ("data_path is a file", ["--data_path={tmp}/data/tiny/tiny.inter"], {}, "tiny.inter' is a file: give the folder"),
+    ("data_path empty", ["--data_path="], {}, "data_path is empty (--data_path sets it to ~)"),
+    ("tuning space names a key twice", ["--tune", "{tmp}/s.hyper"],
+     {"s.hyper": "learning_rate choice [0.1]\nlearning_rate choice [0.2]\n"}, "'learning_rate' is already searched on line 1"),
     (".item ids match nothing", ["--load_col={'inter':['user_id','item_id','timestamp'],'item':['item_id','genre']}"],
      {"data/tiny/tiny.item": "item_id:token\tgenre:token\n" + "".join(f"x{i}\tg{i % 2}\n" for i in range(40))},
      "drops every interaction whose id is missing from tiny.item"),

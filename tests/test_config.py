@@ -125,3 +125,12 @@ def test_data_path_is_absolute(tiny_dataset, monkeypatch):
     monkeypatch.chdir(data_path.parent)
     config = build_config("SASRec", name, overrides={"data_path": "data"})
     assert config["data_path"] == str(data_path.resolve() / name)
+
+
+def test_an_empty_data_path_in_a_config_file_is_one_clear_error(tmp_path):
+    from recbole_ext.errors import ConfigError
+
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("data_path: ~\n")
+    with pytest.raises(ConfigError, match=r"data_path is empty \(a config file sets it to ~\): give the folder"):
+        build_config("SASRecPaper", "ml1m", [config_file])
