@@ -227,8 +227,8 @@ def test_truncated_and_corrupt_gzip_write_nothing(tmp_path, chunk):
 
 
 TRICKY = [
-    # an id with an escaped quote, a tab escape and a unicode escape: only json.loads reads these
-    '{"user_id": "a\\"b", "timestamp": "2017-08-30", "rating": 4, "book_id": "b\\tc"}',
+    # an id with an escaped quote, a blank inside and a unicode escape: only json.loads reads these
+    '{"user_id": "a\\"b", "timestamp": "2017-08-30", "rating": 4, "book_id": "b c"}',
     '{"user_id": "\\u00e9t\\u00e9", "timestamp": "2017-08-30", "rating": 4, "book_id": "b1"}',
     # keys inside text, a nested object with the same keys, whitespace variants, key order
     '{"review_text": "\\"user_id\\": \\"fake\\"", "user_id": "u1", "timestamp": "2017-08-30", "rating": 4, "book_id": "b1"}',
@@ -274,3 +274,23 @@ def test_quoted_and_tabbed_ids_load_back_in_recbole(tmp_path):
     ds = load_dataset(tmp_path / "data", "tricky", {"inter": ["user_id", "item_id", "timestamp"]})
     assert set(ds.field2id_token["user_id"][1:]) == {'a"b', "été", "u9"}
     assert set(ds.field2id_token["item_id"][1:]) == {"b c", "b1"}
+
+
+@pytest.mark.parametrize("bad_id", ["b\\tc", "b\\nc", " b1", "b1 "])
+def test_ids_with_the_separator_or_surrounding_blanks_are_counted_bad_lines(tmp_path, bad_id):
+    # a tab or line break would be written as another id; blanks around one would merge it with b1
+    lines = [json.dumps(spoiler("u1", "b1", "2017-08-30")),
+             '{"user_id": "u2", "timestamp": "2017-08-30", "rating": 4, "book_id": "%s"}' % bad_id]
+    src = write_lines(tmp_path / "ids.json", lines)
+    for strict in (False, True):
+        report = Report()
+        rows = list(goodreads.iter_rows(src, report, strict_json=strict))
+        assert [r[:2] for r in rows] == [("u1", "b1")]
+        assert report.n_bad == 1 and f"{src}:2: bad user_id or book_id" in report.summary()
+
+
+def test_a_csv_without_its_rating_column_is_one_clear_error(tmp_path):
+    src = tmp_path / "goodreads_interactions.csv"
+    src.write_text("user_id,book_id,is_read\n1,2,1\n")
+    with pytest.raises(goodreads.ConvertError, match=r"has no rating column .* user_id,book_id,is_read,rating"):
+        list(goodreads.iter_rows(src, Report()))

@@ -377,8 +377,10 @@ def _id_text(value: object) -> str | None:
     elif isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     text = str(value)
-    if not text or text != text.strip():
-        return None if not text.strip() else format_value(text.strip())
+    # An id with a tab or line break (the atomic format's separators) or spaces around it would be
+    # written as another id (or merge with one): refused, so the line is counted as bad with its number.
+    if not text or text != text.strip() or any(c in text for c in "\t\n\r"):
+        return None
     if not text.isprintable() or '"' in text:
         text = format_value(text)
     return text
@@ -587,6 +589,11 @@ def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Row]:
     try:
         lineno, header = next(lines)
         cols = _csv_header(header) or []
+        missing = [name for name in ("user_id", "book_id", "rating") if name not in cols]
+        if missing:
+            raise ConvertError(f"{path}: the CSV header has no {', '.join(missing)} column (it reads "
+                               f"{', '.join(cols) or 'nothing'}); the GoodReads interactions file starts with "
+                               "user_id,book_id,is_read,rating,is_reviewed")
         ui, bi, ri = cols.index("user_id"), cols.index("book_id"), cols.index("rating")
         ii = cols.index("is_read") if "is_read" in cols else None
         if read_only and ii is None:
