@@ -516,16 +516,20 @@ def run_logger(config: Config, log_file: Path):
 
     RecBole's own ``init_logger`` only configures logging the first time it is called in a process,
     so a second run would log into the first run's file. The file always gets the INFO log; the
-    console follows ``state``.
+    console follows ``state``, in colour only on a terminal.
     """
     level = getattr(logging, str(config["state"] or "INFO").upper(), logging.INFO)
     console = logging.StreamHandler()
     console.setLevel(level)
-    console.setFormatter(
-        colorlog.ColoredFormatter(
-            "%(log_color)s%(asctime)-15s %(levelname)s  %(message)s", "%d %b %H:%M", log_colors=log_colors_config
+    if console.stream.isatty():
+        console.setFormatter(
+            colorlog.ColoredFormatter(
+                "%(log_color)s%(asctime)-15s %(levelname)s  %(message)s", "%d %b %H:%M", log_colors=log_colors_config
+            )
         )
-    )
+    else:  # redirected to a file or a pipe: no colour codes (RecBole puts some inside its messages too)
+        console.setFormatter(logging.Formatter("%(asctime)-15s %(levelname)s  %(message)s", "%d %b %H:%M"))
+        console.addFilter(RemoveColorFilter())
     file = logging.FileHandler(log_file, encoding="utf-8")
     file.setFormatter(logging.Formatter("%(asctime)-15s %(levelname)s  %(message)s", "%a %d %b %Y %H:%M:%S"))
     file.addFilter(RemoveColorFilter())

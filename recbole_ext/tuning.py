@@ -260,10 +260,16 @@ def tune(
     overrides["data_path"] = str(Path(config["data_path"]).resolve().parent)
     if tool == "hyperopt":
         space = hyperopt_space(params_file)
+        total = search_size(params_file) if algo == "exhaustive" else max_evals
+        # each trial's log (model, epochs) goes to its folder; the console gets one line per trial
+        trial_overrides = {"state": "WARNING", "show_progress": False, **overrides}
+        finished: list[dict[str, Any]] = []
 
         def trial_fn(params: dict[str, Any], index: int) -> dict[str, Any]:
-            print(f"trial {index:04d}: {params}")
-            return run_trial(model, dataset, params, trials_dir / f"{index:04d}", config_files, overrides)
+            row = run_trial(model, dataset, params, trials_dir / f"{index:04d}", config_files, trial_overrides)
+            finished.append(row)
+            print(trial_line(row, len(finished), total, finished), flush=True)
+            return row
 
         search = _PipelineHyperTuning(
             trial_fn, seed=search_seed, space=space, algo=algo, max_evals=max_evals,
@@ -278,6 +284,26 @@ def tune(
     ok = [row for row in rows if row["status"] == "ok"]
     best = min(ok, key=lambda row: row["loss"]) if ok else None
     return {"trials": rows, "best": best, "output_dir": str(out), "files": files}
+
+
+def search_size(params_file: str | Path) -> int:
+    """Trials of an exhaustive search: the product of the ``choice`` lists' lengths."""
+    size = 1
+    for kind, values in read_space(params_file).values():
+        size *= len(values) if kind == "choice" else 1
+    return size
+
+
+def trial_line(row: Mapping[str, Any], done: int, total: int, rows: list[Mapping[str, Any]]) -> str:
+    """``trial 3/8 (0002): {params} -> valid ndcg@10 0.1234 in 61 s; best so far 0.1301 (0000)``."""
+    params = ", ".join(f"{key}={value}" for key, value in row["params"].items())
+    head = f"trial {done}/{total} ({row['trial']}): {params}"
+    if row["status"] != "ok":
+        return f"{head} -> failed: {str(row['error']).splitlines()[-1][:160] if row['error'] else 'no message'}"
+    ok = [r for r in rows if r["status"] == "ok"]
+    best = min(ok, key=lambda r: r["loss"])
+    return (f"{head} -> valid {row['valid_metric']} {row['best_valid_score']:.4f} in {row['train_seconds']:.0f} s; "
+            f"best so far {best['best_valid_score']:.4f} ({best['trial']})")
 
 
 # -------------------------------------------------------------------------------------------- ray

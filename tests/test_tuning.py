@@ -171,7 +171,15 @@ def test_run_py_tune_flag_runs_the_search(tiny_dataset, tmp_path, two_point_spac
                             "--output_dir", str(out), f"--data_path={data_path}",
                             *[f"--{k}={v}" for k, v in FAST_SASREC.items()]])
     assert code == 0
-    assert "2 trials, 2 ok" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "2 trials, 2 ok" in captured.out
+    # one line per finished trial with its count, parameters, valid metric and the best so far
+    lines = [line for line in captured.out.splitlines() if line.startswith("trial ")]
+    assert [line.split(" (")[0] for line in lines] == ["trial 1/2", "trial 2/2"]
+    assert all("learning_rate=" in line and "-> valid ndcg@10 " in line and "best so far" in line for line in lines)
+    assert "\x1b[" not in captured.out + captured.err  # no colour codes when not on a terminal
+    assert "SASRec(" not in captured.out + captured.err  # the model structure goes to the trial's run.log only
+    assert "SASRec(" in (out / "trials" / "0000" / "run.log").read_text()
     assert len(json.loads((out / "trials.json").read_text())["trials"]) == 2
     assert "learning_rate" in read_yaml(out / "best_params.yaml")
 
