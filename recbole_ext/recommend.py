@@ -32,9 +32,11 @@ import torch
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
 from recbole.data.interaction import Interaction
+from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import ModelType, init_seed
 
 from recbole_ext.compat import load_trusted_checkpoint
+from recbole_ext.config import BUNDLED_DATASETS
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
 from recbole_ext.run_dir import RESULT, best_checkpoint, check_output_path
@@ -42,8 +44,8 @@ from recbole_ext.loaders.user_sequences import UserSequences
 from recbole_ext.preparation import is_sequential, load_dataset, make_loaders
 
 
-def load_run(run_dir: str | Path, device: str | None = None,
-             allow_unfinished: bool = False) -> tuple[Any, Any, Any, UserSequences]:
+def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: bool = False,
+             data_path: str | Path | None = None) -> tuple[Any, Any, Any, UserSequences]:
     """(config, dataset, model in eval mode, every user's full sequence) of a saved run.
 
     A run that has not finished (no ``result.json``: still training, stopped or failed) is refused
@@ -64,6 +66,14 @@ def load_run(run_dir: str | Path, device: str | None = None,
     elif torch.device(config["device"]).type == "cuda" and not torch.cuda.is_available():
         config["device"] = torch.device("cpu")  # trained on a GPU, recommended on a CPU
     config["show_progress"] = False
+    dataset_name = config["dataset"]
+    if data_path is not None:  # the data moved: the folder holding NAME/NAME.inter now
+        config["data_path"] = str(Path(data_path).expanduser().resolve() / dataset_name)
+    inter = Path(config["data_path"]) / f"{dataset_name}.inter"
+    if dataset_name not in BUNDLED_DATASETS and not inter.is_file():
+        raise ConfigError(f"The data the run in '{run_dir}' trained on is not where it was: {inter} is missing (moved "
+                          f"or deleted). Put it back, or give the folder that now holds {dataset_name}/"
+                          f"{dataset_name}.inter with --data_path DIR.")
     init_seed(config["seed"], config["reproducibility"])
     dataset = load_dataset(config)
     train, valid, test = make_loaders(config, dataset)
@@ -113,11 +123,16 @@ def recommend(
     device: str | None = None,
     batch_size: int = 1024,
     allow_unfinished: bool = False,
+    data_path: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Rows ``{user_id, rank, item_id, score}``: each user's top ``k`` items (original ids)."""
     if k < 1:
         raise ConfigError(f"--k {k}: ask for at least one item (e.g. --k 10).")
-    config, dataset, model, sequences = load_run(run_dir, device, allow_unfinished)
+    config, dataset, model, sequences = load_run(run_dir, device, allow_unfinished, data_path)
+    if type(model).full_sort_predict is AbstractRecommender.full_sort_predict:
+        raise ConfigError(f"{config['model']} (the model of '{run_dir}') predicts a score for given (user, item) pairs "
+                          "and cannot rank every item (no full_sort_predict), so it has no top-K list: recommend from "
+                          "a run of a ranking model (e.g. SASRecPaper, BPR), or use the model's predict for pairs.")
     uid_field, iid_field = dataset.uid_field, dataset.iid_field
     rows = _rows_of_users(dataset, sequences, users)
     sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
@@ -171,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--data_path", type=Path, help="the folder now holding the run's NAME/NAME.inter, if it moved")
     parser.add_argument("--allow_unfinished", action="store_true",
                         help="recommend from the best checkpoint so far of a run that has not finished")
     parser.add_argument("--include_seen", action="store_true", help="allow items the user has already seen")
@@ -183,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.output:
             check_output_path(args.output, "--output", overwrite=args.overwrite)
         rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device,
-                         allow_unfinished=args.allow_unfinished)
+                         allow_unfinished=args.allow_unfinished, data_path=args.data_path)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
