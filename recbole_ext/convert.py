@@ -135,9 +135,7 @@ def convert(
     input = Path(input)
     items = users = None
     if source == "goodreads":
-        if not input.is_file():
-            raise ConvertError(f"{input}: no such file")
-        schema = goodreads.detect_schema(input)
+        schema = goodreads.detect_schema(input)  # names a folder, a missing file, an unknown schema
         name = name or goodreads.DEFAULT_NAMES[schema]
         report.notes.append(f"GoodReads schema detected: {schema}")
         rows = goodreads.iter_batches(input, report, time_field, min_rating, read_only, strict_json,
@@ -165,8 +163,13 @@ def convert(
         rows = sorted_by_user_and_time(rows, out)  # (user, time, line): the order sequential models read
         kept_users, kept_items = write_inter(files, name, rows, report, min_user_inter)
         if not report.written[f"{name}.inter"]:
-            raise ConvertError(f"{input}: no interaction left to write; nothing was written\n"
-                               + report.summary())
+            if not report.lines_read:
+                raise ConvertError(f"{input}: the ratings file is empty (0 lines read): nothing was written; give "
+                                   "the folder or file of a complete download")
+            removed = ", ".join([f"{n:,} bad ({reason})" for reason, n in report.bad.items()]
+                                + [f"{n:,} skipped ({reason})" for reason, n in report.skipped.items()])
+            raise ConvertError(f"{input}: no interaction left to write of {report.lines_read:,} lines read "
+                               f"({removed or 'none kept'}); nothing was written")
         if items is not None:
             _write_side(files, f"{name}.item", movielens.ITEM_FIELDS, items(input, report), kept_items, report)
             _write_side(files, f"{name}.user", movielens.USER_FIELDS, users(input, report), kept_users, report)

@@ -294,3 +294,8 @@ def test_a_csv_without_its_rating_column_is_one_clear_error(tmp_path):
     src.write_text("user_id,book_id,is_read\n1,2,1\n")
     with pytest.raises(goodreads.ConvertError, match=r"has no rating column .* user_id,book_id,is_read,rating"):
         list(goodreads.iter_rows(src, Report()))
+
+
+def test_a_folder_as_input_names_the_file_to_give(tmp_path):
+    with pytest.raises(ConvertError, match=r"is a folder: --input takes the GoodReads file itself"):
+        convert("goodreads", tmp_path, tmp_path / "out")

@@ -195,3 +195,12 @@ def test_fixture_loads_in_recbole_with_side_features(tmp_path):
     titles = ds.field2id_token["movie_title"]
     assert {'"Great', 'Performances"', "Cats", "Misérables,", "(Cité", "La)", "Tab", "(V)"} <= set(titles)
     assert set(ds.field2id_token["class"]) >= {"Adventure", "Sci-Fi", "Drama", "Musical", "unknown"}
+
+
+def test_an_empty_ratings_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "u.data").write_text("")
+    assert main(["ml-100k", "--input", str(tmp_path / "raw"), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the ratings file is empty (0 lines read): nothing was written" in err
+    assert not (tmp_path / "out" / "ml100k").exists()

@@ -252,6 +252,9 @@ def _csv_header(line: bytes) -> list[str] | None:
 def detect_schema(path: str | Path) -> str:
     """Schema of the first valid record among the first lines; ConvertError when none is."""
     path = Path(path)
+    if path.is_dir():
+        raise ConvertError(f"{path} is a folder: --input takes the GoodReads file itself, e.g. "
+                           f"{path / 'goodreads_reviews_spoiler.json.gz'} or {path / 'goodreads_interactions.csv'}")
     if not path.is_file():
         raise ConvertError(f"{path}: no such file")
     seen = 0
