@@ -113,10 +113,11 @@ def _main(args: argparse.Namespace, extra: list[str]) -> int:
     if args.result_file:
         check_output_path(args.result_file, "--result_file", overwrite=args.overwrite)
     if args.resume:
+        data_path = overrides.pop("data_path", None)  # the data moved: where it is now
         if args.model or args.dataset or args.config_files or overrides or args.tune or args.output_dir:
             raise ConfigError("--resume RUN_DIR continues a run with its own settings: give it alone "
-                              "(with --result_file at most).")
-        result = resume(args.resume)
+                              "(with --result_file, or --data_path=DIR where its data moved, at most).")
+        result = resume(args.resume, data_path=data_path)
     else:
         if not args.model and not args.dataset:  # the quick-start job, the user's flags on top
             print(f"No --model / --dataset: the quick-start job ({QUICKSTART['model']} on "

@@ -69,12 +69,13 @@ def run(
     return run_config(config, output_dir, spec=spec)
 
 
-def resume(run_dir: str | Path) -> dict[str, Any]:
+def resume(run_dir: str | Path, data_path: str | Path | None = None) -> dict[str, Any]:
     """Continue an interrupted run in ``run_dir`` from its last completed validation epoch.
 
     The model, optimizer, early-stopping state, best checkpoint, validation curve and training time
     so far are restored; the run goes on in the same directory and its result says ``resumed``. A run
-    killed before its first validation starts over in the same directory.
+    killed before its first validation starts over in the same directory. ``data_path``: where the
+    run's data is now, if it moved (recorded in ``run.json`` for later resumes).
     """
     run_dir = Path(run_dir).resolve()
     spec_file = run_dir / RUN_SPEC
@@ -90,6 +91,9 @@ def resume(run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"'{spec_file}' cannot be read ({type(error).__name__}): it is damaged, so the run cannot "
                           "be resumed; start a fresh run with the same settings.") from None
     check_resume_state(run_dir)
+    if data_path is not None:  # the data moved since the run started: the folder holding NAME/NAME.inter now
+        spec["overrides"]["data_path"] = str(Path(data_path).expanduser().resolve())
+        write_atomically(spec_file, json.dumps(spec, indent=2, default=str) + "\n")
     config = build_config(spec["model"], spec["dataset"], spec["config_files"], spec["overrides"])
     check_config_unchanged(config, run_dir, spec)
     if not (run_dir / RESUME_STATE).is_file():
@@ -100,7 +104,7 @@ def resume(run_dir: str | Path) -> dict[str, Any]:
 
 # Keys that describe the machine a run is on, not the run: a resume elsewhere may differ in them.
 MACHINE_KEYS = {"device", "gpu_id", "use_gpu", "local_rank", "single_spec", "world_size", "nproc", "offset", "ip",
-                "port", "checkpoint_dir"}
+                "port", "checkpoint_dir", "data_path"}
 
 
 def check_config_unchanged(config: Config, run_dir: Path, spec: Mapping[str, Any]) -> None:

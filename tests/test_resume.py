@@ -141,3 +141,17 @@ def test_recommend_refuses_an_unfinished_run_unless_asked_and_names_the_epoch(da
     assert err.count("\n") == 1 and "has not finished" in err and "from epoch" in err and "--allow_unfinished" in err
     rows = recommend(run_dir, users=["u1"], k=3, allow_unfinished=True)
     assert len(rows) == 3 and "recommending from its best checkpoint so far (epoch" in capsys.readouterr().err
+
+
+def test_resume_after_the_data_moved_takes_data_path(data_path, tmp_path, capsys):
+    import shutil
+
+    run_dir = unfinished_run(data_path, tmp_path)
+    moved = tmp_path / "moved"
+    shutil.move(data_path, moved)
+    capsys.readouterr()
+    assert cli.main(["--resume", str(run_dir)]) == 2
+    assert "--data_path" in capsys.readouterr().err
+    assert cli.main(["--resume", str(run_dir), f"--data_path={moved}"]) == 0
+    assert json.loads((run_dir / "result.json").read_text())["resumed"] is True
+    assert json.loads((run_dir / "run.json").read_text())["overrides"]["data_path"] == str(moved)
