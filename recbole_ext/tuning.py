@@ -364,15 +364,18 @@ def ray_search(
             num_samples = 1 if algo == "exhaustive" else max_evals
         trainable = tune.with_resources(
             tune.with_parameters(_ray_trial, model=model, dataset=dataset, trials_dir=str(trials_dir),
-                                 config_files=config_files, overrides=overrides),
+                                 config_files=config_files,
+                                 overrides={"state": "WARNING", "show_progress": False, **overrides}),
             {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
         )
+        total = search_size(params_file) if algo == "exhaustive" else max_evals
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
                                         max_concurrent_trials=max_concurrent_trials),
-            run_config=tune.RunConfig(name="ray", storage_path=str(trials_dir.parent), verbose=0),
+            run_config=tune.RunConfig(name="ray", storage_path=str(trials_dir.parent), verbose=0,
+                                      callbacks=[_trial_lines_callback(total)]),
         )
         tuner.fit()
     finally:
@@ -408,7 +411,25 @@ def _ray_trial(params: dict[str, Any], model, dataset, trials_dir, config_files,
     overrides = {**overrides, "gpu_id": ",".join(str(gpu) for gpu in ray.get_gpu_ids())}
     trial_id = tune.get_context().get_trial_id()
     row = run_trial(model, dataset, params, Path(trials_dir) / trial_id, config_files, overrides)
-    tune.report({"loss": row["loss"], "ok": row["status"] == "ok"})
+    tune.report({"loss": row["loss"], "ok": row["status"] == "ok", "row": json.dumps(row, default=str)})
+
+
+def _trial_lines_callback(total: int):
+    """A Ray Tune callback printing :func:`trial_line` for each finished trial, on the driver."""
+    from ray import tune
+
+    class TrialLines(tune.Callback):
+        def __init__(self) -> None:
+            self.rows: list[dict[str, Any]] = []
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            if "row" not in result:
+                return
+            row = json.loads(result["row"])
+            self.rows.append(row)
+            print(trial_line(row, len(self.rows), total, self.rows), flush=True)
+
+    return TrialLines()
 
 
 def import_ray():

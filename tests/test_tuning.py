@@ -140,7 +140,7 @@ def test_random_search_draws_max_evals_trials_reproducibly(tiny_dataset, tmp_pat
 
 
 @pytest.mark.slow
-def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_point_space, monkeypatch):
+def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_point_space, monkeypatch, capsys):
     pytest.importorskip("ray")
     data_path, name = tiny_dataset
     monkeypatch.chdir(tmp_path)  # a relative data_path, as typed: Ray trials run in folders of their own
@@ -150,6 +150,8 @@ def test_ray_tune_runs_two_concurrent_cpu_trials(tiny_dataset, tmp_path, two_poi
                   output_dir=out, ray_options={"num_cpus": 2, "cpus_per_trial": 1})
     rows = result["trials"]
     assert [row["status"] for row in rows] == ["ok", "ok"], [row["error"] for row in rows]
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial ")]
+    assert [line.split(" (")[0] for line in printed] == ["trial 1/2", "trial 2/2"]  # one line per finished trial
     assert sorted(row["params"]["learning_rate"] for row in rows) == [0.001, 0.01]
     # same trial, same metrics as the in-process search (the pipeline is deterministic per seed)
     local = tune("SASRec", name, two_point_space, overrides={**FAST_SASREC, "data_path": data_path},
@@ -240,4 +242,6 @@ def test_ray_tune_joins_a_running_cluster(tiny_dataset, tmp_path, two_point_spac
         stop_processes_of(temp_dir)  # never `ray stop`: it would stop every Ray cluster on the machine
     rows = result["trials"]
     assert [row["status"] for row in rows] == ["ok", "ok"], [row["error"] for row in rows]
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial ")]
+    assert [line.split(" (")[0] for line in printed] == ["trial 1/2", "trial 2/2"]  # one line per finished trial
     assert all(row["test_result"] for row in rows)
