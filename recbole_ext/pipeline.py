@@ -169,7 +169,7 @@ def run_config(
         run_dir = Path(output_dir) if output_dir else new_run_dir(config["model"], config["dataset"])
         run_dir = Path(distributed.broadcast_object(str(run_dir.resolve()), world))  # rank 0's name for all
         if world is not None and not world.is_main:  # the other ranks write nothing into the run directory
-            config["state"], config["show_progress"] = "WARNING", False
+            config["state"], config["show_progress"] = "ERROR", False  # and leave rank 0's warnings to rank 0
             with tempfile.TemporaryDirectory(prefix=f"recbole-ext-rank{world.rank}-") as scratch:
                 return _train_and_evaluate(config, run_dir, Path(scratch), resume, world)
         return _run_in_directory(config, run_dir, spec, resume, world)

@@ -430,8 +430,8 @@ def _is_float(text: str) -> bool:
 def unread_side_files(config: Any) -> list[str]:
     """A note for each ``NAME.item`` / ``NAME.user`` beside the data that ``load_col`` does not read."""
     load_col = config["load_col"]
-    if not isinstance(load_col, Mapping):
-        return []  # None: RecBole reads every file and column
+    if not isinstance(load_col, Mapping) or config["dataset"] == "ml-100k":
+        return []  # None: RecBole reads every file and column; RecBole's bundled example ships side files unasked
     folder = Path(str(config["data_path"]))
     notes = []
     for suffix in ("item", "user"):
