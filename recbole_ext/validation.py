@@ -427,22 +427,6 @@ def _is_float(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------- trainability
-def unread_side_files(config: Any) -> list[str]:
-    """A note for each ``NAME.item`` / ``NAME.user`` beside the data that ``load_col`` does not read."""
-    load_col = config["load_col"]
-    if not isinstance(load_col, Mapping) or config["dataset"] == "ml-100k":
-        return []  # None: RecBole reads every file and column; RecBole's bundled example ships side files unasked
-    folder = Path(str(config["data_path"]))
-    notes = []
-    for suffix in ("item", "user"):
-        side = folder / f"{config['dataset']}.{suffix}"
-        if side.is_file() and suffix not in load_col:
-            columns = [cell.split(":", 1)[0] for cell in side.open(encoding="utf-8").readline().rstrip("\n").split("\t")]
-            notes.append(f"{side.name} is not read (load_col has no '{suffix}'): to use its columns, add "
-                         f"{suffix}: [{', '.join(columns)}] to load_col.")
-    return notes
-
-
 def check_trainable(config: Any, dataset: Any) -> list[str]:
     """Problems of the built dataset that would end in a traceback or a silently empty evaluation.
 
@@ -450,7 +434,7 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
     """
     import torch
 
-    notes: list[str] = unread_side_files(config)
+    notes: list[str] = []
     if dataset.inter_num == 0:
         side = [name for name, feat in (("item", dataset.item_feat), ("user", dataset.user_feat)) if feat is not None]
         if side and config["filter_inter_by_user_or_item"]:

@@ -181,18 +181,6 @@ def test_short_users_are_reported_not_silently_dropped(tmp_path):
     assert notes[0] in (tmp_path / "out" / "run.log").read_text()
 
 
-def test_a_side_file_load_col_does_not_read_is_noted(tmp_path):
-    (tmp_path / "tiny").mkdir()
-    (tmp_path / "tiny" / "tiny.inter").write_text(inter_text())
-    (tmp_path / "tiny" / "tiny.item").write_text("item_id:token\tgenre:token\n" + "".join(f"i{i}\tg\n" for i in range(40)))
-    code = cli.main(["--model", "SASRec", "--dataset", "tiny", f"--data_path={tmp_path}", "--output_dir",
-                     str(tmp_path / "out"), *[f"--{k}={v}" for k, v in FAST_SASREC.items()]])
-    assert code == 0
-    notes = json.loads((tmp_path / "out" / "result.json").read_text())["data_notes"]
-    assert notes == ["tiny.item is not read (load_col has no 'item'): to use its columns, add item: [item_id, genre] "
-                     "to load_col."]
-
-
 # --------------------------------------------------------------------- random byte-level corruptions
 CLEAN = inter_text(tiny_rows(n_users=8, n_items=10, per_user=6)).encode()
 
