@@ -215,7 +215,7 @@ def stop_processes_of(temp_dir: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="finds the cluster's processes in Linux /proc")
-def test_ray_tune_joins_a_running_cluster(tiny_dataset, tmp_path, two_point_space):
+def test_ray_tune_joins_a_running_cluster(tiny_dataset, tmp_path, two_point_space, capsys):
     """``ray start --head`` then ``--ray_address HOST:PORT``: the trials run on that cluster's CPUs."""
     pytest.importorskip("ray")
     import os

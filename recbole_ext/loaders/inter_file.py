@@ -106,7 +106,7 @@ def content_hash(path: Path) -> str:
 
 def checksum(array: np.ndarray) -> int:
     """CRC-32 of an array's bytes (a memory map is read, not copied)."""
-    return zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 BLOCK_BYTES = 16 << 20  # bytes of the file parsed at a time
