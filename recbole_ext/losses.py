@@ -121,8 +121,10 @@ def chunked_softmax_ce(
     an input requires a gradient.
 
     Precision: under ``torch.autocast`` with bfloat16 (``precision: bf16``) the three products run
-    in bfloat16 (AMX / AVX-512-bf16 on CPUs that have it, tensor cores on CUDA); the log-sum-exp,
-    the softmax and the accumulated gradients are float32 throughout.
+    in bfloat16 (AMX / AVX-512-bf16 on CPUs that have it, tensor cores on CUDA); the softmax
+    accumulates its max and sum in float32 (torch's kernel) and writes bfloat16 probabilities, which
+    feed the two gradient products as their cast would; the loss (``-log p_target``, the exact
+    log-sum-exp where ``p`` underflows) and the accumulated gradients are float32.
     """
     if targets.dim() == 1:
         targets = targets.unsqueeze(1)
