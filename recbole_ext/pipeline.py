@@ -121,8 +121,8 @@ def check_config_unchanged(config: Config, run_dir: Path, spec: Mapping[str, Any
         raise ConfigError(f"'{path}' cannot be read as the run's configuration: put back the file the run wrote, or "
                           "start a fresh run.")
     now = {key: plain_value(value) for key, value in config.final_config_dict.items()}
-    changed = sorted(key for key in set(written) | set(now)
-                     if key not in MACHINE_KEYS and written.get(key) != now.get(key))
+    # keys the file does not hold are new in this version of recbole-ext: a run started before an upgrade resumes
+    changed = sorted(key for key in written if key not in MACHINE_KEYS and written[key] != now.get(key))
     if changed:
         shown = "; ".join(f"{key}: {now.get(key)!r} -> {written.get(key)!r}" for key in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
