@@ -278,29 +278,15 @@ def baseline_rows(rev: str, argv: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def strip_baseline(argv: list[str]) -> list[str]:
-    out, skip = [], 0
-    for i, arg in enumerate(argv):
-        if skip:
-            skip -= 1
-            continue
-        if arg in ("--baseline", "--publish"):
-            skip = 1 if arg == "--baseline" else 0
-            continue
-        if arg == "--precision":
-            skip = sum(1 for _ in _values_after(argv, i))
-            continue
-        if arg.startswith(("--baseline=", "--precision=")):
-            continue
-        out.append(arg)
-    return out
-
-
-def _values_after(argv: list[str], i: int):
-    for value in argv[i + 1:]:
-        if value.startswith("--"):
-            return
-        yield value
+def child_arguments(args: argparse.Namespace) -> list[str]:
+    """The options of this run that the baseline's measurement repeats (float32, no baseline, no publishing)."""
+    out = ["--models", *args.models, "--dataset", args.dataset, "--steps", str(args.steps), "--warmup",
+           str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
+    if args.data_path:
+        out += ["--data_path", args.data_path]
+    if args.set:
+        out += ["--set", *args.set]
+    return out + (["--epoch"] if args.epoch else [])
 
 
 # ------------------------------------------------------------------------------------------ table
@@ -390,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.baseline:
         print(f"[bench_step] baseline {args.baseline} ...", flush=True)
-        rows += baseline_rows(args.baseline, strip_baseline(argv))
+        rows += baseline_rows(args.baseline, child_arguments(args))
     bandwidth = copy_bandwidth()
     peak_cache: dict[str, Any] = {}
     for row in rows:

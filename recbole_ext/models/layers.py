@@ -4,9 +4,8 @@ Measured on a 2-core Xeon (torch 2.13, 2 threads; ``benchmarks/bench_step.py``):
 draws its mask with ``bernoulli_``, 42 ms for the 5.1M attention weights of one SASRec batch
 (128 x 200 x 200) and ~15% of a training step. :class:`Dropout` draws 63-bit integers, reads each
 as four 15-bit ones (12 ms in all) and keeps an entry when it is at least ``round(p * 2**15)``: the
-drop probability is
-``p`` rounded to a multiple of ``2**-15`` (0.2 -> 0.20001), the kept entries scaled by the inverse
-of the exact keep probability, so the layer stays unbiased. On CUDA it is ``nn.Dropout``.
+drop probability is ``p`` rounded to a multiple of ``2**-15`` (0.2 -> 0.20001), the kept entries
+scaled by the inverse of the exact keep probability, so the layer stays unbiased. On CUDA it is ``nn.Dropout``.
 Both draw from torch's global generator, so seeds and exact resume work as before.
 """
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-_LEVELS = 2**15  # int16 random_() draws 0 .. 2**15 - 1
+_LEVELS = 2**15  # each draw is read as 15-bit integers, 0 .. 2**15 - 1
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True, scaled: bool = True) -> torch.Tensor:
@@ -30,7 +29,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, scaled: bool = Tru
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu" or p >= 1.0:
-        return F.dropout(x, p, training=True) * (1.0 if scaled else 1.0 - p)
+        dropped = F.dropout(x, p, training=True)
+        return dropped if scaled else dropped * (1.0 - p)
     # 63 random bits per int64 draw, read as four 15-bit integers: a quarter of the generator's calls
     draws = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_().view(torch.int16)[: x.numel()]
     mask = draws.bitwise_and_(_LEVELS - 1).ge_(round(p * _LEVELS)).view(x.shape).to(x.dtype)  # 0 / 1
@@ -84,10 +84,7 @@ class TransformerBlock(nn.TransformerEncoderLayer):
         rows = torch.arange(src.size(0), device=src.device)
         heads, length = self.self_attn.num_heads, src.size(1)
         row_mask = None
-        if src_mask is not None:
-            if src_mask.dtype == torch.bool:
-                src_mask = torch.zeros(src_mask.shape, dtype=src.dtype, device=src.device).masked_fill_(
-                    src_mask, float("-inf"))
+        if src_mask is not None:  # float or bool: _attend takes either
             full = src_mask.expand(src.size(0) * heads, length, length).view(src.size(0), heads, length, length)
             row_mask = full[rows, :, position].reshape(src.size(0) * heads, 1, length)  # [B h, 1, L]
         x = src[rows, position].unsqueeze(1)  # [B, 1, D]
