@@ -37,11 +37,11 @@ from recbole.utils import init_seed
 
 from recbole_ext.flags import either_style
 from recbole_ext import build_config
-from recbole_ext.evaluation import hit_and_auc
-from recbole_ext.pipeline import run_config
-from recbole_ext.preparation import load_dataset, make_loaders
-from recbole_ext.results_page import publish
-from recbole_ext.run_dir import best_checkpoint
+from recbole_ext.protocols import hit_and_auc
+from recbole_ext.training.pipeline import run_config
+from recbole_ext.data.loading import load_dataset, make_loaders
+from results_page import publish
+from recbole_ext.outputs import best_checkpoint
 
 D2L = "caser-d2l"  # the preset
 OUT = Path(__file__).resolve().parent / "results" / "caser"

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from recbole_ext.flags import either_style
-from recbole_ext.results_page import publish
+from results_page import publish
 
 MIN_USER_INTER = 10
 

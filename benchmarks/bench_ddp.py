@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from recbole_ext.flags import either_style
-from recbole_ext.results_page import publish
+from results_page import publish
 
 RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from recbole_ext.flags import either_style
 from recbole_ext.bench import can_resume, run_cell_subprocess
-from recbole_ext.results_page import git_commit
+from results_page import git_commit
 from recbole_ext.config import resolve_config_file
-from recbole_ext.run_dir import read_result
-from recbole_ext.results_page import publish
+from recbole_ext.outputs import read_result
+from results_page import publish
 
 BEST_PRESETS = {"SASRecPaper": "sasrec-ml100k-cpu", "CaserPaper": "caser-paper", "GRU4RecPaper": "gru4rec-ml100k"}
 

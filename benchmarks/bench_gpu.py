@@ -29,9 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from recbole_ext.flags import either_style
-from recbole_ext.results_page import COMMIT_AT_START
-from recbole_ext.pipeline import seconds_to_reach
-from recbole_ext.results_page import publish
+from results_page import COMMIT_AT_START
+from recbole_ext.training.pipeline import seconds_to_reach
+from results_page import publish
 
 FAMILIES = (("SASRec", "SASRecPaper"), ("GRU4Rec", "GRU4RecPaper"), ("Caser", "CaserPaper"))
 # Config files of each (dataset, model); stock models run at RecBole's defaults except Caser's

@@ -44,7 +44,7 @@ from recbole_ext.flags import either_style
 from recbole_ext import build_config, run
 from recbole_ext.config import CONFIGS_DIR as CONFIGS
 from recbole_ext.config import read_yaml
-from recbole_ext.results_page import publish
+from results_page import publish
 
 OUT = Path(__file__).resolve().parent / "results" / "rating"
 QUIET = {"show_progress": False, "state": "WARNING"}

@@ -24,8 +24,8 @@ from recbole.utils import init_seed
 
 from recbole_ext.flags import either_style
 from recbole_ext.config import build_config
-from recbole_ext.preparation import load_dataset, make_loaders
-from recbole_ext.results_page import publish
+from recbole_ext.data.loading import load_dataset, make_loaders
+from results_page import publish
 
 
 def timed(fn) -> float:

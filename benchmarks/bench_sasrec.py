@@ -31,8 +31,8 @@ import torch
 
 from recbole_ext.flags import either_style
 from recbole_ext import run
-from recbole_ext.pipeline import seconds_to_reach
-from recbole_ext.results_page import publish
+from recbole_ext.training.pipeline import seconds_to_reach
+from results_page import publish
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROTOCOL = {"ranking_protocol": "full_masked", "show_progress": False, "state": "INFO"}

@@ -10,7 +10,7 @@ each stage in a process of its own so that each has its own peak RSS:
 
 ``generate``  the raw ``goodreads_interactions.csv`` (skipped when the file is already there);
 ``convert``   ``python -m recbole_ext.convert goodreads`` (streaming) -> ``NAME.inter``;
-``load``      :func:`recbole_ext.preparation.load_dataset` + ``make_loaders`` of ``SASRecPaper`` with
+``load``      :func:`recbole_ext.data.loading.load_dataset` + ``make_loaders`` of ``SASRecPaper`` with
               ``configs/sasrec-goodreads-tutorial.yaml`` (``user_holdout``, 1,000 test users), the
               first time (text parsed, binary cache written);
 ``train``     the same, then ``--steps`` training steps (Adam, batch 128, BCE) and the test users
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from recbole_ext.flags import either_style
-from recbole_ext.results_page import publish
+from results_page import publish
 
 HERE = Path(__file__).resolve().parent
 MODEL, PRESET = "SASRecPaper", "sasrec-goodreads-tutorial"
@@ -62,9 +62,9 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     import torch
 
     from recbole_ext import build_config
-    from recbole_ext.evaluation import CandidateEvalDataLoader, items_per_chunk, ranks_in_item_chunks
-    from recbole_ext.pipeline import trainer_class_for
-    from recbole_ext.preparation import load_dataset, make_loaders
+    from recbole_ext.protocols import CandidateEvalDataLoader, items_per_chunk, ranks_in_item_chunks
+    from recbole_ext.training.pipeline import trainer_class_for
+    from recbole_ext.data.loading import load_dataset, make_loaders
 
     def rss_mb() -> float:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

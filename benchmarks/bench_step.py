@@ -6,7 +6,7 @@
 
 For each model with its preset (default SASRecPaper ``sasrec-ml1m-ce``, CaserPaper ``caser-ml1m-ce``,
 GRU4RecPaper ``gru4rec-ml1m``) it builds the run's data, model, trainer and optimiser as a run does
-(``recbole_ext.pipeline``), then times ``--steps`` training steps (after ``--warmup``) by phase:
+(``recbole_ext.training.pipeline``), then times ``--steps`` training steps (after ``--warmup``) by phase:
 
 * **batch**: the training loader builds the next batch (negatives, windows, sessions);
 * **forward**: the encoder, up to the hidden states (the method named in ``ENCODERS``);
@@ -105,7 +105,7 @@ def step_cost(model: Any, batch: Any, config: Any) -> dict[str, Any]:
 
 def _chunk_rows(rows: int, n_items: int) -> int:
     try:  # the fused softmax's chunk (this commit); a commit without it scored all rows at once
-        from recbole_ext.losses import DEFAULT_BUDGET_MB, chunk_sizes
+        from recbole_ext.models.losses import DEFAULT_BUDGET_MB, chunk_sizes
     except ImportError:
         return rows
     return chunk_sizes(rows, n_items - 1, DEFAULT_BUDGET_MB)[0]
@@ -149,8 +149,8 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
     from recbole.utils import init_seed
 
     from recbole_ext.config import build_config
-    from recbole_ext.pipeline import trainer_class_for
-    from recbole_ext.preparation import load_dataset, make_loaders
+    from recbole_ext.training.pipeline import trainer_class_for
+    from recbole_ext.data.loading import load_dataset, make_loaders
 
     overrides: dict[str, Any] = {"state": "ERROR", "show_progress": False, "seed": args.seed}
     if args.data_path:
@@ -188,7 +188,7 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
 def _autocast(precision: str, device: Any) -> Any:
     if precision == "fp32":
         return contextlib.nullcontext
-    from recbole_ext.precision import autocast
+    from recbole_ext.training.precision import autocast
 
     return lambda: autocast(precision, device)
 
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after.")
     print(body)
     if args.publish:
-        from recbole_ext.results_page import publish
+        from results_page import publish
 
         publish("step-roofline", f"Training step by phase against the measured roofline ({args.dataset})", body,
                 load_before, command="python benchmarks/bench_step.py " + " ".join(a for a in argv if a != "--publish"))

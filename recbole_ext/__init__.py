@@ -21,7 +21,7 @@ _PUBLIC = {
     "MODELS": "recbole_ext.models",
     "RecboleExtError": "recbole_ext.errors",
     "build_config": "recbole_ext.config",
-    "run": "recbole_ext.pipeline",
+    "run": "recbole_ext.training.pipeline",
 }
 
 

@@ -3,7 +3,7 @@
     python -m recbole_ext.bench --models SASRec GRU4Rec CaserPaper --datasets ml-100k \
         --seeds 3 --max_train_seconds 600 --out benchmarks/results/ml-100k
 
-Each cell (model, dataset, seed) is one :func:`recbole_ext.pipeline.run` in a subprocess of its own
+Each cell (model, dataset, seed) is one :func:`recbole_ext.training.pipeline.run` in a subprocess of its own
 (true peak memory per run, no state shared between runs; ``--in_process`` runs them in this
 process instead). The grid's folder holds::
 
@@ -16,7 +16,7 @@ process instead). The grid's folder holds::
 
 Running the same command again resumes the grid: a cell with a ``result.json`` is never re-run; an
 interrupted or failed cell continues from its last completed validation epoch when it saved one
-(:func:`recbole_ext.pipeline.resume`) under the same settings, else starts over. ``--tables_only`` rebuilds the tables from finished cells.
+(:func:`recbole_ext.training.pipeline.resume`) under the same settings, else starts over. ``--tables_only`` rebuilds the tables from finished cells.
 
 Per-cell options: ``--config_files`` for every cell, ``--model_config MODEL=FILE`` for one model,
 ``--set key=value`` for every cell and ``--set MODEL:key=value`` for one model, and
@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import math
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -40,9 +41,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recbole_ext.results_page import git_commit, machine, publish
 from recbole_ext.flags import either_style
-from recbole_ext.run_dir import RESULT, RESUME_STATE, RUN_SPEC, check_output_path, read_result
+from recbole_ext.outputs import RESUME_STATE, RUN_SPEC, check_output_path, read_result
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SEEDS = (2020, 2021, 2022)  # RecBole's default seed and the next two
@@ -204,7 +204,7 @@ def can_resume(cell_dir: Path, spec: Mapping[str, Any]) -> bool:
 
 def run_cell(spec: Mapping[str, Any]) -> dict[str, Any]:
     """One cell through the pipeline: resumed when an interrupted run of it can be, else from scratch."""
-    from recbole_ext.pipeline import resume, run
+    from recbole_ext.training.pipeline import resume, run
 
     if can_resume(Path(spec["output_dir"]), spec):
         return resume(spec["output_dir"])
@@ -456,23 +456,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cells run at once, each in its own subprocess (default 1); with --set torch_threads=N")
     parser.add_argument("--in_process", action="store_true", help="run the cells in this process")
     parser.add_argument("--tables_only", action="store_true", help="only rebuild the tables from finished cells")
-    parser.add_argument("--publish", metavar="NAME", help="also write the tables into docs/results.md as section NAME "
-                        "(each model's test NDCG@10 or RMSE becomes a headline row)")
     parser.add_argument("--cell", type=Path, help=argparse.SUPPRESS)  # internal: run one cell's spec
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(either_style(parser, argv)) if "--cell" not in argv else None
-    if args is None:  # a cell's subprocess
+    if "--cell" in argv:  # a cell's subprocess
         run_cell(json.loads(Path(argv[argv.index("--cell") + 1]).read_text()))
         return 0
+    parser = build_parser()
+    args = parser.parse_args(either_style(parser, argv))
+    command = "python -m recbole_ext.bench " + " ".join(shlex.quote(a) for a in argv)
+    summary = grid_from_args(args, command)
+    if summary is None:
+        return 2
+    return 1 if summary["failed"] else 0
+
+
+def grid_from_args(args: argparse.Namespace, command: str) -> dict[str, Any] | None:
+    """Run (or, with ``--tables_only``, tabulate) the grid ``args`` describe and print its tables; the
+    grid's summary (:func:`write_tables`), or None after printing a :class:`RecboleExtError`."""
     if not args.models:
         raise SystemExit("error: --models is required")
-    seeds = args.seed_list or [DEFAULT_SEEDS[0] + i for i in range(args.seeds)]
-    command = "python -m recbole_ext.bench " + " ".join(shlex.quote(a) for a in argv)
+    seeds = seed_list(args)
     if args.tables_only:
         cells = [(m, d, s) for d in args.datasets for m in args.models for s in seeds]
         summary = write_tables(args.out.resolve(), cells, command=command)
@@ -489,16 +496,50 @@ def main(argv: list[str] | None = None) -> int:
             )
         except RecboleExtError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            return None
         print(f"ran {len(summary['ran'])} cells, skipped {len(summary['skipped'])} finished ones "
               f"in {time.perf_counter() - started:.0f} s")
-    text = (Path(summary["out_dir"]) / "results.md").read_text()
-    print(text)
-    if args.publish:
-        budget = f", {args.max_train_seconds:g} s budget" if args.max_train_seconds else ""
-        publish(args.publish, f"Benchmark grid: {', '.join(args.datasets)}, {len(seeds)} seed(s){budget}", text,
-                command=command, headline=headline_rows(summary["summary"], budget))
-    return 1 if summary["failed"] else 0
+    print((Path(summary["out_dir"]) / "results.md").read_text())
+    return summary
+
+
+def seed_list(args: argparse.Namespace) -> list[int]:
+    return args.seed_list or [DEFAULT_SEEDS[0] + i for i in range(args.seeds)]
+
+
+def git_commit() -> str:
+    """Short commit of the checkout this package runs from, ``+dirty`` when tracked files differ from it;
+    ``unknown`` for an installed copy (no git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).resolve().parent,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    """The machine a measurement ran on: CPU, cores, memory, OS, Python, torch, GPU and the load average."""
+    info: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    try:
+        import psutil
+
+        info["ram_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    info["os"] = platform.system() + " " + platform.release()
+    info["python"] = platform.python_version()
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    except ImportError:
+        pass
+    info["load_avg_1min"] = round(os.getloadavg()[0], 2)
+    return info
 
 
 def headline_rows(rows: list[dict[str, Any]], budget: str = "") -> list[tuple[str, str]]:

@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 from recbole_ext import MODELS, RecboleExtError, run
-from recbole_ext.pipeline import resume
+from recbole_ext.training.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
-from recbole_ext.distributed import resume_command, this_rank
+from recbole_ext.training.distributed import resume_command, this_rank
 from recbole_ext.errors import (
     ConfigError, DataError, Interrupted, UnknownDatasetError, UnknownModelError, interrupt_on_signals,
 )
 from recbole_ext.flags import either_style
-from recbole_ext.run_dir import check_fresh_run_dir, check_output_path, write_atomically
+from recbole_ext.outputs import check_fresh_run_dir, check_output_path, write_atomically
 from recbole_ext.models import stock_model_names
 from recbole_ext.tuning import add_tuning_arguments, print_tuning_summary, tune_from_args
 
@@ -148,7 +148,7 @@ def _main(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def tune_main(argv: list[str] | None = None) -> int:
-    """``recbole-ext-tune`` / ``python -m recbole_ext.tuning``: ``run.py`` with ``--tune FILE`` required."""
+    """``recbole-ext-tune``: ``run.py`` with ``--tune FILE`` required."""
     argv = sys.argv[1:] if argv is None else argv
     if "--tune" not in argv and not any(a in ("-h", "--help") for a in argv):
         print("error: --tune FILE is required (a RecBole search-space file, e.g. SASRec, or a path)",

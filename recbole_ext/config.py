@@ -34,9 +34,10 @@ import yaml
 from recbole.config import Config
 from recbole.utils import ModelType
 
-from recbole_ext.converters import DEFAULT_NAMES as CONVERTER_NAMES
-from recbole_ext.converters import SOURCES as CONVERTER_SOURCES
-from recbole_ext import distributed, validation
+from recbole_ext.data.converters import DEFAULT_NAMES as CONVERTER_NAMES
+from recbole_ext.data.converters import SOURCES as CONVERTER_SOURCES
+from recbole_ext import checks
+from recbole_ext.training import distributed
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
 
@@ -64,23 +65,23 @@ def build_config(
     config_dict = stacked_config_dict(model_class, dataset, config_files, overrides)
     user_keys = {key: f"in {path}" for path in config_files for key in read_yaml(resolve_config_file(path))}
     user_keys.update({key: f"--{key}" for key in overrides or {}})
-    validation.check_user_keys(user_keys)
+    checks.check_user_keys(user_keys)
     with mock.patch.object(sys, "argv", sys.argv[:1]):
         try:
             config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
         except (NameError, SyntaxError, TypeError, ValueError, NotImplementedError, RuntimeError) as error:
-            raise validation.reworded_recbole_error(error) from None  # RecBole eval()s values, checks metrics
-    validation.check_device(config, user_keys)
+            raise checks.reworded_recbole_error(error) from None  # RecBole eval()s values, checks metrics
+    checks.check_device(config, user_keys)
     check_dataset(config)
     check_override_types(config, config_dict, overrides or {})
     if not is_stock(model_class):
         check_required_keys(config, model_class)
     layer_keys = {key for path in [*model_yaml_files(model_class), *dataset_yaml_files(dataset)]
                   for key in read_yaml(path)}
-    validation.check_known_keys(config, model_class, layer_keys, user_keys)
-    validation.check_values(config, model_class)
+    checks.check_known_keys(config, model_class, layer_keys, user_keys)
+    checks.check_values(config, model_class)
     if dataset not in BUNDLED_DATASETS:
-        validation.check_atomic_files(config, Path(config["data_path"]), config["MODEL_TYPE"] == ModelType.SEQUENTIAL)
+        checks.check_atomic_files(config, Path(config["data_path"]), config["MODEL_TYPE"] == ModelType.SEQUENTIAL)
     return config
 
 

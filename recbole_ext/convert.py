@@ -39,13 +39,13 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from recbole_ext.converters import DEFAULT_NAMES, SOURCES, goodreads, movielens
-from recbole_ext.converters.atomic import (
+from recbole_ext.data.converters import DEFAULT_NAMES, SOURCES, goodreads, movielens
+from recbole_ext.data.converters.atomic import (
     AtomicFileSet, ConvertError, Report, batched, sorted_by_user_and_time, write_inter,
 )
 from recbole_ext.errors import RecboleExtError
 from recbole_ext.flags import either_style
-from recbole_ext.run_dir import check_output_path
+from recbole_ext.outputs import check_output_path
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -39,9 +39,9 @@ from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.config import BUNDLED_DATASETS
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
-from recbole_ext.run_dir import RESULT, best_checkpoint, check_output_path
-from recbole_ext.loaders.user_sequences import UserSequences
-from recbole_ext.preparation import is_sequential, load_dataset, make_loaders
+from recbole_ext.outputs import RESULT, best_checkpoint, check_output_path
+from recbole_ext.data.user_sequences import UserSequences
+from recbole_ext.data.loading import is_sequential, load_dataset, make_loaders
 
 
 def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: bool = False,

@@ -11,7 +11,7 @@ search-space files are used unchanged::
 
 Stock RecBole's ``objective_function`` resolves models by name inside recbole only (ours fail) and
 its ``run_hyper.py --tool Ray`` asks for a GPU per trial. Here every trial is one
-:func:`recbole_ext.pipeline.run_config` call with the trial's parameters as overrides, in its own
+:func:`recbole_ext.training.pipeline.run_config` call with the trial's parameters as overrides, in its own
 directory, and the same trials can run through Ray Tune (CPU or GPU per trial, in parallel on one
 machine or on a cluster). Outputs of a search in ``output_dir``::
 
@@ -24,9 +24,9 @@ machine or on a cluster). Outputs of a search in ``output_dir``::
 A trial that raises is recorded as ``failed`` with its error (traceback in ``trials/<trial>/error.txt``)
 and the search goes on.
 
-Command line (``python run.py`` accepts the same flags)::
+Command line (``recbole-ext-tune``, or ``python run.py`` with ``--tune``)::
 
-    python -m recbole_ext.tuning --model SASRec --dataset ml-100k --tune SASRec \
+    python run.py --model SASRec --dataset ml-100k --tune SASRec \
         [--algo exhaustive|random|bayes] [--max_evals N] [--tool hyperopt|ray] [--key=value ...]
 """
 
@@ -56,8 +56,8 @@ from recbole.trainer.hyper_tuning import HyperTuning
 
 from recbole_ext.config import PACKAGE_DIR, build_config, resolve_config_file, resolve_search_space
 from recbole_ext.errors import ConfigError
-from recbole_ext.pipeline import plain_value, run_config
-from recbole_ext.run_dir import DEFAULT_OUTPUT_ROOT, check_output_path
+from recbole_ext.training.pipeline import plain_value, run_config
+from recbole_ext.outputs import DEFAULT_OUTPUT_ROOT, check_output_path
 
 ALGOS = ("exhaustive", "random", "bayes")
 TOOLS = ("hyperopt", "ray")
@@ -492,7 +492,7 @@ def _cell(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------ command line
 def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
-    """The tuning flags, shared by ``run.py`` and ``python -m recbole_ext.tuning``."""
+    """The tuning flags, shared by ``run.py`` and ``recbole-ext-tune``."""
     group = parser.add_argument_group("hyperparameter search (with --tune)")
     group.add_argument("--tune", type=Path, metavar="FILE",
                        help="a RecBole search-space file, or a shipped one by name (e.g. SASRec)")
@@ -529,9 +529,3 @@ def print_tuning_summary(result: dict[str, Any]) -> None:
         print(f"best: trial {best['trial']} valid {best['valid_metric']} {best['best_valid_score']:.4f} "
               f"params {best['params']}")
         print(f"best parameters: {result['files']['best']}")
-
-
-if __name__ == "__main__":  # python -m recbole_ext.tuning: the same as python run.py ... --tune FILE
-    from recbole_ext.cli import tune_main
-
-    sys.exit(tune_main())

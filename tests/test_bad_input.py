@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recbole_ext.preparation import load_dataset, make_loaders
+from recbole_ext.data.loading import load_dataset, make_loaders
 
 from recbole_ext import build_config, cli
 from recbole_ext.errors import RecboleExtError
-from recbole_ext.pipeline import FAILED_MARK
-from recbole_ext.validation import check_trainable
-from tests.conftest import FAST_SASREC, tiny_rows
+from recbole_ext.training.pipeline import FAILED_MARK
+from recbole_ext.checks import check_trainable
+from tests.helpers import FAST_SASREC, tiny_rows
 
 HEADER = "user_id:token\titem_id:token\ttimestamp:float"
 

@@ -11,7 +11,7 @@ import pytest
 from recbole_ext import bench
 from recbole_ext.bench import run_grid
 from recbole_ext.errors import ConfigError
-from tests.conftest import FAST, FAST_SASREC, tiny_rows, write_inter
+from tests.helpers import FAST, FAST_SASREC, tiny_rows, write_inter
 
 OVERRIDES = {"SASRec": FAST_SASREC, "GRU4Rec": {**FAST, "embedding_size": 16, "hidden_size": 16}}
 

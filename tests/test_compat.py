@@ -19,7 +19,7 @@ from recbole.trainer import hyper_tuning
 
 from recbole_ext import build_config, compat
 from recbole_ext.errors import EnvironmentProblem
-from tests.conftest import write_inter
+from tests.helpers import write_inter
 
 LOAD_ITEMS = {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "price", "tags", "scores"]}
 
@@ -84,7 +84,7 @@ def test_recbole_checkpoint_reloads_on_new_torch(tiny_dataset, tmp_path):
 def test_nothing_needs_pkg_resources():
     """setuptools >= 81 has no pkg_resources: the package, RecBole's tuning and hyperopt import without it."""
     code = ("import sys; sys.modules['pkg_resources'] = None\n"
-            "import recbole_ext.tuning, recbole_ext.pipeline, hyperopt, torch.utils.tensorboard\n"
+            "import recbole_ext.tuning, recbole_ext.training.pipeline, hyperopt, torch.utils.tensorboard\n"
             "from hyperopt import tpe, rand\nprint('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -20,9 +20,9 @@ from recbole_ext.bench import run_grid
 from recbole_ext.config import CONFIGS_DIR, PROPERTIES_DIR, read_yaml
 from recbole_ext.errors import ConfigError, UnknownModelError
 from recbole_ext.models import MODELS, resolve_model
-from recbole_ext.pipeline import FAILED_MARK, RESUME_STATE, RUN_SPEC, resume
+from recbole_ext.training.pipeline import FAILED_MARK, RESUME_STATE, RUN_SPEC, resume
 from recbole_ext.recommend import recommend
-from tests.conftest import FAST, FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
+from tests.helpers import FAST, FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
 
 
 # ------------------------------------------------------------------------------ documented defaults
@@ -84,7 +84,7 @@ def test_quickstart_preset_holds_under_other_flags(monkeypatch, tmp_path):
     ({"valid_metric": "NDCG@7"}, "@7 is not among topk"),
 ])
 def test_wrong_values_are_refused_before_any_data_loads(overrides, message, monkeypatch):
-    import recbole_ext.pipeline as pipeline
+    import recbole_ext.training.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "load_dataset", lambda config: pytest.fail("data loaded before the check"))
     with pytest.raises(ConfigError) as error:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
+from tests.helpers import FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
 
 
 def sh(*args, cwd=None, env=None) -> subprocess.CompletedProcess:

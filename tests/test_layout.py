@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import recbole_ext
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 PACKAGE = Path(recbole_ext.__file__).resolve().parent
 
@@ -18,16 +18,15 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path, modules: set[str]) -> set[str]:
-    """recbole_ext modules ``path`` imports anywhere (functions too), except under ``if __name__ == "__main__"``."""
+    """recbole_ext modules ``path`` imports anywhere: functions and ``if __name__ == "__main__"`` blocks too.
+
+    ``from package import module`` imports ``module``; ``from package import name`` imports ``package``.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped = {id(node) for stmt in tree.body if isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test)
-               for node in ast.walk(stmt)}
     this = module_name(path)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -35,7 +34,8 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            submodules = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules]
+            names = submodules + ([base] if len(submodules) < len(node.names) else [])
         for name in names:
             while name and name not in modules:
                 name = name.rpartition(".")[0]

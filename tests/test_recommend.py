@@ -6,7 +6,7 @@ import shutil
 
 from recbole_ext import run
 from recbole_ext.recommend import main
-from tests.conftest import FAST, FAST_SASREC, tiny_rows, write_inter
+from tests.helpers import FAST, FAST_SASREC, tiny_rows, write_inter
 
 
 def test_a_rating_model_is_refused_with_what_to_use(tmp_path, capsys):

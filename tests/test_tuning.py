@@ -16,7 +16,7 @@ from recbole_ext.errors import ConfigError
 from recbole_ext.config import build_config
 from recbole_ext.models import MODELS
 from recbole_ext.tuning import FAILED_LOSS, hyperopt_space, read_space, tune
-from tests.conftest import FAST_SASREC
+from tests.helpers import FAST_SASREC
 
 from recbole_ext import cli as run_script
 

@@ -8,8 +8,8 @@ filters of each height h = 1..L, ReLU, max-pool over time); the concatenation go
 and a fully connected layer with ReLU to ``z`` (k); the score of item i is
 ``y_i = V_i . [z, p_u] + b_i`` with a *separate* output item embedding ``V`` (n x 2k) and an item
 bias ``b``. Training samples are every window of ``L`` consecutive training items with the next
-``T`` items as targets (:mod:`recbole_ext.loaders.windows`), each target with negatives drawn from
-the items the user never interacted with in training (:mod:`recbole_ext.sampling`).
+``T`` items as targets (:mod:`recbole_ext.data.windows`), each target with negatives drawn from
+the items the user never interacted with in training (:mod:`recbole_ext.data.sampling`).
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.caser.Caser``):
     - scores with ``V`` and ``b`` over ``[z, p_u]``; stock scores with the *input* item embedding
@@ -39,8 +39,8 @@ from recbole.model.sequential_recommender.caser import Caser
 from recbole.utils import InputType
 from torch import nn
 
-from recbole_ext import losses
-from recbole_ext.loaders.windows import WindowDataLoader, right_align
+from recbole_ext.models import losses
+from recbole_ext.data.windows import WindowDataLoader, right_align
 
 LOSSES = ("BPR", "BCE", "CE")
 
@@ -59,15 +59,15 @@ class CaserPaper(Caser):
     r"""Caser scoring ``V_i . [z, p_u] + b_i``, trained on sliding windows with sampled negatives.
 
     NOTE:
-        - ``loss_type`` BPR (d2l): :func:`recbole_ext.losses.bpr`, mean over every (target,
+        - ``loss_type`` BPR (d2l): :func:`recbole_ext.models.losses.bpr`, mean over every (target,
           negative) pair of ``-log sigmoid(y_pos - y_neg)``; BCE (paper, Eq. 14):
-          :func:`recbole_ext.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
+          :func:`recbole_ext.models.losses.sampled_bce`, ``-log sigmoid(y_pos) - sum_k log(1 -
           sigmoid(y_neg_k))`` averaged over targets (caser_pytorch averages the negative term
           over the k negatives instead of summing it); CE (not the paper's: what stock Caser
-          and "SASRec with CE" train with): :func:`recbole_ext.losses.chunked_softmax_ce`, a
+          and "SASRec with CE" train with): :func:`recbole_ext.models.losses.chunked_softmax_ce`, a
           softmax of the paper's scores ``y`` over all items, one per window shared by its T
           targets, averaged over targets; no negatives are sampled (``train_neg_sample_args: ~``).
-        - Training batches come from :class:`recbole_ext.loaders.windows.WindowDataLoader`
+        - Training batches come from :class:`recbole_ext.data.windows.WindowDataLoader`
           (``train_loader_class``): ``item_id_list`` [B, L] windows, ``item_id`` [B, T] targets,
           ``neg_item_id`` [B, T, k] negatives (``train_neg_sample_args.sample_num`` = k). A stock
           RecBole pairwise batch ([B] targets, [B] negatives) is accepted too (T = k = 1).
@@ -78,7 +78,7 @@ class CaserPaper(Caser):
     loss_types = LOSSES  # checked with the rest of the configuration before any data loads
 
     input_type = InputType.PAIRWISE  # targets with sampled negatives, whatever the loss
-    train_loader_class = WindowDataLoader  # recbole_ext.pipeline swaps RecBole's loader for it
+    train_loader_class = WindowDataLoader  # recbole_ext.training.pipeline swaps RecBole's loader for it
 
     def __init__(self, config: Any, dataset: Any) -> None:
         loss_type = config["loss_type"]

@@ -13,7 +13,7 @@ from popularity^``sample_alpha``.
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.gru4rec.GRU4Rec``, which
 follows Tan et al. 2016):
-    - a loss at every position of each session chunk (:mod:`recbole_ext.loaders.sessions`), not one
+    - a loss at every position of each session chunk (:mod:`recbole_ext.data.sessions`), not one
       loss per RecBole prefix row at its last position;
     - output sampling with in-batch targets + shared popularity^alpha negatives, optional logQ
       correction; losses CE, BPR-max (``bpreg``), TOP1-max, BPR, TOP1 (stock: full CE, or BPR with
@@ -22,7 +22,7 @@ follows Tan et al. 2016):
       one-hot (``embedding_size: 0``), a separate embedding, or ``Wy`` itself
       (``constrained_embedding``); GRU layers of any sizes (``layers``) with biases, dropout on the
       input and after every layer; ``final_act`` on the training scores; the official init;
-      ``learner: adagradm`` (Adagrad with momentum, :mod:`recbole_ext.optim`);
+      ``learner: adagradm`` (Adagrad with momentum, :mod:`recbole_ext.training.optim`);
     - ``session_gap_seconds``: sessions cut at inactivity gaps, in training and in evaluation.
     - Unused stock keys: ``hidden_size``, ``num_layers``, ``dropout_prob``.
 
@@ -52,10 +52,10 @@ from recbole.model.sequential_recommender.gru4rec import GRU4Rec
 from torch import nn
 from torch.nn import functional as F
 
-from recbole_ext import losses
-from recbole_ext.loaders.sessions import SessionDataLoader
-from recbole_ext.optim import ExtendedTrainer
-from recbole_ext.sampling import NegativeSampler, as_generator, popularity_weights
+from recbole_ext.models import losses
+from recbole_ext.data.sessions import SessionDataLoader
+from recbole_ext.training.optim import ExtendedTrainer
+from recbole_ext.data.sampling import NegativeSampler, as_generator, popularity_weights
 
 LOSSES = ("CE", "BPR-max", "TOP1-max", "BPR", "TOP1")
 
@@ -120,7 +120,7 @@ class GRU4RecPaper(GRU4Rec):
     r"""GRU4Rec with session-parallel-style training, shared negatives and the 2018 losses.
 
     NOTE:
-        - Training batches come from :class:`recbole_ext.loaders.sessions.SessionDataLoader`
+        - Training batches come from :class:`recbole_ext.data.sessions.SessionDataLoader`
           (``train_loader_class``): ``item_id_list`` [B, L] and ``item_id`` [B, L] (next item at
           every position); a stock RecBole batch (``item_id`` [B]) is scored at its last position.
         - ``n_sample`` extra negatives per batch are drawn from the training items' popularity **
@@ -137,7 +137,7 @@ class GRU4RecPaper(GRU4Rec):
     # final_act's forms are what parse_final_act reads (validation.check_values calls it).
     value_parsers = {"final_act": (parse_final_act, "linear, tanh, elu or elu-<alpha> (e.g. elu-0.5)")}
 
-    train_loader_class = SessionDataLoader  # recbole_ext.pipeline swaps RecBole's loader for it
+    train_loader_class = SessionDataLoader  # recbole_ext.training.pipeline swaps RecBole's loader for it
     trainer_class = ExtendedTrainer  # knows learner: adagradm
 
     def __init__(self, config: Any, dataset: Any) -> None:

@@ -9,10 +9,10 @@ loss is put on every non-padding position. A causal self-attention encoder score
 position ``t`` by ``h_t . E_i`` with the input item embedding ``E``.
 
 Differs from stock RecBole (``recbole.model.sequential_recommender.sasrec.SASRec``):
-    - one row per user with a loss on every position (:mod:`recbole_ext.loaders.user_sequences`),
+    - one row per user with a loss on every position (:mod:`recbole_ext.data.user_sequences`),
       where stock trains on one row per prefix with a loss on its last position only;
     - ``loss_type`` BCE (k sampled negatives, default 1), gBCE, sampled softmax (SSM) or CE over
-      all items (:mod:`recbole_ext.losses`); stock has BPR and CE on the last position;
+      all items (:mod:`recbole_ext.models.losses`); stock has BPR and CE on the last position;
     - sequences padded on the left (``pad_left``), so the latest item is always at position
       L - 1, as in the paper and the tutorial; stock pads on the right;
     - the encoder is ``torch.nn.TransformerEncoderLayer`` blocks (:class:`TransformerBlock`: the
@@ -46,8 +46,8 @@ from recbole.model.sequential_recommender.sasrec import SASRec
 from recbole.utils import InputType
 from torch import nn
 
-from recbole_ext import losses
-from recbole_ext.loaders.user_sequences import UserSequenceDataLoader, right_align
+from recbole_ext.models import losses
+from recbole_ext.data.user_sequences import UserSequenceDataLoader, right_align
 from recbole_ext.models.layers import Dropout, TransformerBlock
 
 LOSSES = ("BCE", "gBCE", "SSM", "CE")
@@ -109,7 +109,7 @@ class SASRecPaper(SASRec):
         self.pad_left: bool = bool(config["pad_left"])
         self.gbce_t: float = float(config["gbce_t"])
 
-        del self.trm_encoder, self.loss_fct  # replaced by the blocks below and recbole_ext.losses
+        del self.trm_encoder, self.loss_fct  # replaced by the blocks below and recbole_ext.models.losses
         self.dropout = Dropout(self.hidden_dropout_prob)
         self.blocks = nn.ModuleList(
             TransformerBlock(

@@ -1,0 +1,138 @@
+"""Every script under benchmarks/ runs as shipped: a smoke test each, on a tiny fixture, in a subprocess.
+
+They check that a script starts, trains what it trains and prints its table, not its numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT, tiny_rows, write_inter
+
+pytestmark = pytest.mark.slow
+BENCHMARKS = REPO_ROOT / "benchmarks"
+SMALL_SEQ = ["MAX_ITEM_LIST_LENGTH=10", "train_batch_size=64", "eval_batch_size=256"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bench-data")
+    write_inter(root / "tiny" / "tiny.inter", tiny_rows(n_users=30, n_items=40, per_user=12))
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    lines += [f"u{u}\ti{i}\t{1 + (u + i) % 5}\t{t}" for u, i, t in tiny_rows(n_users=30, n_items=40, per_user=12)]
+    (root / "tinyr").mkdir()
+    (root / "tinyr" / "tinyr.inter").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def run_script(name: str, *args: str, cwd: Path) -> str:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def test_every_script_has_a_smoke_test():
+    tested = {"bench_sasrec.py", "bench_gru4rec.py", "bench_caser.py", "bench_rating.py", "bench_defaults.py",
+              "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py",
+              "bench_ddp.py", "bench_scale.py", "bench_step.py"}
+    assert {p.name for p in BENCHMARKS.glob("*.py")} == tested
+    for path in BENCHMARKS.glob("*.py"):
+        assert "sys.path" not in path.read_text(), f"{path.name} edits sys.path"
+
+
+def test_bench_sasrec(data, tmp_path):
+    out = run_script("bench_sasrec.py", "--dataset", "tiny", "--data-path", str(data), "--epochs", "1",
+                     "--stock-max-minutes", "0", "--ours-max-minutes", "0", "--out", str(tmp_path),
+                     "--set", *SMALL_SEQ, "hidden_size=16", "inner_size=32", "n_layers=1", "n_heads=1", cwd=tmp_path)
+    assert "time-to-quality" in out
+
+
+def test_bench_gru4rec(data, tmp_path):
+    out = run_script("bench_gru4rec.py", "--dataset", "tiny", "--epochs", "1", "--stock-max-minutes", "0",
+                     "--ours-max-minutes", "0", "--out", str(tmp_path), "--set", f"data_path={data}", *SMALL_SEQ,
+                     cwd=tmp_path)
+    assert "test NDCG@10 ratio" in out
+
+
+def test_bench_caser(data, tmp_path):
+    out = run_script("bench_caser.py", "--dataset", "tiny", "--data_path", str(data), "--epochs", "1",
+                     "--stock-minutes", "0", "--sweep", "3", "--sweep-epochs", "1", "--out", str(tmp_path), cwd=tmp_path)
+    assert "L sweep" in out and "| L=3 |" in out
+
+
+def test_bench_rating(data, tmp_path):
+    out = run_script("bench_rating.py", "--dataset", "tinyr", "--data_path", str(data), "--only", "tutorial-mf",
+                     "--epochs-scale", "0.01", "--out", str(tmp_path), cwd=tmp_path)
+    assert "BiasedMF (tutorial preset)" in out
+
+
+def test_bench_defaults(data, tmp_path):
+    out = run_script("bench_defaults.py", "--models", "SASRecPaper", "--dataset", "tiny", "--data_path", str(data),
+                     "--cap", "0", "--jobs", "2", "--out", str(tmp_path), "--set", "epochs=1", *SMALL_SEQ, cwd=tmp_path)
+    assert "SASRecPaper" in out
+
+
+def test_bench_gpu(data, tmp_path):
+    out = run_script("bench_gpu.py", "--datasets", "tiny", "--models", "SASRec", "SASRecPaper", "--cap_ml1m", "0",
+                     "--jobs", "2", "--data_path", str(data), "--out", str(tmp_path), cwd=tmp_path)
+    assert "SASRecPaper" in out
+
+
+def test_bench_data(data, tmp_path):
+    out = run_script("bench_data.py", "--dataset", "tiny", "--data_path", str(data), "--sides", "recbole", "ours",
+                     "run", cwd=tmp_path)
+    assert "ours / recbole" in out and "| run |" in out
+
+
+def test_bench_sampled_eval(data, tmp_path):
+    out = run_script("bench_sampled_eval.py", "--dataset", "tiny", "--data_path", str(data), "--old_rows", "8",
+                     "--repeats", "1", "--config_files", "sasrec-paper-ml1m", "--set", "ranking_neg_num=10",
+                     "MAX_ITEM_LIST_LENGTH=10", cwd=tmp_path)
+    assert out.strip()
+
+
+def test_bench_convert(tmp_path):
+    out = run_script("bench_convert.py", "--rows", "3000", "--workdir", str(tmp_path / "work"), cwd=tmp_path)
+    assert "same rows: True" in out
+
+
+def test_make_synthetic(tmp_path):
+    out = run_script("make_synthetic.py", "--shape", "tiny", "--output-dir", str(tmp_path), cwd=tmp_path)
+    text = (tmp_path / "tiny-synth" / "tiny-synth.inter").read_text()
+    assert "wrote" in out and len(text.splitlines()) == 20_001  # header + the shape's interactions
+    again = tmp_path / "again"
+    run_script("make_synthetic.py", "--shape", "tiny", "--output-dir", str(again), cwd=tmp_path)
+    assert (again / "tiny-synth" / "tiny-synth.inter").read_text() == text  # same seed, same bytes
+
+
+def test_bench_ddp(data, tmp_path):
+    out = run_script("bench_ddp.py", "--dataset", "tiny", "--data_path", str(data), "--config_files", "--epochs", "1",
+                     "--set", *SMALL_SEQ, cwd=tmp_path)
+    assert "| torchrun | 2 x 1 |" in out and "torchrun / one" in out and "PSS together" in out
+
+
+def test_bench_scale(tmp_path):
+    out = run_script("bench_scale.py", "--work", str(tmp_path / "work"), "--scale", "0.0003", "--steps", "3",
+                     "--test_users", "20", cwd=tmp_path)
+    raw = tmp_path / "work" / "raw" / "goodreads-synth-0p0003" / "goodreads_interactions.csv"
+    assert raw.read_text().splitlines()[0] == "user_id,book_id,is_read,rating,is_reviewed"
+    for stage in ("| generate |", "| convert |", "| load (text parsed, cache written) |", "3 steps + test |"):
+        assert stage in out
+    assert "full_masked" in out and "sampled_masked" in out and "steps/s" in out
+
+
+def test_bench_step(data, tmp_path):
+    out = run_script("bench_step.py", "--dataset", "tiny", "--data_path", str(data), "--steps", "2", "--warmup", "1",
+                     "--models", "SASRecPaper=sasrec-ml1m-ce", "CaserPaper=caser-ml1m-ce", "GRU4RecPaper=gru4rec-ml1m",
+                     "--precision", "fp32", "--epoch", "--set", *SMALL_SEQ, "CaserPaper:MAX_ITEM_LIST_LENGTH=4",
+                     "CaserPaper:n_targets=2", cwd=tmp_path)
+    for model in ("SASRecPaper", "CaserPaper", "GRU4RecPaper"):
+        assert f"| {model} | this commit | fp32 |" in out
+    assert "x roofline" in out and "Measured peak at each group's shape" in out

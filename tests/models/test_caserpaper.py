@@ -1,0 +1,262 @@
+"""CaserPaper: sliding windows, the paper's head, ablation switches, losses, training on a tiny dataset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole.data.interaction import Interaction
+from torch.nn import functional as F
+
+from recbole_ext import build_config, run
+from recbole_ext.errors import ConfigError
+from recbole_ext.data.windows import WindowDataLoader, right_align, sliding_windows
+from recbole_ext.protocols import hit_and_auc
+from recbole_ext.models.caserpaper import CaserPaper
+from recbole_ext.data.sampling import csr_from_lists
+from tests.helpers import FAST, tiny_rows, write_inter
+
+SMALL = {"embedding_size": 8, "nh": 3, "nv": 2, "MAX_ITEM_LIST_LENGTH": 4, "state": "WARNING"}
+
+
+# --- windows ------------------------------------------------------------------------------------
+
+def test_sliding_windows_exact():
+    indptr, items = csr_from_lists([
+        [1, 2, 3, 4, 5, 6, 7],  # 7 items: windows start at 0, 1, 2
+        [8, 9, 10, 11],  # 4 < L + T: one short window
+        [12, 13],  # 2 <= T: no window
+        [14, 15, 16, 17, 18],  # exactly L + T: one full window
+    ])
+    rows, windows, lengths, targets = sliding_windows(indptr, items, window=3, n_targets=2)
+    assert rows.tolist() == [0, 0, 0, 1, 3]
+    assert windows.tolist() == [[1, 2, 3], [2, 3, 4], [3, 4, 5], [8, 9, 0], [14, 15, 16]]
+    assert lengths.tolist() == [3, 3, 3, 2, 3]
+    assert targets.tolist() == [[4, 5], [5, 6], [6, 7], [10, 11], [17, 18]]
+
+
+def test_sliding_windows_one_target_and_errors():
+    # d2l: L items then the next one; a 3-item user gives its first 2 items and the third.
+    rows, windows, lengths, targets = sliding_windows(*csr_from_lists([[3, 4, 5]]), window=5, n_targets=1)
+    assert (rows.tolist(), windows.tolist(), lengths.tolist(), targets.tolist()) == (
+        [0], [[3, 4, 0, 0, 0]], [2], [[5]])
+    with pytest.raises(ValueError, match="window and n_targets"):
+        sliding_windows(*csr_from_lists([[1, 2]]), window=0, n_targets=1)
+
+
+def test_sliding_windows_count_matches_formula():
+    lengths = [1, 3, 6, 9, 30]
+    rows, windows, window_lengths, targets = sliding_windows(
+        *csr_from_lists([list(range(1, n + 1)) for n in lengths]), window=5, n_targets=3)
+    assert torch.bincount(rows, minlength=5).tolist() == [0, 0, 1, 2, 23]
+    full = torch.cat([windows, targets], dim=1)  # full windows: consecutive items
+    full = full[window_lengths == 5]
+    assert (full[:, 1:] == full[:, :-1] + 1).all()
+
+
+def test_right_align():
+    seqs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 6], [7, 0, 0, 0]])
+    assert right_align(seqs, torch.tensor([2, 9, 1])).tolist() == [[0, 0, 1, 2], [3, 4, 5, 6], [0, 0, 0, 7]]
+
+
+def test_hit_and_auc_exact():
+    inf = float("inf")
+    scores = torch.tensor([
+        [9.0, 0.5, 0.9, -inf, 0.1, 0.7],  # target 5 (0.7): candidates 1, 2, 4 -> 1 above (0.9)
+        [0.0, 0.3, 0.3, 0.3, -inf, 0.2],  # target 1 (0.3): 2, 3 tie, 5 below
+    ])
+    hit, auc = hit_and_auc(scores, torch.tensor([5, 1]), k=1)
+    assert hit.tolist() == [0.0, 1.0]  # item 0 (padding, 9.0) never counts
+    assert torch.allclose(auc, torch.tensor([2 / 3, (1 + 0.5 + 0.5) / 3]))
+    assert hit_and_auc(scores, torch.tensor([5, 1]), k=2)[0].tolist() == [1.0, 1.0]
+
+
+# --- training samples from a RecBole dataset -----------------------------------------------------
+
+def test_window_loader_on_tiny_dataset(tiny):
+    config = build_config("CaserPaper", "tiny", overrides={
+        **SMALL, "data_path": tiny, "n_targets": 2, "train_batch_size": 32,
+        "train_neg_sample_args": {"distribution": "uniform", "sample_num": 3}})
+    dataset = load_dataset(config)
+    train_data, _, _ = make_loaders(config, dataset)
+    loader = WindowDataLoader(config, train_data._dataset)
+    expected, training_items = set(), {}
+    by_user: dict[int, list[int]] = {}
+    for user, item, _ in tiny_rows():
+        by_user.setdefault(user, []).append(item)
+    for user, items in by_user.items():
+        uid = int(dataset.token2id(dataset.uid_field, f"u{user}"))
+        ids = [int(i) for i in dataset.token2id(dataset.iid_field, [f"i{i}" for i in items[:10]])]  # 10 train
+        training_items[uid] = set(ids)
+        expected |= {(uid, tuple(ids[s:s + 4]), tuple(ids[s + 4:s + 6])) for s in range(5)}
+    assert loader.sample_size == len(expected) == 150
+
+    seen = []
+    for batch in loader:
+        users, negatives = batch["user_id"], batch["neg_item_id"]
+        assert batch["item_id_list"].shape[1:] == (4,) and batch["item_id"].shape[1:] == (2,)
+        assert negatives.shape == (len(users), 2, 3) and bool((batch["item_length"] == 4).all())
+        for u, window, target, negs in zip(users.tolist(), batch["item_id_list"].tolist(),
+                                           batch["item_id"].tolist(), negatives.tolist()):
+            seen.append((u, tuple(window), tuple(target)))
+            flat = {n for row in negs for n in row}
+            assert 0 not in flat and not flat & training_items[u]  # never an item the user trained on
+    assert len(seen) == 150 and set(seen) == expected
+
+
+# --- model --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    data_path = tmp_path_factory.mktemp("caser") / "data"
+    write_inter(data_path / "tiny" / "tiny.inter", tiny_rows())
+    return data_path
+
+
+def make_model(data_path, **overrides) -> tuple[CaserPaper, object]:
+    config = build_config("CaserPaper", "tiny", overrides={**SMALL, "data_path": data_path, **overrides})
+    dataset = load_dataset(config)
+    torch.manual_seed(0)
+    return CaserPaper(config, dataset), dataset
+
+
+def batch(model: CaserPaper, n: int = 5, seq_len: int | None = None) -> Interaction:
+    generator = torch.Generator().manual_seed(1)
+    length = model.max_seq_length
+    return Interaction({
+        model.USER_ID: torch.randint(1, 30, (n,), generator=generator),
+        model.ITEM_SEQ: torch.randint(1, model.n_items, (n, length), generator=generator),
+        model.ITEM_SEQ_LEN: torch.full((n,), seq_len or length),
+        model.ITEM_ID: torch.randint(1, model.n_items, (n,), generator=generator),
+    })
+
+
+@pytest.mark.parametrize(
+    "switches, fc_in",
+    [({}, 2 * 8 + 3 * 4), ({"horizontal_conv": False}, 2 * 8), ({"vertical_conv": False}, 3 * 4)],
+)
+def test_ablation_switches_change_sizes(tiny, switches, fc_in):
+    model, _ = make_model(tiny, **switches)
+    model.eval()
+    assert model.fc1.in_features == fc_in and model.fc1.out_features == 8
+    assert (model.conv_v is None) == ("vertical_conv" in switches)
+    assert (model.conv_h is None) == ("horizontal_conv" in switches)
+    assert not hasattr(model, "fc2")
+    interaction = batch(model)
+    assert model.forward(interaction[model.USER_ID], interaction[model.ITEM_SEQ]).shape == (5, 16)
+    scores = model.full_sort_predict(interaction)
+    assert scores.shape == (5, model.n_items) == (5, 41)  # 40 items + padding
+    one = model.predict(interaction)
+    assert one.shape == (5,)
+    assert torch.allclose(one, scores.gather(1, interaction[model.ITEM_ID].unsqueeze(1)).squeeze(1), atol=1e-6)
+
+
+def test_score_is_output_embedding_dot_z_and_user_plus_bias(tiny):
+    model, _ = make_model(tiny)
+    model.eval()
+    interaction = batch(model)
+    seq_output = model.forward(interaction[model.USER_ID], interaction[model.ITEM_SEQ])  # [B, 2k]
+    assert torch.equal(seq_output[:, 8:], model.user_embedding(interaction[model.USER_ID]))
+    item = interaction[model.ITEM_ID]
+    expected = (model.output_embedding(item) * seq_output).sum(1) + model.output_bias(item).squeeze(1)
+    assert torch.allclose(model.predict(interaction), expected, atol=1e-6)
+
+
+def test_matrix_product_convolutions_equal_conv2d(tiny):
+    model, _ = make_model(tiny, dropout_prob=0.0)
+    model.eval()
+    interaction = batch(model, n=6)
+    user, seq = interaction[model.USER_ID], interaction[model.ITEM_SEQ]
+    emb = model.item_embedding(seq).unsqueeze(1)  # [B, 1, L, k]: stock Caser's convolutions
+    out_v = model.conv_v(emb).reshape(6, -1)
+    out_h = [F.relu(conv(emb).squeeze(3)).amax(dim=2) for conv in model.conv_h]
+    z = F.relu(model.fc1(torch.cat([out_v, *out_h], dim=1)))
+    expected = torch.cat([z, model.user_embedding(user)], dim=1)
+    assert torch.allclose(model.forward(user, seq), expected, atol=1e-5)
+
+
+def test_short_histories_are_right_aligned_for_scoring(tiny):
+    model, _ = make_model(tiny)
+    model.eval()
+    interaction = batch(model, n=2, seq_len=2)
+    seq = interaction[model.ITEM_SEQ]
+    aligned = torch.zeros_like(seq)
+    aligned[:, 2:] = seq[:, :2]
+    expected = model.forward(interaction[model.USER_ID], aligned) @ model.output_embedding.weight.T
+    assert torch.allclose(model.full_sort_predict(interaction), expected + model.output_bias.weight.T, atol=1e-6)
+
+
+def test_bad_settings_are_errors(tiny):
+    with pytest.raises(ValueError, match="cannot both be False"):
+        make_model(tiny, horizontal_conv=False, vertical_conv=False)
+    with pytest.raises(ConfigError, match="loss_type='TOP1' is not allowed for CaserPaper: use one of BPR, BCE, CE"):
+        make_model(tiny, loss_type="TOP1")
+    with pytest.raises(ValueError, match="loss_type BCE needs train_neg_sample_args"):
+        make_model(tiny, loss_type="BCE", train_neg_sample_args=None)
+
+
+def test_init_std_normal_weights_zero_biases(tiny):
+    model, _ = make_model(tiny, init_std=0.01)
+    assert torch.count_nonzero(model.fc1.bias) == 0 and torch.count_nonzero(model.conv_v.bias) == 0
+    assert torch.count_nonzero(model.item_embedding.weight[0]) == 0
+    weights = torch.cat([model.output_embedding.weight.flatten(), model.output_bias.weight.flatten(),
+                         model.user_embedding.weight.flatten(), model.fc1.weight.flatten()])
+    assert 0.008 < weights.std().item() < 0.012
+    stock, _ = make_model(tiny)  # RecBole's init: embeddings Normal(0, 1/k)
+    assert 0.09 < stock.user_embedding.weight.std().item() < 0.16
+
+
+@pytest.mark.parametrize("loss_type", ["BPR", "BCE"])
+def test_losses_exact_on_window_batch(tiny, loss_type):
+    model, _ = make_model(tiny, loss_type=loss_type, dropout_prob=0.0)
+    base = batch(model, n=4)
+    targets = torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])  # [B, T]
+    negatives = torch.arange(13, 37).view(4, 3, 2)  # [B, T, N]
+    interaction = Interaction({model.USER_ID: base[model.USER_ID], model.ITEM_SEQ: base[model.ITEM_SEQ],
+                               model.ITEM_SEQ_LEN: base[model.ITEM_SEQ_LEN],
+                               model.ITEM_ID: targets, model.NEG_ITEM_ID: negatives})
+    seq_output = model.forward(base[model.USER_ID], base[model.ITEM_SEQ])
+    pos = torch.stack([model.predict(Interaction({model.USER_ID: base[model.USER_ID],
+                                                   model.ITEM_SEQ: base[model.ITEM_SEQ],
+                                                   model.ITEM_SEQ_LEN: base[model.ITEM_SEQ_LEN],
+                                                   model.ITEM_ID: targets[:, t]})) for t in range(3)], 1)
+    neg = (model.output_embedding(negatives) * seq_output[:, None, None]).sum(-1) + model.output_bias(negatives).squeeze(-1)
+    if loss_type == "BPR":
+        expected = -F.logsigmoid(pos[:, :, None] - neg).mean()
+    else:
+        expected = (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()  # paper: sum over negatives
+    assert torch.allclose(model.calculate_loss(interaction), expected, atol=1e-6)
+
+
+def test_ce_loss_is_a_softmax_over_all_items_per_target(tiny):
+    model, _ = make_model(tiny, loss_type="CE", train_neg_sample_args=None, dropout_prob=0.0)
+    base = batch(model, n=3)
+    targets = torch.tensor([[1, 2, 3], [4, 5, 0], [7, 8, 9]])  # [B, T]; one padding target, not counted
+    interaction = Interaction({model.USER_ID: base[model.USER_ID], model.ITEM_SEQ: base[model.ITEM_SEQ],
+                               model.ITEM_SEQ_LEN: base[model.ITEM_SEQ_LEN], model.ITEM_ID: targets})
+    logits = model.full_sort_predict(interaction)  # [B, n_items]
+    logits[:, 0] = float("-inf")
+    log_p = F.log_softmax(logits, dim=1)
+    terms = [-log_p[b, t] for b in range(3) for t in targets[b].tolist() if t]
+    assert torch.allclose(model.calculate_loss(interaction), torch.stack(terms).mean(), atol=1e-6)
+    ce = build_config("CaserPaper", "tiny", config_files=["caser-ml1m-ce"], overrides={"data_path": tiny})
+    assert ce["loss_type"] == "CE" and ce["train_neg_sample_args"]["distribution"] == "none"
+
+
+def test_presets_load(tiny):
+    d2l = build_config("CaserPaper", "tiny", config_files=["caser-d2l"], overrides={"data_path": tiny})
+    assert (d2l["embedding_size"], d2l["MAX_ITEM_LIST_LENGTH"], d2l["nh"], d2l["nv"], d2l["n_targets"]) == (10, 5, 16, 4, 1)
+    assert (d2l["learning_rate"], d2l["weight_decay"], d2l["init_std"], d2l["loss_type"]) == (0.04, 1e-5, 0.01, "BPR")
+    paper = build_config("CaserPaper", "tiny", config_files=["caser-paper.yaml"], overrides={"data_path": tiny})
+    assert (paper["embedding_size"], paper["n_targets"], paper["dropout_prob"], paper["loss_type"]) == (50, 3, 0.5, "BCE")
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def test_same_seed_same_metrics(tiny, tmp_path):
+    overrides = {**FAST, **SMALL, "data_path": tiny, "epochs": 2}
+    first = run("CaserPaper", "tiny", overrides=overrides, output_dir=tmp_path / "a")
+    second = run("CaserPaper", "tiny", overrides=overrides, output_dir=tmp_path / "b")
+    assert first["test_result"] == second["test_result"] and first["epochs"] == 2
+    other = run("CaserPaper", "tiny", overrides={**overrides, "seed": 7}, output_dir=tmp_path / "c")
+    assert other["test_result"] != first["test_result"]

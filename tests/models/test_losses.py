@@ -1,0 +1,127 @@
+"""The fused, chunked softmax cross-entropy: the numbers of F.cross_entropy on the full matrix, in any chunking."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from recbole_ext.models import losses
+
+
+def reference(hidden, weight, targets, mask, bias=None):
+    """F.cross_entropy over items 1 .. n - 1 on the whole [R x n] matrix, averaged over counted targets."""
+    logits = hidden @ weight.T + (0 if bias is None else bias)  # [R, n]
+    logits = logits[:, 1:]  # item 0 (padding) is never a class
+    if targets.dim() == 1:
+        targets, mask = targets.unsqueeze(1), mask.unsqueeze(1)
+    rows = torch.arange(targets.size(0)).unsqueeze(1).expand_as(targets)
+    return F.cross_entropy(logits[rows[mask]], targets[mask] - 1)
+
+
+def inputs(rows, n_items, width, targets_per_row, bias, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(rows, width, generator=generator).requires_grad_()
+    weight = torch.randn(n_items, width, generator=generator).requires_grad_()
+    b = torch.randn(n_items, generator=generator).requires_grad_() if bias else None
+    shape = (rows,) if targets_per_row == 1 else (rows, targets_per_row)
+    targets = torch.randint(1, n_items, shape, generator=generator)
+    mask = torch.rand(shape, generator=generator) > 0.3
+    return hidden, weight, b, targets, mask
+
+
+def gradients(loss, tensors):
+    return torch.autograd.grad(loss, [t for t in tensors if t is not None])
+
+
+@pytest.mark.parametrize("rows, n_items, width, per_row, bias, budget_mb", [
+    (200, 60, 8, 1, False, 8.0),        # one chunk holds everything
+    (1000, 3707, 50, 1, False, 1.0),     # ML-1M's catalogue, row chunks of 70
+    (300, 50, 8, 3, True, 0.001),        # shared softmax of 3 targets, row and item chunks (64 x 4)
+    (17, 1000, 4, 2, True, 0.01),        # fewer rows than a chunk, item chunks
+    (129, 257, 16, 1, False, 0.05),      # ragged last chunks in both directions
+])
+def test_loss_and_gradients_equal_cross_entropy_on_the_full_matrix(rows, n_items, width, per_row, bias, budget_mb):
+    hidden, weight, b, targets, mask = inputs(rows, n_items, width, per_row, bias)
+    expected = reference(hidden, weight, targets, mask, b)
+    expected_grads = gradients(expected, [hidden, weight, b])
+    got = losses.chunked_softmax_ce(hidden, weight, targets, mask, bias=b, budget_mb=budget_mb)
+    got_grads = gradients(got, [hidden, weight, b])
+    assert torch.allclose(got, expected, rtol=1e-5, atol=0)
+    for e, g in zip(expected_grads, got_grads):
+        assert torch.allclose(g, e, rtol=1e-5, atol=1e-5 * float(e.abs().max()))
+    assert float(got_grads[1][0].abs().sum()) == 0.0  # padding's row of the table gets no gradient
+
+
+def test_chunking_never_holds_the_whole_matrix(monkeypatch):
+    rows, n_items = 300, 1001
+    shapes = []
+    matmul = torch.Tensor.__matmul__
+
+    def recording(a, b):
+        out = matmul(a, b)
+        shapes.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", recording)
+    hidden, weight, _, targets, mask = inputs(rows, n_items, 8, 1, False)
+    budget_mb = 64 * 1000 * 4 / 2**20  # 64 rows of 1,000 float32 logits
+    losses.chunked_softmax_ce(hidden, weight, targets, mask, budget_mb=budget_mb).backward()
+    assert shapes and max(a * b for a, b in shapes) <= 64 * 1000
+
+
+def test_same_numbers_as_the_matrix_losses_with_padding_at_minus_infinity():
+    hidden, weight, _, targets, mask = inputs(40, 30, 8, 3, False)
+    logits = hidden @ weight.T
+    logits[:, 0] = float("-inf")
+    shared = losses.shared_softmax_ce(logits, targets, mask)
+    assert torch.allclose(losses.chunked_softmax_ce(hidden, weight, targets, mask), shared, rtol=1e-6)
+    single = losses.softmax_ce(logits, targets[:, 0], mask[:, 0])
+    assert torch.allclose(losses.chunked_softmax_ce(hidden, weight, targets[:, 0], mask[:, 0]), single, rtol=1e-6)
+
+
+def test_no_counted_target_gives_zero_loss_and_zero_gradients():
+    hidden, weight, _, targets, _ = inputs(10, 20, 4, 1, False)
+    loss = losses.chunked_softmax_ce(hidden, weight, targets, torch.zeros_like(targets, dtype=torch.bool))
+    assert float(loss.detach()) == 0.0
+    assert all(float(g.abs().sum()) == 0.0 for g in gradients(loss, [hidden, weight]))
+
+
+def test_a_target_far_below_the_others_keeps_an_exact_finite_loss():
+    # The target's probability underflows float32 (logit gap 200): the loss is the exact log-sum-exp gap.
+    hidden = torch.tensor([[1.0]], requires_grad=True)
+    weight = torch.tensor([[0.0], [-100.0], [100.0]], requires_grad=True)  # item 1 the target, item 2 far above
+    loss = losses.chunked_softmax_ce(hidden, weight, torch.tensor([1]))
+    assert torch.isfinite(loss) and abs(float(loss) - 200.0) < 1e-3
+    assert torch.allclose(loss, reference(hidden, weight, torch.tensor([1]), torch.tensor([True])))
+
+
+def test_no_gradient_work_when_nothing_needs_it():
+    hidden, weight, _, targets, mask = inputs(50, 40, 8, 1, False)
+    with torch.no_grad():
+        loss = losses.chunked_softmax_ce(hidden, weight, targets, mask)
+    assert torch.allclose(loss, reference(hidden.detach(), weight.detach(), targets, mask), rtol=1e-5)
+
+
+def test_bf16_autocast_stays_close_to_float32():
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU computes no bfloat16 natively")
+    hidden, weight, _, targets, mask = inputs(500, 400, 32, 1, False)
+    exact = losses.chunked_softmax_ce(hidden, weight, targets, mask)
+    exact_grad = gradients(exact, [hidden, weight])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = losses.chunked_softmax_ce(hidden, weight, targets, mask)
+    assert fast.dtype == torch.float32
+    fast_grad = gradients(fast, [hidden, weight])
+    assert abs(float(fast) - float(exact)) < 0.02 * float(exact)
+    for e, g in zip(exact_grad, fast_grad):
+        assert g.dtype == torch.float32
+        cosine = F.cosine_similarity(e.flatten(), g.flatten(), dim=0)
+        assert float(cosine) > 0.99
+
+
+def test_chunk_sizes_respect_the_budget():
+    assert losses.chunk_sizes(10_000, 3_706, 8.0) == (565, 3_706)
+    rows, items = losses.chunk_sizes(10_000, 2_360_151, 8.0)
+    assert rows == losses.MIN_CHUNK_ROWS and rows * items * 4 <= 8 * 2**20
+    assert losses.chunk_sizes(10, 3_706, 8.0) == (10, 3_706)  # never more rows than there are
