@@ -37,7 +37,6 @@ from recbole.utils import init_seed
 
 from recbole_ext.flags import either_style
 from recbole_ext import build_config
-from recbole_ext.protocols import hit_and_auc
 from recbole_ext.training.pipeline import run_config
 from recbole_ext.data.loading import load_dataset, make_loaders
 from results_page import publish
@@ -49,6 +48,27 @@ QUIET = {"show_progress": False, "state": "WARNING"}
 DATA = {"dataset": "ml-100k"}  # --dataset / --data_path (smoke tests use a tiny dataset)
 PROTOCOL = {"ranking_protocol": "full_masked"}  # the project's masked full ranking, for every run
 
+
+
+def hit_and_auc(scores: torch.Tensor, target: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HR@k and AUC of each row's ``target`` [B] against every other item not masked in ``scores``.
+
+    ``scores`` [B, n_items] has ``-inf`` at masked items (e.g. after ``full_masked``'s
+    ``history_index``); item 0 (padding) never counts. Per row: ``hit`` = fewer than ``k``
+    candidates score above the target; ``auc`` = share of candidates scored below it (ties half).
+    This is what the d2l Caser chapter reports as "hit rate" (k = 50) and AUC, computed over the
+    whole candidate pool instead of the chapter's buggy one. Returns two float tensors [B].
+    """
+    target_score = scores.gather(1, target.long().unsqueeze(1))  # [B, 1]
+    candidates = torch.isfinite(scores)  # [B, I]
+    candidates[:, 0] = False
+    candidates.scatter_(1, target.long().unsqueeze(1), False)
+    higher = ((scores > target_score) & candidates).sum(1)  # [B]
+    ties = ((scores == target_score) & candidates).sum(1)  # [B]
+    n_candidates = candidates.sum(1).clamp(min=1)  # [B]
+    hit = (higher < k).float()
+    auc = (n_candidates - higher - 0.5 * ties).double() / n_candidates
+    return hit, auc.float()
 
 def train(model: str, config_files: list, overrides: dict[str, Any], name: str) -> dict[str, Any]:
     """One pipeline run, then HR@50 / AUC against unseen items from its best checkpoint."""

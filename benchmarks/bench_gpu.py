@@ -30,7 +30,7 @@ from pathlib import Path
 
 from recbole_ext.flags import either_style
 from results_page import COMMIT_AT_START
-from recbole_ext.training.pipeline import seconds_to_reach
+from recbole_ext.training.run_state import seconds_to_reach
 from results_page import publish
 
 FAMILIES = (("SASRec", "SASRecPaper"), ("GRU4Rec", "GRU4RecPaper"), ("Caser", "CaserPaper"))

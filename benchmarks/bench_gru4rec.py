@@ -10,7 +10,7 @@ early stopping or ``--stock-max-minutes``; GRU4RecPaper with ``--ours-config`` (
 the preset ``gru4rec-ml100k``) until early stopping or ``--ours-max-minutes``. Prints a table:
 seconds per epoch, best validation NDCG@10, test NDCG@10 / HR@10, and time-to-quality: the
 training seconds each model needed to first reach stock's best validation NDCG@10
-(:func:`recbole_ext.training.pipeline.seconds_to_reach` over the pipeline's validation curve), with the
+(:func:`recbole_ext.training.run_state.seconds_to_reach` over the pipeline's validation curve), with the
 ratio. Results go to ``benchmarks/results/gru4rec_*.json``.
 """
 
@@ -28,7 +28,7 @@ import torch
 
 from recbole_ext.flags import either_style
 from recbole_ext import run
-from recbole_ext.training.pipeline import seconds_to_reach
+from recbole_ext.training.run_state import seconds_to_reach
 from results_page import publish
 
 RESULTS = Path(__file__).resolve().parent / "results"

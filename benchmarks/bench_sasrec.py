@@ -31,7 +31,7 @@ import torch
 
 from recbole_ext.flags import either_style
 from recbole_ext import run
-from recbole_ext.training.pipeline import seconds_to_reach
+from recbole_ext.training.run_state import seconds_to_reach
 from results_page import publish
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -62,8 +62,9 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     import torch
 
     from recbole_ext import build_config
-    from recbole_ext.protocols import CandidateEvalDataLoader, items_per_chunk, ranks_in_item_chunks
-    from recbole_ext.training.pipeline import trainer_class_for
+    from recbole_ext.protocols import CandidateEvalDataLoader, ranks_in_item_chunks
+    from recbole_ext.training.trainers import items_per_chunk
+    from recbole_ext.training.trainers import trainer_class_for
     from recbole_ext.data.loading import load_dataset, make_loaders
 
     def rss_mb() -> float:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from recbole_ext.bench import git_commit, machine
+from recbole_ext.outputs import write_atomically
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -63,9 +64,7 @@ def publish(name: str, title: str, body: str, load_before: float | None = None, 
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + f"\n\n{section}\n"
     page.parent.mkdir(parents=True, exist_ok=True)
-    tmp = page.with_name(page.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, page)
+    write_atomically(page, text)
     print(f"published: {page} (section {name})")
     if page == PAGE and README.is_file():
         copy_headline(README, page)

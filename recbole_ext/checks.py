@@ -28,7 +28,10 @@ from typing import Any, Callable
 
 from recbole.utils import ModelType
 
+from recbole_ext import protocols
+from recbole_ext.data.sampling import NegativeArgs
 from recbole_ext.errors import ConfigError, DataError
+from recbole_ext.protocols import PROTOCOLS
 from recbole_ext.training.precision import PRECISIONS, unsupported
 
 # ------------------------------------------------------------------------------------ known keys
@@ -207,7 +210,6 @@ _INT_LIST = ((lambda v: isinstance(v, (list, tuple)) and len(v) > 0
               and all(isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= 1 for x in v)),
              "a non-empty list of integers >= 1")
 LOG_STATES = ("debug", "info", "warning", "error", "critical")  # the console's log level (state)
-PROTOCOLS = ("recbole", "full_masked", "sampled_masked")  # ranking_protocol (default and ranking_neg_num in overall.yaml)
 
 # key -> (check, what is allowed); a key absent from the configuration is not checked.
 RULES: dict[str, tuple[Check, str]] = {
@@ -259,14 +261,7 @@ def check_values(config: Any, model_class: type) -> None:
     if loss_types and config["loss_type"] not in loss_types:
         raise ConfigError(f"loss_type={config['loss_type']!r} is not allowed for {model_class.__name__}: "
                           f"use one of {', '.join(loss_types)}.")
-    neg_args = config["train_neg_sample_args"]
-    if isinstance(neg_args, Mapping) and neg_args.get("distribution") not in (None, "none"):
-        if neg_args.get("distribution") not in ("uniform", "popularity"):
-            raise ConfigError(f"train_neg_sample_args distribution={neg_args.get('distribution')!r} is not allowed: "
-                              "use uniform or popularity (or train_neg_sample_args: ~ for none).")
-        if not _int(1)[0](neg_args.get("sample_num")):
-            raise ConfigError(f"train_neg_sample_args sample_num={neg_args.get('sample_num')!r} is not allowed: "
-                              "negatives per positive must be an integer >= 1.")
+    NegativeArgs.of(config)  # raises for a distribution or sample_num it cannot use
     heads, hidden = config.final_config_dict.get("n_heads"), config.final_config_dict.get("hidden_size")
     if isinstance(heads, int) and isinstance(hidden, int) and heads > 0 and hidden % heads:
         raise ConfigError(f"hidden_size={hidden} is not a multiple of n_heads={heads}: each attention head takes "
@@ -458,10 +453,7 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
         if short:
             notes.append(f"{short} of {len(counts)} users have fewer than 3 interactions: leave-one-out gives them "
                          "no validation (or no test) row; they only train.")
-    neg_args = config["train_neg_sample_args"]
-    needs_negatives = (isinstance(neg_args, Mapping) and neg_args.get("distribution") not in (None, "none")) or \
-        config["ranking_protocol"] == "sampled_masked"
-    if needs_negatives:
+    if NegativeArgs.of(config).sample_num or protocols.samples_unseen_items(config):
         # Only a user with at least item_num - 1 interactions can have seen every item: count the
         # distinct items of those users alone (never a key per interaction of the whole dataset).
         heavy = rows_per_user >= dataset.item_num - 1  # [user_num]

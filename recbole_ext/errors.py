@@ -1,6 +1,18 @@
 """Errors recbole-ext raises on purpose. Each message names the problem and what to do about it.
 
-``run.py`` prints any :class:`RecboleExtError` as one line (no traceback) and exits with status 2.
+``run.py`` prints any :class:`RecboleExtError` as one line (no traceback) and exits with status 2::
+
+    RecboleExtError
+    |-- ConfigError          a configuration key, value, file or flag (ValueError)
+    |   |-- UnknownModelError
+    |   `-- UnknownDatasetError
+    |-- DataError            an atomic file or dataset that cannot be read or trained on (ValueError)
+    |-- RunError             a run directory, checkpoint or resume state that cannot be used
+    |   `-- RankLost         (recbole_ext.training.distributed) another torchrun rank stopped
+    `-- EnvironmentProblem   an installed package version recbole 1.2.1 breaks on
+
+>>> issubclass(ConfigError, KeyError), str(ConfigError("no quotes around me"))
+(False, 'no quotes around me')
 """
 
 import contextlib
@@ -16,23 +28,24 @@ class EnvironmentProblem(RecboleExtError):
     """An installed package version that recbole 1.2.1 is known to break on."""
 
 
-class UnknownModelError(RecboleExtError, ValueError):
+class ConfigError(RecboleExtError, ValueError):
+    """A configuration key that is missing, ``None`` or invalid for the chosen model; a bad flag or config file."""
+
+
+class UnknownModelError(ConfigError):
     """A model name that is neither one of ours nor a stock RecBole model."""
 
 
-class UnknownDatasetError(RecboleExtError, ValueError):
+class UnknownDatasetError(ConfigError):
     """A dataset name with no atomic files where the run looks for them."""
-
-
-class ConfigError(RecboleExtError, KeyError):
-    """A configuration key that is missing, ``None`` or invalid for the chosen model."""
-
-    def __str__(self) -> str:  # KeyError would print the message with quotes around it
-        return str(self.args[0]) if self.args else ""
 
 
 class DataError(RecboleExtError, ValueError):
     """An atomic file or a dataset that RecBole cannot read or a model cannot be trained on."""
+
+
+class RunError(RecboleExtError):
+    """A run directory, checkpoint or resume state that cannot be used as asked (damaged, missing, unfinished)."""
 
 
 class Interrupted(KeyboardInterrupt):

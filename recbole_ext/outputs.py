@@ -1,4 +1,5 @@
-"""A run's directory: its file names, atomic writes, reading results, the best checkpoint, path checks.
+"""What commands write: a run's directory and its file names, atomic writes, reading results, the best
+checkpoint, checks of output paths.
 
 Every run (``run.py``, a benchmark cell, a tuning trial) owns one directory::
 
@@ -7,7 +8,7 @@ Every run (``run.py``, a benchmark cell, a tuning trial) owns one directory::
       config.yaml        the resolved configuration
       run.log            the log (no colour codes)
       checkpoint/        the best model (RecBole's checkpoint format)
-      resume.pth         the state after the last validation (see recbole_ext.training.pipeline.resume)
+      resume.pth         the state after the last validation (recbole_ext.training.run_state)
       log_tensorboard/   tensorboard events
       result.json        the result: its presence marks a finished run
       FAILED.txt         a run that raised or was interrupted: why, and the command that resumes it
@@ -18,6 +19,7 @@ run wrote can be overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -26,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from recbole_ext.errors import ConfigError
+from recbole_ext.errors import ConfigError, RunError
 
 DEFAULT_OUTPUT_ROOT = Path("outputs")
 RUN_SPEC = "run.json"
@@ -42,11 +44,39 @@ def new_run_dir(model: str, dataset: str, root: Path = DEFAULT_OUTPUT_ROOT) -> P
     return root / f"{model}-{dataset}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary path beside ``path`` to write to: renamed over ``path`` when the block ends, removed
+    if it raises. Readers see the old file or the new one, never half a file (the one way every module
+    here replaces a file).
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> with atomic_path(folder / "a.txt") as tmp:
+    ...     _ = tmp.write_text("whole")
+    >>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
+    ('whole', ['a.txt'])
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: concurrent writers never share one
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_atomically(path: Path, value: Any) -> None:
+    """``torch.save(value)`` to ``path`` through :func:`atomic_path`."""
+    import torch  # only here: the converters import this module without torch
+
+    with atomic_path(path) as tmp:
+        torch.save(value, tmp)
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
@@ -62,7 +92,7 @@ def best_checkpoint(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     checkpoints = sorted((run_dir / CHECKPOINT_DIR).glob("*.pth"), key=lambda p: p.stat().st_mtime)
     if not checkpoints:
-        raise ConfigError(f"'{run_dir}' is not a run directory with a trained model (no {CHECKPOINT_DIR}/*.pth): "
+        raise RunError(f"'{run_dir}' is not a run directory with a trained model (no {CHECKPOINT_DIR}/*.pth): "
                           "give the output directory of a finished run, e.g. outputs/SASRecPaper-ml-100k-<time>-<id>.")
     return checkpoints[-1]
 

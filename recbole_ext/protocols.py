@@ -1,4 +1,6 @@
-"""Evaluation protocols, chosen by the ``ranking_protocol`` config key, for every model (stock too).
+"""The ranking protocols, in one module: their names, checks, description and evaluation loaders.
+
+Chosen by the ``ranking_protocol`` config key (default ``recbole``), for every model (stock too):
 
 =================  ===========================================================================
 ``recbole``        RecBole's own ``eval_args.mode`` as is (``full``, ``uniN``, ``popN``): for
@@ -27,8 +29,10 @@ once) and hand a mask as its ``history_index``: ``full_masked`` the seen items, 
 protocols every item that is not one of the row's ``1 + n`` candidates. Candidates are drawn once
 per loader from a generator seeded with ``seed`` (validation ``seed + 1``, test ``seed + 2``):
 every validation epoch ranks the same candidates, and ``python -m recbole_ext.split`` writes them
-out. For non-sequential (general) models, RecBole's full ranking already masks the history, so
-``full_masked`` requires ``eval_args.mode: full`` and keeps RecBole's loader.
+out. A sampled protocol's batch hands its :class:`Candidates` to the trainer, which scores only
+them or masks every other item (:mod:`recbole_ext.training.trainers`). For non-sequential
+(general) models, RecBole's full ranking already masks the history, so ``full_masked`` requires
+``eval_args.mode: full`` and keeps RecBole's loader.
 """
 
 from __future__ import annotations
@@ -43,18 +47,30 @@ from recbole.utils import EvaluatorType, ModelType
 
 from recbole_ext.errors import ConfigError
 from recbole_ext.data.prefix_rows import prefix_fields
-from recbole_ext.data.user_sequences import UserSequences
-from recbole_ext.checks import PROTOCOLS  # names defined once, with the value check
 from recbole_ext.data.sampling import NegativeSampler, as_generator, popularity_weights
+from recbole_ext.data.user_sequences import UserSequences
 
+PROTOCOLS = ("recbole", "full_masked", "sampled_masked")  # ranking_protocol (checks.RULES refuses others)
+TOP_K_METRICS = ("hit", "ndcg", "mrr", "recall", "precision", "map")  # RecBole's metrics of rec.topk alone
 
 
 def protocol_name(config: Any) -> str:
-    """The configured protocol (``recbole`` when unset), validated."""
-    protocol = config["ranking_protocol"] or "recbole"
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"ranking_protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}.")
-    return protocol
+    """The configured protocol (``recbole`` when unset; checked with the configuration)."""
+    return config["ranking_protocol"] or "recbole"
+
+
+def samples_unseen_items(config: Any) -> bool:
+    """Whether the protocol draws negatives among the items a user never saw (each needs one left)."""
+    return protocol_name(config) == "sampled_masked"
+
+
+def ranks_in_item_chunks(config: Any) -> bool:
+    """Whether the trainer ranks in item chunks (:mod:`recbole_ext.training.trainers`): the model scores
+    item ranges (``item_scorer``, our sequential models) and every metric reads only the top K."""
+    model_class = getattr(config, "model_class", None)
+    metrics = [str(m).lower() for m in config["metrics"] or []]
+    return (callable(getattr(model_class, "item_scorer", None)) and config["eval_type"] == EvaluatorType.RANKING
+            and all(m in TOP_K_METRICS for m in metrics))
 
 
 def general_eval_loaders(config: Any, valid_data: Any, test_data: Any) -> tuple[Any, Any]:
@@ -97,15 +113,29 @@ def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any) -> tup
     return loaders[0], loaders[1]
 
 
-def describe(config: Any) -> str | None:
-    """Table-ready text for our protocols; None for ``recbole`` (pipeline.eval_protocol describes it)."""
+def describe(config: Any) -> str:
+    """A short, table-ready description of how a run's numbers were computed: the split and the ranking."""
+    split = config["eval_args"]["split"]
+    split_name = "leave-one-out" if split == {"LS": "valid_and_test"} else f"split {split}"
+    if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
+        split_name = ("leave-one-out" if config["split_protocol"] in (None, "leave_one_out") else
+                      f"user holdout ({config['holdout_user_num']} test users)")
     protocol = protocol_name(config)
     if protocol == "full_masked":
-        return "full ranking, items seen before the target masked"
+        return f"{split_name}, full ranking, items seen before the target masked"
     if protocol == "sampled_masked":
-        return (f"target vs {int(config['ranking_neg_num'])} distinct uniform negatives never seen "
+        return (f"{split_name}, target vs {int(config['ranking_neg_num'])} distinct uniform negatives never seen "
                 "before the target")
-    return None
+    test_mode = config["eval_args"]["mode"]["test"]
+    if test_mode == "full":
+        ranking = "full ranking (RecBole: seen items not masked)"
+    elif test_mode.startswith("uni"):
+        ranking = f"{test_mode[3:]} uniform negatives (RecBole: seen items may be sampled)"
+    elif test_mode.startswith("pop"):
+        ranking = f"{test_mode[3:]} popularity negatives (RecBole)"
+    else:
+        ranking = test_mode
+    return f"{split_name}, {ranking}"
 
 
 class _PrefixIndex:
@@ -139,19 +169,19 @@ class EvalRowsDataLoader(FullSortEvalDataLoader):
         self.prefix = _PrefixIndex(dataset.sequences, dataset.inter_feat[dataset.uid_field], self.positions)
         super().__init__(config, dataset, None, shuffle=False)
 
-    def scores_in_chunks(self) -> bool:
-        """Whether the trainer scores this loader's rows in item chunks (:class:`ItemChunkedRanking`)."""
+    def scored_in_chunks(self) -> bool:
+        """Whether this loader's rows are scored in item chunks (:func:`ranks_in_item_chunks`)."""
         return ranks_in_item_chunks(self.config)
 
     def _init_batch_size_and_step(self) -> None:
-        """``eval_batch_size`` rows; fewer when the trainer scores every item of a row at once
-        (``full_sort_predict``: no :func:`ranks_in_item_chunks`) and their ``[rows x items]``
-        scores would pass ``max_score_matrix_mb`` (the masks and RecBole's collector add matrices
-        of the same shape: with millions of items the rows have to give way).
+        """``eval_batch_size`` rows; fewer when every item of a row is scored at once (``full_sort_predict``:
+        not :meth:`scored_in_chunks`) and their ``[rows x items]`` scores would pass
+        ``max_score_matrix_mb`` (the masks and RecBole's collector add matrices of the same shape: with
+        millions of items the rows have to give way).
         """
         rows = int(self.config["eval_batch_size"])
         budget_mb = self.config["max_score_matrix_mb"]
-        if budget_mb and not self.scores_in_chunks():
+        if budget_mb and not self.scored_in_chunks():
             rows = min(rows, max(1, int(float(budget_mb) * 2**20) // (4 * self._dataset.item_num)))
         self.step = rows
         self.set_batch_size(rows)
@@ -183,10 +213,10 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
 
     RecBole's sampled path repeats every row ``1 + n_neg`` times and runs the model's encoder on
     each copy (``model.predict``). Here each row is encoded once (``model.full_sort_predict``) and
-    every item that is not one of the row's candidates is masked (a boolean ``[rows, n_items]``
-    ``history_index``); read by :class:`ItemChunkedRanking` (with :func:`ranks_in_item_chunks` and
-    distinct candidates) a batch hands over its :class:`Candidates` instead and only they are
-    scored, item chunk by item chunk, with no ``[rows x items]`` matrix. ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
+    each batch hands over its :class:`Candidates` as ``history_index``: the trainer scores only them,
+    item chunk by item chunk, with no ``[rows x items]`` matrix (distinct candidates and
+    :func:`ranks_in_item_chunks`), or masks every other item (a boolean ``[rows, n_items]`` mask).
+    ``distinct``: no negative twice (``sampled_masked``); ``exclude_seen``:
     never an item seen before the target (``sampled_masked``), else only the target is avoided
     (RecBole's ``uniN`` / ``popN``); ``weights``: popularity (``popN``) instead of uniform.
     """
@@ -238,155 +268,28 @@ class CandidateEvalDataLoader(EvalRowsDataLoader):
         """[b, 1 + n]: each row's target, then its negatives."""
         return torch.cat([self.prefix.target[index].unsqueeze(1), self.negatives[index]], dim=1)
 
-    hands_over_candidates = False  # set by ItemChunkedRanking.evaluate while it reads this loader
-
-    def scores_in_chunks(self) -> bool:
+    def scored_in_chunks(self) -> bool:
         # Distinct candidates only: a negative drawn twice (uniN, popN) counts once in a masked full ranking.
         return self.distinct and ranks_in_item_chunks(self.config)
 
-    def history_index(self, index: torch.Tensor) -> Any:
-        candidates = Candidates(self.candidates(index))
-        if self.hands_over_candidates and self.scores_in_chunks():
-            return candidates
-        return candidates.dense_mask(self._dataset.item_num)  # what any RecBole trainer takes
-
-
-TOP_K_METRICS = ("hit", "ndcg", "mrr", "recall", "precision", "map")  # RecBole's metrics of rec.topk alone
-
-
-def ranks_in_item_chunks(config: Any) -> bool:
-    """Whether ranking scores items in chunks (:class:`ItemChunkedRanking`): the model scores item
-    ranges (``item_scorer``, our sequential models) and every metric reads only the top K."""
-    model_class = getattr(config, "model_class", None)
-    metrics = [str(m).lower() for m in config["metrics"] or []]
-    return (callable(getattr(model_class, "item_scorer", None)) and config["eval_type"] == EvaluatorType.RANKING
-            and all(m in TOP_K_METRICS for m in metrics))
+    def history_index(self, index: torch.Tensor) -> "Candidates":
+        return Candidates(self.candidates(index), self.distinct)
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """A batch's candidates [rows, 1 + n] (each row's target first): what a sampled protocol's
-    loader hands :class:`ItemChunkedRanking` instead of a dense ``[rows x items]`` mask."""
+    """A batch's candidates [rows, 1 + n] (each row's target first): what a sampled protocol's loader
+    hands the trainer as ``history_index``; ``distinct``: no item twice in a row.
+
+    >>> Candidates(torch.tensor([[2, 0]]), distinct=True).dense_mask(4).tolist()
+    [[False, True, False, True]]
+    """
 
     items: torch.Tensor
+    distinct: bool
 
     def dense_mask(self, n_items: int) -> torch.Tensor:
         """The boolean ``[rows x n_items]`` mask of RecBole's full scoring: True at every non-candidate."""
         mask = torch.ones(len(self.items), n_items, dtype=torch.bool)
         mask.scatter_(1, self.items, False)
         return mask
-
-
-def items_per_chunk(config: Any, rows: int, n_items: int) -> int:
-    """Items scored at once for ``rows`` rows: no ``[rows x items]`` float32 matrix passes ``max_score_matrix_mb``."""
-    budget_mb = config["max_score_matrix_mb"]
-    if not budget_mb:
-        return n_items
-    return max(1, min(n_items, int(float(budget_mb) * 2**20) // (4 * max(rows, 1))))
-
-
-class ItemChunkedRanking:
-    """Mixin for a RecBole trainer class (:func:`item_chunked`): full ranking without a ``[rows x items]`` matrix.
-
-    Each batch's rows are encoded once (the model's ``item_scorer``); items are scored in chunks
-    of :func:`items_per_chunk` (``max_score_matrix_mb``), the masked pairs of each chunk set to
-    -inf, and a running top K (K = the largest ``topk``) is kept. RecBole's collector then gets a
-    ``[rows x (K + 1)]`` matrix: the top K scores, and a last column for each row's target when it
-    is not among them, with the targets' columns as ``positive_i``. Every metric of rec.topk (hit,
-    ndcg, mrr, recall, precision, map) is the one full scoring gives, up to the order of tied
-    scores. A sampled protocol's batch (:class:`Candidates`) is scored the same way, chunk by
-    chunk, but only at its candidates: the collector gets ``[rows x (1 + n)]`` scores, the target
-    in column 0. Batches this cannot rank (a boolean mask, several targets per row, a metric that
-    reads every score) go through RecBole's full scoring.
-    """
-
-    def evaluate(self, eval_data, *args, **kwargs):
-        """RecBole's evaluate; a candidate loader hands over its :class:`Candidates` meanwhile."""
-        if not isinstance(eval_data, CandidateEvalDataLoader):
-            return super().evaluate(eval_data, *args, **kwargs)
-        eval_data.hands_over_candidates = True
-        try:
-            return super().evaluate(eval_data, *args, **kwargs)
-        finally:
-            eval_data.hands_over_candidates = False
-
-    def _full_sort_batch_eval(self, batched_data):
-        interaction, history_index, positive_u, positive_i = batched_data
-        rows = len(interaction)
-        needs_every_score = any(self.eval_collector.register.need(key)
-                                for key in ("rec.items", "rec.score", "rec.meanrank"))
-        one_target_per_row = len(positive_u) == rows and torch.equal(positive_u.cpu(), torch.arange(rows))
-        if isinstance(history_index, torch.Tensor) or needs_every_score or not one_target_per_row:
-            if isinstance(history_index, Candidates):
-                history_index = history_index.dense_mask(self.tot_item_num)
-            return super()._full_sort_batch_eval((interaction, history_index, positive_u, positive_i))
-        device, n_items, k = self.device, self.tot_item_num, max(self.config["topk"])
-        scores_of = self.model.item_scorer(interaction.to(device))
-        if isinstance(history_index, Candidates):
-            return interaction, self._candidate_scores(scores_of, history_index.items.to(device), rows, k), \
-                positive_u, torch.zeros_like(positive_i)
-        compact, column = self._top_k_scores(scores_of, history_index, positive_i.to(device), rows, k)
-        return interaction, compact, positive_u, column
-
-    def _top_k_scores(self, scores_of: Any, seen: tuple[torch.Tensor, torch.Tensor] | None, targets: torch.Tensor,
-                      rows: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """([rows, K + 1] the top K scores then -inf, [rows] each target's column: its place in the
-        top K, else K), with the ``seen`` (row, item) pairs and the padding item masked."""
-        device, n_items = targets.device, self.tot_item_num
-        seen_rows, seen_items = (t.to(device) for t in seen) if seen is not None else (None, None)
-        best_scores = torch.empty(rows, 0, device=device)
-        best_items = torch.empty(rows, 0, dtype=torch.long, device=device)
-        chunk = items_per_chunk(self.config, rows, n_items)
-        for lo in range(0, n_items, chunk):
-            hi = min(lo + chunk, n_items)
-            scores = scores_of(lo, hi)  # [rows, hi - lo]
-            if lo == 0:
-                scores[:, 0] = float("-inf")  # padding
-            if seen_rows is not None:
-                inside = (seen_items >= lo) & (seen_items < hi)
-                scores[seen_rows[inside], seen_items[inside] - lo] = float("-inf")
-            values, index = torch.topk(scores, min(k, hi - lo), dim=1)
-            best_scores, order = torch.topk(torch.cat([best_scores, values], dim=1),
-                                            min(k, best_scores.size(1) + values.size(1)), dim=1)
-            best_items = torch.cat([best_items, index + lo], dim=1).gather(1, order)
-        compact = torch.cat([best_scores, torch.full((rows, 1), float("-inf"), device=device)], dim=1)
-        found = best_items == targets.unsqueeze(1)  # [rows, K]
-        column = torch.where(found.any(1), found.int().argmax(1), torch.full_like(targets, best_items.size(1)))
-        return compact, column
-
-    def _candidate_scores(self, scores_of: Any, candidates: torch.Tensor, rows: int, k: int) -> torch.Tensor:
-        """[rows, max(K, 1 + n)]: each row's candidates' scores (its target first), -inf after them."""
-        scores = torch.full((rows, max(k, candidates.size(1))), float("-inf"), device=candidates.device)
-        chunk = items_per_chunk(self.config, rows, self.tot_item_num)
-        for lo in range(0, self.tot_item_num, chunk):
-            hi = min(lo + chunk, self.tot_item_num)
-            row, column = ((candidates >= lo) & (candidates < hi)).nonzero(as_tuple=True)
-            if len(row):
-                scores[row, column] = scores_of(lo, hi)[row, candidates[row, column] - lo]
-        return scores
-
-
-def item_chunked(trainer_class: type) -> type:
-    """``trainer_class`` with :class:`ItemChunkedRanking` mixed in."""
-    return type(f"ItemChunked{trainer_class.__name__}", (ItemChunkedRanking, trainer_class), {})
-
-
-def hit_and_auc(scores: torch.Tensor, target: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """HR@k and AUC of each row's ``target`` [B] against every other item not masked in ``scores``.
-
-    ``scores`` [B, n_items] has ``-inf`` at masked items (e.g. after ``full_masked``'s
-    ``history_index``); item 0 (padding) never counts. Per row: ``hit`` = fewer than ``k``
-    candidates score above the target; ``auc`` = share of candidates scored below it (ties half).
-    This is what the d2l Caser chapter reports as "hit rate" (k = 50) and AUC, computed over the
-    whole candidate pool instead of the chapter's buggy one. Returns two float tensors [B].
-    """
-    target_score = scores.gather(1, target.long().unsqueeze(1))  # [B, 1]
-    candidates = torch.isfinite(scores)  # [B, I]
-    candidates[:, 0] = False
-    candidates.scatter_(1, target.long().unsqueeze(1), False)
-    higher = ((scores > target_score) & candidates).sum(1)  # [B]
-    ties = ((scores == target_score) & candidates).sum(1)  # [B]
-    n_candidates = candidates.sum(1).clamp(min=1)  # [B]
-    hit = (higher < k).float()
-    auc = (n_candidates - higher - 0.5 * ties).double() / n_candidates
-    return hit, auc.float()

@@ -37,9 +37,9 @@ from recbole.utils import ModelType, init_seed
 
 from recbole_ext.compat import load_trusted_checkpoint
 from recbole_ext.config import BUNDLED_DATASETS
-from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.errors import ConfigError, DataError, RecboleExtError, RunError
 from recbole_ext.flags import either_style
-from recbole_ext.outputs import RESULT, best_checkpoint, check_output_path
+from recbole_ext.outputs import RESULT, atomic_path, best_checkpoint, check_output_path
 from recbole_ext.data.user_sequences import UserSequences
 from recbole_ext.data.loading import is_sequential, load_dataset, make_loaders
 
@@ -55,7 +55,7 @@ def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: b
         epoch = checkpoint.get("epoch")
         which = f"epoch {int(epoch) + 1}" if isinstance(epoch, int) else "an unknown epoch"
         if not allow_unfinished:
-            raise ConfigError(f"'{run_dir}' has not finished (no {RESULT}): its best checkpoint so far is from {which}. "
+            raise RunError(f"'{run_dir}' has not finished (no {RESULT}): its best checkpoint so far is from {which}. "
                               "Wait for the run to finish (or resume it), or add --allow_unfinished to recommend "
                               "from that checkpoint.")
         print(f"note: '{run_dir}' has not finished: recommending from its best checkpoint so far ({which}).",
@@ -71,7 +71,7 @@ def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: b
         config["data_path"] = str(Path(data_path).expanduser().resolve() / dataset_name)
     inter = Path(config["data_path"]) / f"{dataset_name}.inter"
     if dataset_name not in BUNDLED_DATASETS and not inter.is_file():
-        raise ConfigError(f"The data the run in '{run_dir}' trained on is not where it was: {inter} is missing (moved "
+        raise DataError(f"The data the run in '{run_dir}' trained on is not where it was: {inter} is missing (moved "
                           f"or deleted). Put it back, or give the folder that now holds {dataset_name}/"
                           f"{dataset_name}.inter with --data_path DIR.")
     init_seed(config["seed"], config["reproducibility"])
@@ -93,10 +93,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = load_trusted_checkpoint(path, map_location="cpu")
     except Exception as error:  # torch raises EOFError, RuntimeError, UnpicklingError ... for bad bytes
-        raise ConfigError(f"The checkpoint '{path}' cannot be read ({type(error).__name__}): it is truncated or "
+        raise RunError(f"The checkpoint '{path}' cannot be read ({type(error).__name__}): it is truncated or "
                           "damaged. Train the run again (or resume it, if it did not finish).") from None
     if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
-        raise ConfigError(f"'{path}' is not a RecBole checkpoint (no config / state_dict): train the run again.")
+        raise RunError(f"'{path}' is not a RecBole checkpoint (no config / state_dict): train the run again.")
     return checkpoint
 
 
@@ -168,14 +168,14 @@ def _rows_of_users(dataset: Any, sequences: UserSequences, users: Sequence[str] 
     known = set(dataset.field2token_id[dataset.uid_field])
     missing = [u for u in users if u not in known]
     if missing:
-        raise ConfigError(f"User(s) {', '.join(missing[:5])} are not in dataset '{dataset.dataset_name}' "
+        raise DataError(f"User(s) {', '.join(missing[:5])} are not in dataset '{dataset.dataset_name}' "
                           f"({len(known) - 1} users, original ids such as "
                           f"{', '.join(list(dataset.field2id_token[dataset.uid_field][1:4]))}).")
     ids = torch.as_tensor(dataset.token2id(dataset.uid_field, list(users))).reshape(-1)
     try:
         return sequences.rows_of(ids)
     except KeyError:
-        raise ConfigError("Some of the users have no interaction left after the run's filters: "
+        raise DataError("Some of the users have no interaction left after the run's filters: "
                           "nothing to recommend from.") from None
 
 
@@ -206,12 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     fields = ["user_id", "rank", "item_id", "score"]
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_name(args.output.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_path(args.output) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
-        tmp.replace(args.output)
         print(f"wrote {len(rows)} recommendations for {len({r['user_id'] for r in rows})} users to {args.output}")
     else:
         writer = csv.DictWriter(sys.stdout, fieldnames=fields)

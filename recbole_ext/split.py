@@ -21,12 +21,10 @@ a paper can publish its exact split and candidates, and another library can be e
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
@@ -36,7 +34,7 @@ from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
 from recbole_ext.protocols import CandidateEvalDataLoader, sequential_eval_loaders
 from recbole_ext.data.loading import is_sequential, load_dataset
-from recbole_ext.outputs import check_output_path
+from recbole_ext.outputs import atomic_path, check_output_path
 
 HEADER = ["user_id", "phase", "item_id", "timestamp", "history_length"]
 
@@ -74,11 +72,9 @@ def split_rows(config: Any) -> tuple[list[str], list[list[str]]]:
 def write_split(config: Any, output: Path) -> int:
     """Write the split's TSV to ``output`` (atomically); return the number of rows."""
     header, rows = split_rows(config)
-    tmp = output.with_name(output.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header) + "\n")
         out.writelines("\t".join(row) + "\n" for row in rows)
-    os.replace(tmp, output)
     return len(rows)
 
 

@@ -18,7 +18,7 @@ from recbole_ext.data.loading import load_dataset, make_loaders
 
 from recbole_ext import build_config, cli
 from recbole_ext.errors import RecboleExtError
-from recbole_ext.training.pipeline import FAILED_MARK
+from recbole_ext.outputs import FAILED_MARK
 from recbole_ext.checks import check_trainable
 from tests.helpers import FAST_SASREC, tiny_rows
 

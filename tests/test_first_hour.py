@@ -20,7 +20,8 @@ from recbole_ext.bench import run_grid
 from recbole_ext.config import CONFIGS_DIR, PROPERTIES_DIR, read_yaml
 from recbole_ext.errors import ConfigError, UnknownModelError
 from recbole_ext.models import MODELS, resolve_model
-from recbole_ext.training.pipeline import FAILED_MARK, RESUME_STATE, RUN_SPEC, resume
+from recbole_ext.outputs import FAILED_MARK, RESUME_STATE, RUN_SPEC
+from recbole_ext.training.pipeline import resume
 from recbole_ext.recommend import recommend
 from tests.helpers import FAST, FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
 

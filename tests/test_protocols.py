@@ -6,12 +6,11 @@ import pytest
 import torch
 from recbole.model.sequential_recommender.sasrec import SASRec
 from recbole.data.interaction import Interaction
-from recbole.trainer import Trainer
 
 from recbole_ext.errors import ConfigError
-from recbole_ext.protocols import (CandidateEvalDataLoader, MaskedFullSortEvalDataLoader, item_chunked, items_per_chunk,
-                                     ranks_in_item_chunks)
-from recbole_ext.training.pipeline import eval_protocol
+from recbole_ext.protocols import (Candidates, CandidateEvalDataLoader, MaskedFullSortEvalDataLoader, describe,
+                                   ranks_in_item_chunks)
+from recbole_ext.training.trainers import items_per_chunk, ranking, trainer_class_for
 from tests.data.test_user_sequences import SEQUENCES, prepared, tokens
 
 # Items seen before each evaluation target, per user (the target itself is never masked).
@@ -24,12 +23,13 @@ def loaders(tmp_path, protocol, **overrides):
 
 
 def fake_trainer(config, train, tmp_path, scores_of):
-    """RecBole's Trainer around a model whose scores come from ``scores_of(interaction)``."""
+    """The run's trainer (RecBole's, ranking our loaders' batches) around a model whose scores come from
+    ``scores_of(interaction)``."""
     config["checkpoint_dir"] = str(tmp_path / "ckpt")
     model = SASRec(config, train._dataset)
     model.full_sort_predict = scores_of
     model.predict = lambda interaction: scores_of(interaction).gather(1, interaction["item_id"].unsqueeze(1)).squeeze(1)
-    trainer = Trainer(config, model)
+    trainer = trainer_class_for(config)(config, model)
     trainer.tot_item_num = train._dataset.item_num
     return trainer
 
@@ -116,7 +116,7 @@ def test_sampled_masked_encodes_once_and_matches_per_candidate_scoring(tmp_path)
     model.eval()
     calls = []
     model.forward = counting(model.forward, calls)
-    trainer = Trainer(config, model)
+    trainer = trainer_class_for(config)(config, model)
     trainer.tot_item_num = dataset.item_num
     index = list(range(len(test._dataset)))
     with torch.no_grad():
@@ -166,11 +166,11 @@ def test_sampled_masked_draws_exactly_100_distinct_negatives_on_ml100k():
 
 def test_protocol_is_described_and_validated(tmp_path):
     config, *_ = loaders(tmp_path, "full_masked")
-    assert eval_protocol(config) == "leave-one-out, full ranking, items seen before the target masked"
+    assert describe(config) == "leave-one-out, full ranking, items seen before the target masked"
     config["ranking_protocol"], config["ranking_neg_num"] = "sampled_masked", 100
-    assert eval_protocol(config) == "leave-one-out, target vs 100 distinct uniform negatives never seen before the target"
+    assert describe(config) == "leave-one-out, target vs 100 distinct uniform negatives never seen before the target"
     config["ranking_protocol"] = "recbole"
-    assert eval_protocol(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
+    assert describe(config) == "leave-one-out, full ranking (RecBole: seen items not masked)"
     with pytest.raises(ConfigError, match="ranking_protocol='masked' is not allowed for SASRec: ranking_protocol takes one of recbole"):
         loaders(tmp_path / "bad", "masked")
 
@@ -221,8 +221,8 @@ def test_item_chunks_give_full_scoring_s_metrics_without_a_rows_x_items_matrix(m
     torch.manual_seed(0)
     model_object = config.model_class(config, train._dataset)
     base = getattr(config.model_class, "trainer_class", None) or get_trainer(config["MODEL_TYPE"], config["model"])
-    chunked = item_chunked(base)(config, model_object)
-    whole = base(config, model_object)
+    chunked = ranking(base, chunked=True)(config, model_object)
+    whole = ranking(base, chunked=False)(config, model_object)  # RecBole's full scoring of every item
     assert isinstance(chunked, Trainer)
     for loader in (valid, test):
         expected = whole.evaluate(loader, load_best_model=False)
@@ -230,7 +230,7 @@ def test_item_chunks_give_full_scoring_s_metrics_without_a_rows_x_items_matrix(m
         assert got == expected and any(v > 0 for v in got.values())
     # sampled_masked: only the candidates are scored, chunk by chunk; the same metrics as the dense mask
     sampled = CandidateEvalDataLoader(config, test._dataset, n_neg=10, seed=3)
-    assert sampled.scores_in_chunks() and sampled.step == 256
+    assert sampled.scored_in_chunks() and sampled.step == 256
     got = chunked.evaluate(sampled, load_best_model=False)
-    assert isinstance(sampled.collate_fn([0, 1])[1], torch.Tensor)  # outside it: the dense mask any trainer takes
+    assert isinstance(sampled.collate_fn([0, 1])[1], Candidates)  # the trainer scores them or masks the rest
     assert got == whole.evaluate(sampled, load_best_model=False) and any(v > 0 for v in got.values())

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import zlib
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from recbole_ext.errors import DataError
+from recbole_ext.outputs import atomic_path, write_atomically
 
 CACHE_VERSION = 3  # 2: codes numbered by first appearance in the file; 3: content hash, array checksums
 CACHE_SUFFIX = ".cache"
@@ -244,16 +244,12 @@ class _Cache:
             arrays.update({f"{n}.vocabulary.npy": a for n, a in columns.vocabularies.items()})
             arrays.update({f"{n}.float.npy": a for n, a in columns.floats.items()})
             for file_name, array in arrays.items():
-                tmp = self.directory / f"{file_name}.{os.getpid()}.tmp"
                 array = np.ascontiguousarray(array)
-                with open(tmp, "wb") as f:
+                with atomic_path(self.directory / file_name) as tmp, open(tmp, "wb") as f:
                     np.save(f, array)
-                os.replace(tmp, self.directory / file_name)
                 meta["checksums"][file_name] = checksum(array)
             meta["columns"].update(columns.types)
-            tmp = self.directory / f"meta.json.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(meta, indent=1))
-            os.replace(tmp, self.directory / "meta.json")
+            write_atomically(self.directory / "meta.json", json.dumps(meta, indent=1))
         except OSError as error:
             if damaged and self.directory.exists():
                 raise DataError(f"The cache {self.directory} is damaged ({damaged}) and cannot be rebuilt here "

@@ -35,7 +35,7 @@ from recbole.data.transform import construct_transform
 from recbole.utils import ModelType
 
 from recbole_ext.errors import ConfigError
-from recbole_ext.data.sampling import NegativeSampler, popularity_weights
+from recbole_ext.data.sampling import NegativeArgs, NegativeSampler
 
 
 def prefix_fields(dataset: Any, positions: torch.Tensor, max_len: int) -> dict[str, torch.Tensor]:
@@ -90,20 +90,14 @@ class PrefixRowDataLoader(ArrayDataLoader):
         self.positions = dataset.split.train_target_positions(dataset.sequences)  # [T] training targets
         self.sample_size = len(self.positions)
         self.max_len = config["MAX_ITEM_LIST_LENGTH"]
-        neg_args = config["train_neg_sample_args"] or {}
-        if neg_args.get("dynamic"):
+        negatives = NegativeArgs.of(config)
+        if negatives.dynamic:
             raise ConfigError("train_neg_sample_args dynamic: True (RecBole's dynamic negative sampling) is not "
                               "supported by the sequence-native loaders: set dynamic: False.")
-        distribution = neg_args.get("distribution")
-        self.neg_num = int(neg_args.get("sample_num") or 0) if distribution not in (None, "none") else 0
+        self.neg_num = negatives.sample_num
         self.neg_item_field = config["NEG_PREFIX"] + dataset.iid_field
-        weights = None
-        if self.neg_num and distribution == "popularity":
-            alpha = neg_args.get("alpha")
-            targets = dataset.all_interactions[dataset.iid_field][self.positions]  # [T]
-            weights = popularity_weights(targets, dataset.item_num,
-                                         1.0 if alpha in (None, "none") else float(alpha))
-        self.neg_sampler = NegativeSampler(dataset.item_num, weights=weights) if self.neg_num else None
+        targets = dataset.all_interactions[dataset.iid_field][self.positions] if self.neg_num else None  # [T]
+        self.neg_sampler = negatives.sampler(dataset.item_num, popularity_of=targets)
         self.neg_generator = torch.Generator().manual_seed(int(config["seed"]) + 3)
         super().__init__(config, dataset, sampler, shuffle=shuffle)
 

@@ -19,8 +19,14 @@ such owners reach). Item 0 is RecBole's padding and is never drawn::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
+
+from recbole_ext.errors import ConfigError
 
 KEY_CHUNK = 1 << 22  # keys read at a time where each needs its owner and item (2 x 32 MiB of int64)
 
@@ -213,30 +219,54 @@ def popularity_weights(item_ids: torch.Tensor, n_items: int, alpha: float = 1.0)
     return weights
 
 
-def sampler_from_args(
-    neg_sample_args: dict,
-    n_items: int,
-    indptr: torch.Tensor | None,
-    items: torch.Tensor | None,
-    popularity_of: torch.Tensor | None = None,
-) -> NegativeSampler | None:
-    """The sampler RecBole's ``train_neg_sample_args`` describe, or None for no negatives.
+@dataclass(frozen=True)
+class NegativeArgs:
+    """RecBole's ``train_neg_sample_args``, parsed once (:meth:`of`): what every loader, model and check reads.
 
-    ``distribution``: ``uniform`` or ``popularity`` (weights ``count ** alpha`` over
-    ``popularity_of``, default the excluded items themselves, i.e. the training interactions);
-    ``none`` (e.g. softmax cross-entropy) gives None.
+    ``sample_num`` 0 means no negatives (``train_neg_sample_args: ~``, or ``distribution: none``).
+
+    >>> NegativeArgs.of({"train_neg_sample_args": {"distribution": "popularity", "sample_num": 2, "alpha": "none"}})
+    NegativeArgs(distribution='popularity', sample_num=2, alpha=1.0, dynamic=False)
+    >>> NegativeArgs.of({"train_neg_sample_args": None}).sample_num
+    0
     """
-    distribution = neg_sample_args.get("distribution", "none")
-    if distribution in (None, "none") or neg_sample_args.get("sample_num") in (None, "none", 0):
-        return None
-    if distribution == "uniform":
-        return NegativeSampler(n_items, indptr, items)
-    if distribution == "popularity":
-        alpha = neg_sample_args.get("alpha")
-        alpha = 1.0 if alpha in (None, "none") else float(alpha)
+
+    distribution: str  # uniform, popularity or none
+    sample_num: int = 0  # negatives per positive
+    alpha: float = 1.0  # popularity ** alpha
+    dynamic: bool = False  # RecBole's dynamic negative sampling (not supported by the sequence-native loaders)
+
+    @classmethod
+    def of(cls, config: Any) -> "NegativeArgs":
+        """Parse and check ``config["train_neg_sample_args"]`` (a clear :class:`ConfigError` if it is wrong)."""
+        args = config["train_neg_sample_args"]
+        if not isinstance(args, Mapping) or args.get("distribution") in (None, "none"):
+            return cls("none")
+        distribution = args.get("distribution")
+        if distribution not in ("uniform", "popularity"):
+            raise ConfigError(f"train_neg_sample_args distribution={distribution!r} is not allowed: "
+                              "use uniform or popularity (or train_neg_sample_args: ~ for none).")
+        sample_num = args.get("sample_num")
+        if not isinstance(sample_num, int) or isinstance(sample_num, bool) or sample_num < 1:
+            raise ConfigError(f"train_neg_sample_args sample_num={sample_num!r} is not allowed: "
+                              "negatives per positive must be an integer >= 1.")
+        alpha = args.get("alpha")
+        return cls(distribution, sample_num, 1.0 if alpha in (None, "none") else float(alpha),
+                   bool(args.get("dynamic", False)))
+
+    def sampler(self, n_items: int, indptr: torch.Tensor | None = None, items: torch.Tensor | None = None,
+                popularity_of: torch.Tensor | None = None) -> NegativeSampler | None:
+        """The sampler these arguments describe over owners ``indptr`` / ``items`` (None: no negatives).
+
+        ``popularity``: weights ``count ** alpha`` over ``popularity_of`` (default the excluded items
+        themselves, i.e. the training interactions).
+        """
+        if not self.sample_num:
+            return None
+        if self.distribution == "uniform":
+            return NegativeSampler(n_items, indptr, items)
         source = items if popularity_of is None else popularity_of
-        return NegativeSampler(n_items, indptr, items, weights=popularity_weights(source, n_items, alpha))
-    raise ValueError(f"Unknown negative distribution {distribution!r}: use uniform, popularity or none.")
+        return NegativeSampler(n_items, indptr, items, weights=popularity_weights(source, n_items, self.alpha))
 
 
 def as_generator(seed: int) -> torch.Generator:
@@ -244,4 +274,4 @@ def as_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) % (2**63))
 
 
-__all__ = ["NegativeSampler", "popularity_weights", "sampler_from_args", "csr_from_lists", "as_generator"]
+__all__ = ["NegativeArgs", "NegativeSampler", "popularity_weights", "csr_from_lists", "as_generator"]

@@ -31,6 +31,16 @@ from recbole.data.interaction import Interaction
 from recbole_ext.data.user_sequences import UserSequenceDataLoader
 
 
+def session_gap(config: Any) -> float | None:
+    """``session_gap_seconds`` as a number of seconds, or None (one session per user).
+
+    >>> session_gap({"session_gap_seconds": "none"}), session_gap({"session_gap_seconds": 1800})
+    (None, 1800.0)
+    """
+    gap = config["session_gap_seconds"]
+    return None if gap in (None, "none", "None") else float(gap)
+
+
 def session_bounds(indptr: torch.Tensor, timestamps: torch.Tensor | None, gap: float | None) -> torch.Tensor:
     """``[S, 2]`` (start, end) positions in the items array of every session, in order.
 
@@ -84,8 +94,7 @@ class SessionDataLoader(UserSequenceDataLoader):
     """
 
     def __init__(self, config: Any, dataset: Any, sampler: Any = None, shuffle: bool = True) -> None:
-        gap = config["session_gap_seconds"]
-        self.session_gap: float | None = None if gap in (None, "none", "None") else float(gap)
+        self.session_gap: float | None = session_gap(config)
         super().__init__(config, dataset, sampler, shuffle=shuffle)
 
     def needs_times(self) -> bool:

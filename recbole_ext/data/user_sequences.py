@@ -52,7 +52,7 @@ import torch
 from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
 from recbole.data.interaction import Interaction
 
-from recbole_ext.data.sampling import NegativeSampler, as_generator, sampler_from_args
+from recbole_ext.data.sampling import NegativeArgs, NegativeSampler, as_generator
 
 
 @dataclass(frozen=True)
@@ -183,11 +183,10 @@ class UserSequenceDataLoader(AbstractDataLoader):
         self.item_seq_field: str = dataset.iid_field + config["LIST_SUFFIX"]
         self.item_seq_len_field: str = config["ITEM_LIST_LENGTH_FIELD"]
         self.neg_item_field: str = config["NEG_PREFIX"] + dataset.iid_field
-        neg_args = config["train_neg_sample_args"] or {}
-        self.neg_sampler: NegativeSampler | None = sampler_from_args(
-            neg_args, dataset.item_num, self.sequences.indptr, self.sequences.items
-        )
-        self.neg_num: int = int(neg_args["sample_num"]) if self.neg_sampler is not None else 0
+        negatives = NegativeArgs.of(config)
+        self.neg_sampler: NegativeSampler | None = negatives.sampler(
+            dataset.item_num, self.sequences.indptr, self.sequences.items)
+        self.neg_num: int = negatives.sample_num
         self.neg_generator = as_generator(config["seed"])
         self.rows = (self.sequences.lengths >= 2).nonzero().flatten()  # users with a next item
         self.sample_size = self.num_samples()

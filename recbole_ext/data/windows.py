@@ -27,18 +27,6 @@ from recbole.data.interaction import Interaction
 from recbole_ext.data.user_sequences import UserSequenceDataLoader
 
 
-def right_align(item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
-    """Move each row's first ``item_seq_len`` items to its end, padding (0) first: [B, M] -> [B, M].
-
-    Lengths above M count as M (RecBole hands over the latest M items, left-aligned).
-    """
-    width = item_seq.size(1)
-    shift = width - item_seq_len.clamp(max=width).unsqueeze(1)  # [B, 1]
-    source = torch.arange(width, device=item_seq.device).unsqueeze(0) - shift  # [B, M]
-    aligned = item_seq.gather(1, source.clamp(min=0))  # [B, M]
-    return aligned.masked_fill(source < 0, 0)
-
-
 def sliding_windows(
     indptr: torch.Tensor, items: torch.Tensor, window: int, n_targets: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

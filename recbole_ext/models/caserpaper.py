@@ -31,7 +31,6 @@ Differs from the paper:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
@@ -40,19 +39,13 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_ext.models import losses
-from recbole_ext.data.windows import WindowDataLoader, right_align
+from recbole_ext.models.parent import ParentConfig
+from recbole_ext.data.sampling import NegativeArgs
+from recbole_ext.data.user_sequences import right_align
+from recbole_ext.data.windows import WindowDataLoader
 
 LOSSES = ("BPR", "BCE", "CE")
 
-
-class _ParentConfig:
-    """Read-only view of a RecBole ``Config`` with a few keys replaced, for ``Caser.__init__``."""
-
-    def __init__(self, config: Any, replaced: Mapping[str, Any]) -> None:
-        self._config, self._replaced = config, dict(replaced)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._replaced[key] if key in self._replaced else self._config[key]
 
 
 class CaserPaper(Caser):
@@ -88,12 +81,11 @@ class CaserPaper(Caser):
         self.use_horizontal: bool = bool(config["horizontal_conv"])
         if not (self.use_vertical or self.use_horizontal):
             raise ValueError("CaserPaper: vertical_conv and horizontal_conv cannot both be False.")
-        neg_args = config["train_neg_sample_args"] or {}
-        if loss_type != "CE" and neg_args.get("distribution", "none") in (None, "none"):
+        if loss_type != "CE" and not NegativeArgs.of(config).sample_num:
             raise ValueError(f"CaserPaper: loss_type {loss_type} needs train_neg_sample_args with sample_num >= 1 "
                              "(or loss_type CE, which samples none).")
         # Caser.__init__ only knows BPR / CE; its loss module is not used here.
-        super().__init__(_ParentConfig(config, {"loss_type": "BPR"}), dataset)
+        super().__init__(ParentConfig(config, {"loss_type": "BPR"}), dataset)
         self.loss_type: str = loss_type
         self.n_targets: int = config["n_targets"]
         self.init_std: float | None = config["init_std"]
@@ -162,9 +154,7 @@ class CaserPaper(Caser):
         neg_items = interaction[self.NEG_ITEM_ID].reshape(pos_items.size(0), pos_items.size(1), -1)  # [B, T, N]
         pos_score = self.score(seq_output, pos_items)  # [B, T]
         neg_score = self.score(seq_output, neg_items)  # [B, T, N]
-        if self.loss_type == "BPR":
-            return losses.bpr(pos_score, neg_score)
-        return losses.sampled_bce(pos_score, neg_score)
+        return losses.sampled_loss(self.loss_type, pos_score, neg_score)
 
     def sequence_output(self, interaction: Any) -> torch.Tensor:
         """``[z, p_u]`` [B, 2k] for left-aligned ``item_id_list`` rows (windows, RecBole's rows)."""

@@ -44,7 +44,6 @@ Differs from the paper / official code:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
@@ -53,21 +52,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from recbole_ext.models import losses
-from recbole_ext.data.sessions import SessionDataLoader
+from recbole_ext.models.parent import ParentConfig
+from recbole_ext.data.sessions import SessionDataLoader, session_gap
 from recbole_ext.training.optim import ExtendedTrainer
 from recbole_ext.data.sampling import NegativeSampler, as_generator, popularity_weights
 
 LOSSES = ("CE", "BPR-max", "TOP1-max", "BPR", "TOP1")
 
-
-class _ParentConfig:
-    """Read-only view of a RecBole ``Config`` with a few keys replaced, for ``GRU4Rec.__init__``."""
-
-    def __init__(self, config: Any, replaced: Mapping[str, Any]) -> None:
-        self._config, self._replaced = config, dict(replaced)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._replaced[key] if key in self._replaced else self._config[key]
 
 
 def parse_final_act(name: str) -> tuple[str, float]:
@@ -145,7 +136,7 @@ class GRU4RecPaper(GRU4Rec):
         if loss_type not in LOSSES:
             raise ValueError(f"GRU4RecPaper: loss_type must be one of {LOSSES}, not {loss_type!r}.")
         # The parent's modules are replaced below: keep them tiny, and its loss check happy.
-        super().__init__(_ParentConfig(config, {"loss_type": "CE", "embedding_size": 1, "hidden_size": 1,
+        super().__init__(ParentConfig(config, {"loss_type": "CE", "embedding_size": 1, "hidden_size": 1,
                                                 "num_layers": 1}), dataset)
         del self.gru_layers, self.dense, self.emb_dropout, self.loss_fct
         self.loss_type: str = loss_type
@@ -157,8 +148,7 @@ class GRU4RecPaper(GRU4Rec):
         self.bpreg: float = float(config["bpreg"])
         self.logq: float = float(config["logq"])
         self.final_act, self.elu_alpha = parse_final_act(config["final_act"])
-        gap = config["session_gap_seconds"]
-        self.session_gap: float | None = None if gap in (None, "none", "None") else float(gap)
+        self.session_gap: float | None = session_gap(config)
         self.time_list_field: str = f"{config['TIME_FIELD']}{config['LIST_SUFFIX']}"
         if not self.layers or min(self.layers) < 1 or self.n_sample < 0 or self.embedding_size < 0:
             raise ValueError("GRU4RecPaper: layers must be positive sizes; n_sample, embedding_size >= 0.")
@@ -276,14 +266,9 @@ class GRU4RecPaper(GRU4Rec):
                 log_q = torch.cat([log_q[:, :n_batch], self.sample_alpha * log_q[:, n_batch:]], dim=1)
                 pos = pos - self.logq * self.log_count[targets.t()]
                 neg = neg - self.logq * log_q.unsqueeze(1)
-            return losses.sampled_softmax(pos, neg.masked_fill(~neg_mask, float("-inf")), mask)
-        if self.loss_type == "BPR-max":
-            return losses.bpr_max(pos, neg, self.bpreg, mask, neg_mask)
-        if self.loss_type == "TOP1-max":
-            return losses.top1_max(pos, neg, mask, neg_mask)
-        if self.loss_type == "BPR":
-            return losses.bpr(pos, neg, mask, neg_mask)
-        return losses.top1(pos, neg, mask, neg_mask)
+        # GRU4Rec's "CE" is the softmax over the in-batch and shared negatives
+        return losses.sampled_loss("SSM" if self.loss_type == "CE" else self.loss_type, pos, neg, mask, neg_mask,
+                                   bpreg=self.bpreg)
 
     def predict(self, interaction: Any) -> torch.Tensor:
         hidden = self.forward(*self.current_session(interaction))  # [B, H]

@@ -106,7 +106,7 @@ class TransformerBlock(nn.TransformerEncoderLayer):
         """``softmax(q k^T / sqrt(d) + mask) v`` with dropout on the weights: q [B, Lq, D], k, v [B, L, D]
         -> [B, Lq, D]; ``mask`` additive float (or bool, True = may not attend) [B * heads, Lq, L]."""
         batch, q_len, width = q.shape
-        length, heads = k.size(1), self.self_attn.num_heads
+        heads = self.self_attn.num_heads
         head_width = width // heads
         if heads > 1:  # [B, L, D] -> [B h, L, d]
             q, k, v = (t.reshape(batch, t.size(1), heads, head_width).transpose(1, 2).reshape(batch * heads, t.size(1),

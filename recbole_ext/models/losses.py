@@ -37,6 +37,8 @@ negative counts (``None``: all). ``s_j`` is the softmax of the counted negative 
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 from torch.nn import functional as F
 
@@ -307,3 +309,29 @@ def top1_max(
     weights = _neg_softmax(neg, neg_mask)  # [..., k]
     per_negative = torch.sigmoid(neg - pos.unsqueeze(-1)) + torch.sigmoid(neg.pow(2))
     return _masked_mean((weights * per_negative).sum(-1), mask)
+
+
+# The losses over a positive and sampled negatives, by the ``loss_type`` names the models accept: each
+# takes (pos, neg, mask, neg_mask) and the parameters some need (gBCE: n_items, gbce_t; BPR-max: bpreg).
+SAMPLED_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "BCE": lambda pos, neg, mask, neg_mask, **_: sampled_bce(pos, neg, mask),
+    "gBCE": lambda pos, neg, mask, neg_mask, *, n_items, gbce_t, **_: gbce(pos, neg, n_items, gbce_t, mask),
+    "SSM": lambda pos, neg, mask, neg_mask, **_: sampled_softmax(
+        pos, neg if neg_mask is None else neg.masked_fill(~neg_mask, float("-inf")), mask),
+    "BPR": lambda pos, neg, mask, neg_mask, **_: bpr(pos, neg, mask, neg_mask),
+    "TOP1": lambda pos, neg, mask, neg_mask, **_: top1(pos, neg, mask, neg_mask),
+    "BPR-max": lambda pos, neg, mask, neg_mask, *, bpreg, **_: bpr_max(pos, neg, bpreg, mask, neg_mask),
+    "TOP1-max": lambda pos, neg, mask, neg_mask, **_: top1_max(pos, neg, mask, neg_mask),
+}
+
+
+def sampled_loss(name: str, pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None,
+                 neg_mask: torch.Tensor | None = None, **params: Any) -> torch.Tensor:
+    """The loss ``name`` of :data:`SAMPLED_LOSSES` (softmax CE over sampled negatives is ``SSM``).
+
+    >>> pos, neg = torch.tensor([2.0]), torch.tensor([[0.0, 1.0]])
+    >>> round(float(sampled_loss("SSM", pos, neg)), 4) == round(float(sampled_softmax(pos, neg)), 4)
+    True
+    """
+    return SAMPLED_LOSSES[name](pos, neg, mask, neg_mask, **params)
+

@@ -38,7 +38,6 @@ Differs from the paper:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
@@ -47,6 +46,8 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_ext.models import losses
+from recbole_ext.models.parent import ParentConfig
+from recbole_ext.data.sampling import NegativeArgs
 from recbole_ext.data.user_sequences import UserSequenceDataLoader, right_align
 from recbole_ext.models.layers import Dropout, TransformerBlock
 
@@ -54,15 +55,6 @@ LOSSES = ("BCE", "gBCE", "SSM", "CE")
 BLOCK_NORMS = ("post", "pre")
 HIDDEN_ACTS = ("relu", "gelu")  # what torch.nn.TransformerEncoderLayer takes by name
 
-
-class _ParentConfig:
-    """Read-only view of a RecBole ``Config`` with a few keys replaced, for ``SASRec.__init__``."""
-
-    def __init__(self, config: Any, replaced: Mapping[str, Any]) -> None:
-        self._config, self._replaced = config, dict(replaced)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._replaced[key] if key in self._replaced else self._config[key]
 
 
 class SASRecPaper(SASRec):
@@ -97,11 +89,10 @@ class SASRecPaper(SASRec):
             raise ValueError(f"SASRecPaper: block_norm must be one of {BLOCK_NORMS}, not {block_norm!r}.")
         if config["hidden_act"] not in HIDDEN_ACTS:
             raise ValueError(f"SASRecPaper: hidden_act must be one of {HIDDEN_ACTS}, not {config['hidden_act']!r}.")
-        neg_args = config["train_neg_sample_args"] or {}
-        self.n_negatives: int = 0 if neg_args.get("distribution", "none") == "none" else int(neg_args["sample_num"])
+        self.n_negatives: int = NegativeArgs.of(config).sample_num
         if loss_type != "CE" and self.n_negatives < 1:
             raise ValueError(f"SASRecPaper: loss_type {loss_type} needs train_neg_sample_args with sample_num >= 1.")
-        super().__init__(_ParentConfig(config, {"loss_type": "CE"}), dataset)
+        super().__init__(ParentConfig(config, {"loss_type": "CE"}), dataset)
         self.loss_type: str = loss_type
         self.block_norm: str = block_norm
         self.embedding_layer_norm: bool = bool(config["embedding_layer_norm"])
@@ -192,8 +183,4 @@ class SASRecPaper(SASRec):
         negatives = self.layout(interaction[self.NEG_ITEM_ID], item_seq_len)  # [B, L, k]
         pos_score = (hidden * self.item_embedding(positives)).sum(-1)  # [B, L]
         neg_score = torch.einsum("blh,blkh->blk", hidden, self.item_embedding(negatives))  # [B, L, k]
-        if self.loss_type == "BCE":
-            return losses.sampled_bce(pos_score, neg_score, mask)
-        if self.loss_type == "gBCE":
-            return losses.gbce(pos_score, neg_score, self.n_items, self.gbce_t, mask)
-        return losses.sampled_softmax(pos_score, neg_score, mask)
+        return losses.sampled_loss(self.loss_type, pos_score, neg_score, mask, n_items=self.n_items, gbce_t=self.gbce_t)

@@ -54,13 +54,13 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 from recbole.evaluator import Collector
 
 from recbole_ext.compat import load_trusted_checkpoint
-from recbole_ext.errors import ConfigError, RecboleExtError
+from recbole_ext.errors import ConfigError, RecboleExtError, RunError
 
 ROW_KEYS = ("rec.items", "rec.topk", "rec.meanrank", "rec.score", "data.label")  # RecBole's per-row results
 TIMEOUT = datetime.timedelta(minutes=30)  # a collective waits this long for a slow rank
 
 
-class RankLost(RecboleExtError):
+class RankLost(RunError):
     """Another rank of a distributed run stopped (killed, crashed, its machine lost)."""
 
 

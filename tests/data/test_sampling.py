@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recbole_ext.data.sampling import NegativeSampler, as_generator, csr_from_lists, popularity_weights, sampler_from_args
+from recbole_ext.data.sampling import (NegativeArgs, NegativeSampler, as_generator, csr_from_lists,
+                                      popularity_weights)
+from recbole_ext.errors import ConfigError
 
 EXCLUDED = [[1, 2, 3], [5, 6, 7, 8, 9], [], [1, 2, 3, 4, 5, 6, 7, 8]]  # owner 3: only item 9 left
 
@@ -84,14 +86,18 @@ def test_same_generator_seed_same_negatives():
     assert not torch.equal(first, sampler.sample(torch.tensor([0, 1]), 30, as_generator(8)))
 
 
+def args(neg_sample_args):
+    return NegativeArgs.of({"train_neg_sample_args": neg_sample_args})
+
+
 def test_sampler_from_recbole_args():
     indptr, items = csr_from_lists([[1, 1, 2]])
-    assert sampler_from_args({"distribution": "none", "sample_num": "none"}, 5, indptr, items) is None
-    uniform = sampler_from_args({"distribution": "uniform", "sample_num": 2}, 5, indptr, items)
+    assert args({"distribution": "none", "sample_num": "none"}).sampler(5, indptr, items) is None
+    uniform = args({"distribution": "uniform", "sample_num": 2}).sampler(5, indptr, items)
     assert uniform.weights is None
-    args = {"distribution": "popularity", "sample_num": 2, "alpha": 1.0}
-    popular = sampler_from_args(args, 5, indptr, items, popularity_of=torch.tensor([1, 1, 2, 3, 3, 3]))
+    popular = args({"distribution": "popularity", "sample_num": 2, "alpha": 1.0}).sampler(
+        5, indptr, items, popularity_of=torch.tensor([1, 1, 2, 3, 3, 3]))
     assert torch.equal(popular.weights, torch.tensor([0.0, 2.0, 1.0, 3.0, 0.0], dtype=torch.float64))
     assert set(popular.sample(torch.tensor([0]), 50, as_generator(0)).flatten().tolist()) == {3}
-    with pytest.raises(ValueError, match="Unknown negative distribution"):
-        sampler_from_args({"distribution": "zipf", "sample_num": 1}, 5, indptr, items)
+    with pytest.raises(ConfigError, match="distribution='zipf' is not allowed"):
+        args({"distribution": "zipf", "sample_num": 1})

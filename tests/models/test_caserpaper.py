@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from recbole_ext import build_config, run
 from recbole_ext.errors import ConfigError
-from recbole_ext.data.windows import WindowDataLoader, right_align, sliding_windows
-from recbole_ext.protocols import hit_and_auc
+from recbole_ext.data.user_sequences import right_align
+from recbole_ext.data.windows import WindowDataLoader, sliding_windows
 from recbole_ext.models.caserpaper import CaserPaper
 from recbole_ext.data.sampling import csr_from_lists
 from tests.helpers import FAST, tiny_rows, write_inter
@@ -58,20 +58,6 @@ def test_right_align():
     seqs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 6], [7, 0, 0, 0]])
     assert right_align(seqs, torch.tensor([2, 9, 1])).tolist() == [[0, 0, 1, 2], [3, 4, 5, 6], [0, 0, 0, 7]]
 
-
-def test_hit_and_auc_exact():
-    inf = float("inf")
-    scores = torch.tensor([
-        [9.0, 0.5, 0.9, -inf, 0.1, 0.7],  # target 5 (0.7): candidates 1, 2, 4 -> 1 above (0.9)
-        [0.0, 0.3, 0.3, 0.3, -inf, 0.2],  # target 1 (0.3): 2, 3 tie, 5 below
-    ])
-    hit, auc = hit_and_auc(scores, torch.tensor([5, 1]), k=1)
-    assert hit.tolist() == [0.0, 1.0]  # item 0 (padding, 9.0) never counts
-    assert torch.allclose(auc, torch.tensor([2 / 3, (1 + 0.5 + 0.5) / 3]))
-    assert hit_and_auc(scores, torch.tensor([5, 1]), k=2)[0].tolist() == [1.0, 1.0]
-
-
-# --- training samples from a RecBole dataset -----------------------------------------------------
 
 def test_window_loader_on_tiny_dataset(tiny):
     config = build_config("CaserPaper", "tiny", overrides={

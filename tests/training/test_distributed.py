@@ -24,7 +24,7 @@ import torch
 
 from recbole_ext.training import distributed
 from recbole_ext.errors import RecboleExtError
-from recbole_ext.training.pipeline import FAILED_MARK, RESULT, RESUME_STATE
+from recbole_ext.outputs import FAILED_MARK, RESULT, RESUME_STATE
 from tests.helpers import REPO_ROOT, tiny_rows, write_inter
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),

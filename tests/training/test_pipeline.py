@@ -7,7 +7,7 @@ import json
 import pytest
 
 from recbole_ext import run
-from recbole_ext.training.pipeline import seconds_to_reach
+from recbole_ext.training.run_state import seconds_to_reach
 from tests.helpers import FAST_SASREC
 
 from recbole_ext import cli as run_script

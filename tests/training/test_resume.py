@@ -17,8 +17,10 @@ import pytest
 import torch
 
 from recbole_ext import cli, run
-from recbole_ext.training import pipeline
-from recbole_ext.training.pipeline import FAILED_MARK, RESUME_STATE, resume
+from recbole_ext.errors import ConfigError
+from recbole_ext.outputs import FAILED_MARK, RESUME_STATE
+from recbole_ext.training.pipeline import resume
+from recbole_ext.training.run_state import RunState
 from tests.helpers import FAST, FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
 
 EPOCHS = 4
@@ -52,17 +54,17 @@ def test_resumed_run_ends_exactly_as_the_uninterrupted_one(model, data_path, tmp
     overrides = {**CASES[model], "epochs": EPOCHS, "stopping_step": 100, "data_path": str(data_path)}
     whole = run(model, "tiny", overrides=overrides, output_dir=tmp_path / "whole")
 
-    save = pipeline.save_training_state
+    save = RunState.save
     for stop_after in (1, EPOCHS - 1):  # right after the first validation, and one before the end
-        def save_then_stop(trainer, curve, generators, epoch_idx, *args):
-            save(trainer, curve, generators, epoch_idx, *args)
+        def save_then_stop(state, trainer, epoch_idx, *args):
+            save(state, trainer, epoch_idx, *args)
             if epoch_idx + 1 == stop_after:
                 raise Interrupted
         run_dir = tmp_path / f"stopped-after-{stop_after}"
-        monkeypatch.setattr(pipeline, "save_training_state", save_then_stop)
+        monkeypatch.setattr(RunState, "save", save_then_stop)
         with pytest.raises(Interrupted):
             run(model, "tiny", overrides=overrides, output_dir=run_dir)
-        monkeypatch.setattr(pipeline, "save_training_state", save)
+        monkeypatch.setattr(RunState, "save", save)
         resumed = resume(run_dir)
         assert resumed["resumed_after_epoch"] == stop_after
         assert scores(resumed) == scores(whole)
@@ -115,7 +117,7 @@ def test_resume_refuses_an_edited_config_and_names_the_fresh_run(data_path, tmp_
     original = config_file.read_text()
     config_file.write_text(original.replace("learning_rate: 0.001", "learning_rate: 0.01"))
     assert "learning_rate: 0.01" in config_file.read_text()
-    with pytest.raises(pipeline.ConfigError, match=r"config.yaml' was edited since the run wrote it \(learning_rate: "
+    with pytest.raises(ConfigError, match=r"config.yaml' was edited since the run wrote it \(learning_rate: "
                                                    r"0.001 -> 0.01\).*python run.py --model SASRecPaper --dataset "
                                                    r"tiny .*--learning_rate=0.01"):
         resume(run_dir)
