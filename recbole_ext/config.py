@@ -19,13 +19,13 @@ clear error and never one of RecBole's download attempts.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import numbers
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
@@ -66,7 +66,7 @@ def build_config(
     user_keys = {key: f"in {path}" for path in config_files for key in read_yaml(resolve_config_file(path))}
     user_keys.update({key: f"--{key}" for key in overrides or {}})
     checks.check_user_keys(user_keys)
-    with mock.patch.object(sys, "argv", sys.argv[:1]):
+    with command_line_hidden():
         try:
             config = Config(model=model_class, dataset=dataset, config_dict=config_dict)
         except (NameError, SyntaxError, TypeError, ValueError, NotImplementedError, RuntimeError) as error:
@@ -83,6 +83,17 @@ def build_config(
     if dataset not in BUNDLED_DATASETS:
         checks.check_atomic_files(config, Path(config["data_path"]), config["MODEL_TYPE"] == ModelType.SEQUENTIAL)
     return config
+
+
+@contextlib.contextmanager
+def command_line_hidden():
+    """RecBole's ``Config`` reads ``--key=value`` from ``sys.argv``: hide this process's own flags from it."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def stacked_config_dict(
@@ -143,11 +154,6 @@ def resolve_config_file(name_or_path: str | Path) -> Path:
 def resolve_search_space(name_or_path: str | Path) -> Path:
     """A search-space file given as a path, or by name in ``recbole_ext/configs/tune`` (``SASRec``)."""
     return _resolve_shipped(name_or_path, SEARCH_SPACES_DIR, ".hyper", "Search-space file", "--tune")
-
-
-def presets() -> list[str]:
-    """Names of the shipped presets (``--config_files NAME``)."""
-    return sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
 
 
 def _resolve_shipped(name_or_path: str | Path, directory: Path, suffix: str, what: str, flag: str) -> Path:

@@ -18,9 +18,9 @@ Python::
 
 Decisions (see docs/data.md, "Converting datasets"):
 
-* ``.inter`` rows keep the source's order; they are not sorted. RecBole sorts by time itself
-  (``eval_args.order: TO`` and sequential data augmentation) with a *stable* sort, so equal
-  timestamps keep the source's order, as the seed's ``sort_values([user, time])`` does.
+* ``.inter`` rows are sorted by (user, time, line): users in the order they first appear, each
+  user's rows by time, equal times in the source's order (what the seed's stable
+  ``sort_values([user, time])`` gives, and the order sequential models read).
 * ids are written as they are in the source; RecBole re-indexes them (0 = padding).
 * ``.item``/``.user`` keep only ids present in the ``.inter`` written.
 * Bad lines (malformed, missing field, unparseable date) are skipped and counted by default

@@ -1,8 +1,9 @@
-"""The package's shape: no import cycle, one version number."""
+"""The package's shape: no import cycle, no block written twice, one version number."""
 
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from pathlib import Path
 
@@ -62,6 +63,54 @@ def test_no_import_cycle():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+_TOKEN = re.compile(r"""("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')|(\b\d[\d_.eE+-]*\b)|([A-Za-z_]\w*)""")
+
+
+def code_shape(line: str) -> str:
+    """``line`` with every string, number and name (not keyword) replaced by one letter: its shape.
+
+    >>> code_shape('x = f(y, "a", 3) if y else None')
+    'I = I(I, S, N) if I else None'
+    """
+    def letter(match: re.Match) -> str:
+        if match.group(1):
+            return "S"
+        if match.group(2):
+            return "N"
+        return match.group(3) if keyword.iskeyword(match.group(3)) else "I"
+    return _TOKEN.sub(letter, line)
+
+
+def code_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, shape) of the lines of ``path`` that hold code: no blank, comment, import or
+    punctuation-only line."""
+    found = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = raw.split("  #")[0].strip()
+        if (not text or text.startswith(("#", "import ", "from ")) or len(re.sub(r"[\W_]", "", text)) < 3):
+            continue
+        found.append((number, code_shape(text)))
+    return found
+
+
+def test_no_block_of_six_lines_stands_twice():
+    """No six code lines alike but for names and values stand in two places of the package (write a
+    function instead); runs of one repeated shape (tables, argument lists) do not count."""
+    places: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+    twice = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = code_lines(path)
+        for i in range(len(lines) - 5):
+            block = tuple(shape for _, shape in lines[i:i + 6])
+            if len(set(block)) < 4:
+                continue
+            here = (str(path.relative_to(PACKAGE)), lines[i][0])
+            twice += [f"{there[0]}:{there[1]} ~ {here[0]}:{here[1]}" for there in places.get(block, [])
+                      if there[0] != here[0] or here[1] - there[1] > 20]
+            places.setdefault(block, []).append(here)
+    assert not twice, "the same six lines stand twice:\n" + "\n".join(twice)
 
 
 def test_one_version_number():

@@ -110,10 +110,10 @@ class UserSequences:
     def from_datasets(cls, *datasets: Any) -> tuple["UserSequences", list[torch.Tensor]]:
         """Rebuild the users' sequences from RecBole datasets, concatenated in the given order.
 
-        Sequential datasets (RecBole's prefix rows) contribute the first item of each user (from
-        the row whose history has length 1) and then every row's target; other datasets every
-        row's item. Within a user, the order is the datasets' order, then the rows' order (RecBole
-        keeps time order inside each split). Also returns, per dataset, the position in
+        Every row contributes its item (RecBole's general-model splits: one interaction per row; sequential
+        models read :class:`~recbole_ext.data.sequence_dataset.SequenceDataset`'s own sequences). Within a
+        user, the order is the datasets' order, then the rows' order (RecBole keeps time order inside each
+        split). Also returns, per dataset, the position in
         :attr:`items` of each of its rows' item (the target): [rows of that dataset].
         """
         if not datasets:
@@ -129,21 +129,8 @@ class UserSequences:
             users.append(inter[uid_field].numpy())
             items.append(inter[iid_field].numpy())
             times.append(inter[time_field].numpy().astype(np.float64) if has_time else np.zeros(n))
-            order.append((d * (1 << 40) + rows) * 2 + 1)  # a row's target comes after its first item
+            order.append(d * (1 << 40) + rows)
             owner.append(np.full(n, d, dtype=np.int64) * (1 << 40) + rows)
-            list_field = getattr(dataset, f"{iid_field}_list_field", None)
-            length_field = getattr(dataset, "item_list_length_field", None)
-            if list_field and length_field and list_field in inter and length_field in inter:
-                starts = np.flatnonzero(inter[length_field].numpy() == 1)
-                users.append(inter[uid_field].numpy()[starts])
-                items.append(inter[list_field].numpy()[starts, 0])
-                time_list = getattr(dataset, f"{time_field}_list_field", None)
-                if has_time and time_list and time_list in inter:
-                    times.append(inter[time_list].numpy()[starts, 0].astype(np.float64))
-                else:
-                    times.append(np.zeros(len(starts)))
-                order.append((d * (1 << 40) + starts) * 2)
-                owner.append(np.full(len(starts), -1, dtype=np.int64))
         users_np, items_np = np.concatenate(users).astype(np.int64), np.concatenate(items).astype(np.int64)
         times_np, order_np, owner_np = np.concatenate(times), np.concatenate(order), np.concatenate(owner)
         perm = np.lexsort((order_np, users_np))  # by user, then sequence order

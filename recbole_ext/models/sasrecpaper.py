@@ -78,7 +78,7 @@ class SASRecPaper(SASRec):
     value_choices = {"hidden_act": HIDDEN_ACTS, "block_norm": BLOCK_NORMS}
 
     train_loader_class = UserSequenceDataLoader
-    input_type = InputType.PAIRWISE  # negatives as neg_item_id (RecBole's own loader is built, then replaced)
+    input_type = InputType.PAIRWISE  # negatives as neg_item_id (from UserSequenceDataLoader, its train_loader_class)
 
     def __init__(self, config: Any, dataset: Any) -> None:
         loss_type = config["loss_type"]

@@ -41,8 +41,9 @@ def run_script(name: str, *args: str, cwd: Path) -> str:
 def test_every_script_has_a_smoke_test():
     tested = {"bench_sasrec.py", "bench_gru4rec.py", "bench_caser.py", "bench_rating.py", "bench_defaults.py",
               "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py",
-              "bench_ddp.py", "bench_scale.py", "bench_step.py"}
-    assert {p.name for p in BENCHMARKS.glob("*.py")} == tested
+              "bench_ddp.py", "bench_scale.py", "bench_step.py", "bench_grid.py"}
+    helpers = {"results_page.py"}  # imported by the scripts; tests/benchmarks/test_results_page.py
+    assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | helpers
     for path in BENCHMARKS.glob("*.py"):
         assert "sys.path" not in path.read_text(), f"{path.name} edits sys.path"
 
@@ -136,3 +137,10 @@ def test_bench_step(data, tmp_path):
     for model in ("SASRecPaper", "CaserPaper", "GRU4RecPaper"):
         assert f"| {model} | this commit | fp32 |" in out
     assert "x roofline" in out and "Measured peak at each group's shape" in out
+
+
+def test_bench_grid(data, tmp_path):
+    out = run_script("bench_grid.py", "--models", "SASRecPaper", "--datasets", "tiny", "--seed_list", "2020",
+                     "--in_process", "--out", str(tmp_path / "grid"), "--set", f"data_path={data}", "--set", "epochs=1",
+                     *(f"--set={s}" for s in SMALL_SEQ), cwd=tmp_path)
+    assert "SASRecPaper" in out and (tmp_path / "grid" / "results.md").is_file()

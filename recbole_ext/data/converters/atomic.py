@@ -168,11 +168,6 @@ class AtomicWriter:
         self._f.write("\t".join(map(format_value, values)) + "\n")
         self.rows += 1
 
-    def write_line(self, line: str) -> None:
-        """Write an already formatted line (ending in ``\\n``)."""
-        self._f.write(line)
-        self.rows += 1
-
     def close(self) -> None:
         if not self._f.closed:
             self._f.flush()
@@ -234,19 +229,6 @@ class AtomicFileSet:
                 w.discard()
         for w in finals:
             os.replace(w.tmp, w.final)
-
-
-def _progress(iterable: Iterable, desc: str, progress: bool | None, unit: str = "lines"):
-    """tqdm around ``iterable`` when wanted (default: only on a terminal)."""
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
-    if not progress:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, desc=desc, unit=unit, unit_scale=True, mininterval=1.0)
 
 
 #: Rows sorted in memory at once by :func:`sorted_by_user_and_time`; longer inputs are merged from runs.

@@ -46,7 +46,7 @@ import threading
 import zlib
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from isal import igzip, isal_zlib
 
@@ -148,26 +148,25 @@ def _prefetch(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
     stop = threading.Event()
     done = object()
 
+    def put(value: object) -> bool:
+        """Hand ``value`` to the reading thread; False once it asked to stop."""
+        while not stop.is_set():
+            try:
+                q.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for block in blocks:
-                while not stop.is_set():
-                    try:
-                        q.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(block):
                     return
             item: object = done
         except BaseException as e:  # handed to the reading thread
             item = e
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     thread = threading.Thread(target=work, name="gunzip", daemon=True)
     thread.start()

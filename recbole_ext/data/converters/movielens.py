@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from .atomic import ConvertError, Report, Row, format_value
+from .atomic import ConvertError, Report, Row
 
 ITEM_FIELDS = (
     ("item_id", "token"),
@@ -232,6 +232,3 @@ def iter_ml1m_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...
     for uid, gender, age, occupation, zip_code in _records(path, ML1M_FILES, "users.dat", "::", 5, report):
         yield uid, age, gender, occupation, zip_code
 
-
-def format_side_row(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(format_value(v) for v in values)
