@@ -12,6 +12,7 @@ the whole pass takes minutes). Target (issue 14): sampled_masked at most 2x full
 from __future__ import annotations
 
 import argparse
+from typing import Any
 import sys
 import os
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 from recbole.data.interaction import Interaction
-from recbole.trainer import Trainer
+from recbole_ext.training.trainers import trainer_class_for
 from recbole.utils import init_seed
 
 from recbole_ext.flags import either_style
@@ -39,7 +40,7 @@ def timed(fn) -> float:
 
 
 @torch.no_grad()
-def recbole_sampled_pass(trainer: Trainer, loader, rows: int) -> None:
+def recbole_sampled_pass(trainer: Any, loader, rows: int) -> None:
     """What RecBole's ``_neg_sample_batch_eval`` computes: ``predict`` on every repeated row."""
     step = max(trainer.config["eval_batch_size"] // (1 + loader.n_neg), 1)
     for start in range(0, rows, step):
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_dataset(config)
     train, _, _ = make_loaders(config, dataset)
     model = config.model_class(config, train._dataset).to(config["device"])
-    trainer = Trainer(config, model)
+    trainer = trainer_class_for(config)(config, model)
     loaders = {}
     for protocol in ("full_masked", "sampled_masked"):
         config["ranking_protocol"] = protocol

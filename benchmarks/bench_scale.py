@@ -59,7 +59,6 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     """The ``load`` (``steps`` 0) and ``train`` stages, in this process: a JSON-ready dict."""
     import resource
 
-    import torch
 
     from recbole_ext import build_config
     from recbole_ext.protocols import CandidateEvalDataLoader, ranks_in_item_chunks

@@ -8,13 +8,12 @@ import io
 import json
 import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.data.loading import load_dataset
 
 from recbole_ext import build_config, cli
 from recbole_ext.errors import RecboleExtError

@@ -17,13 +17,13 @@ import torch
 
 from recbole_ext import build_config, cli, run
 from recbole_ext.bench import run_grid
-from recbole_ext.config import CONFIGS_DIR, PROPERTIES_DIR, read_yaml
-from recbole_ext.errors import ConfigError, UnknownModelError
-from recbole_ext.models import MODELS, resolve_model
+from recbole_ext.config import CONFIGS_DIR, read_yaml
+from recbole_ext.errors import ConfigError, RunError, UnknownModelError
+from recbole_ext.models import resolve_model
 from recbole_ext.outputs import FAILED_MARK, RESUME_STATE, RUN_SPEC
 from recbole_ext.training.pipeline import resume
 from recbole_ext.recommend import recommend
-from tests.helpers import FAST, FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
+from tests.helpers import FAST_SASREC, REPO_ROOT, tiny_rows, write_inter
 
 
 # ------------------------------------------------------------------------------ documented defaults
@@ -199,9 +199,9 @@ def test_run_killed_mid_training_resumes_and_loses_nothing(tmp_path):
     best = next((run_dir / "checkpoint").glob("*.pth"))
     assert torch.load(best, weights_only=False)["state_dict"]  # a loadable best checkpoint
     assert len(recommend(run_dir, users=["u1"], k=3)) == 3
-    with pytest.raises(ConfigError, match="already finished"):
+    with pytest.raises(RunError, match="already finished"):
         resume(run_dir)
-    with pytest.raises(ConfigError, match="is not a recbole-ext run directory"):
+    with pytest.raises(RunError, match="is not a recbole-ext run directory"):
         resume(tmp_path)
 
 

@@ -113,23 +113,19 @@ def test_no_block_of_six_lines_stands_twice():
     assert not twice, "the same six lines stand twice:\n" + "\n".join(twice)
 
 
+def test_every_module_has_its_test_file():
+    """recbole_ext/a/b.py is tested in tests/a/test_b.py (package __init__ files: in their package's tests)."""
+    missing = [f"tests/{path.parent.relative_to(PACKAGE) / ('test_' + path.name)}".replace("/./", "/")
+               for path in sorted(PACKAGE.rglob("*.py")) if path.name != "__init__.py"
+               and not (REPO_ROOT / "tests" / path.parent.relative_to(PACKAGE) / f"test_{path.name}").is_file()]
+    assert not missing, f"modules without their test file: {missing}"
+
+
 def test_one_version_number():
     setup_text = (PACKAGE.parent / "setup.py").read_text(encoding="utf-8")
     assert not re.search(r'version="\d', setup_text)  # setup.py reads recbole_ext.__version__
     version = re.search(r'^__version__ = "([^"]+)"', (PACKAGE / "__init__.py").read_text(), re.M)
     assert version and version.group(1) == recbole_ext.__version__
-
-
-def test_flags_in_either_style():
-    import argparse
-
-    from recbole_ext.flags import either_style
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--output-dir")
-    parser.add_argument("--config_files")
-    assert either_style(parser, ["--output_dir", "x", "--config-files=a", "--epochs=3"]) == [
-        "--output-dir", "x", "--config_files=a", "--epochs=3"]
 
 
 def github_anchor(heading: str) -> str:

@@ -1,4 +1,4 @@
-"""recbole_ext.loaders: exact per-user sequences, the split, and one-row-per-user training batches."""
+"""recbole_ext.data.user_sequences: exact per-user sequences, the split, and one-row-per-user training batches."""
 
 from __future__ import annotations
 
@@ -127,3 +127,8 @@ def test_right_align(trailing):
     aligned = right_align(values, torch.tensor([3, 1, 4]))
     expected = torch.tensor([[0, 1, 2, 3], [0, 0, 0, 4], [5, 6, 7, 8]])
     assert torch.equal(aligned, expected.view(3, 4, *([1] * len(trailing))).expand(3, 4, *trailing))
+
+
+def test_right_align_counts_lengths_above_the_width_as_the_width():
+    seqs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 6], [7, 0, 0, 0]])
+    assert right_align(seqs, torch.tensor([2, 9, 1])).tolist() == [[0, 0, 1, 2], [3, 4, 5, 6], [0, 0, 0, 7]]

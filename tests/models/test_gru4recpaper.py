@@ -9,10 +9,8 @@ from recbole.data.interaction import Interaction
 
 from recbole_ext import build_config, run
 from recbole_ext.models import losses
-from recbole_ext.errors import ConfigError
-from recbole_ext.data.sessions import SessionDataLoader, chunk_bounds, session_bounds
+from recbole_ext.data.sessions import SessionDataLoader
 from recbole_ext.models.gru4recpaper import GRU4RecPaper, in_batch_candidates
-from recbole_ext.training.optim import AdagradM, ExtendedTrainer
 from tests.helpers import FAST, write_inter
 
 SMALL = {**FAST, "layers": [8], "n_sample": 4}
@@ -76,17 +74,6 @@ def test_losses_match_hand_computed_values_on_3x4_scores():
     assert losses.top1_max(pos, neg, mask, None).item() != pytest.approx(1.184490, abs=1e-3)
 
 
-def test_session_and_chunk_bounds():
-    indptr = torch.tensor([0, 6, 9])
-    times = torch.tensor([0.0, 10, 20, 500, 510, 520, 0, 1000, 1001])
-    assert session_bounds(indptr, times, None).tolist() == [[0, 6], [6, 9]]
-    assert session_bounds(indptr, times, 100).tolist() == [[0, 3], [3, 6], [6, 7], [7, 9]]
-    # 6 items, L = 2: chunks of <= 3 items overlapping by one; a 1-item session gives none.
-    assert chunk_bounds(torch.tensor([[0, 6], [6, 7], [7, 9]]), 2).tolist() == [[0, 3], [2, 5], [4, 6], [7, 9]]
-    with pytest.raises(ValueError, match="timestamp"):
-        session_bounds(indptr, None, 100)
-
-
 def session_dataset(tmp_path):
     """User 0: two sessions (items 1-4, then 5-8 after a 1-day gap); user 1: one session (9-13)."""
     rows = [(0, i, 60.0 * i) for i in range(1, 5)] + [(0, i, 86400.0 * 2 + i) for i in range(5, 9)]
@@ -128,37 +115,6 @@ def test_hidden_state_never_crosses_a_session_or_user_boundary(tmp_path):
     assert torch.equal(model.full_sort_predict(with_old), model.full_sort_predict(alone))
     model.session_gap = None  # without sessions, the old item changes the scores
     assert not torch.allclose(model.full_sort_predict(with_old), model.full_sort_predict(alone))
-
-
-def test_adagradm_update_exact():
-    # loss = 2 p: g = 2. acc = 4 -> mom = -0.1 * 2 / 2 = -0.1, p = 0.9; acc = 8 ->
-    # mom = 0.5 * -0.1 - 0.1 * 2 / sqrt(8) = -0.1207107, p = 0.7792893 (eps 1e-6 inside the sqrt).
-    p = torch.nn.Parameter(torch.tensor([1.0]))
-    opt = AdagradM([p], lr=0.1, momentum=0.5)
-    for _ in range(2):
-        opt.zero_grad()
-        (2 * p).sum().backward()
-        opt.step()
-    assert p.item() == pytest.approx(0.7792893, abs=1e-6)
-
-
-def test_options_build_and_adagradm_trainer(tiny_dataset):
-    data_path, name = tiny_dataset
-    config = build_config("GRU4RecPaper", name, overrides={
-        **SMALL, "data_path": str(data_path), "constrained_embedding": False, "embedding_size": 0,
-        "layers": [6, 4], "momentum": 0.2})
-    dataset = load_dataset(config)
-    train, _, _ = make_loaders(config, dataset)
-    model = GRU4RecPaper(config, train._dataset)
-    # One-hot input: a [n_items, 3 H] table feeding a GRU whose input matrix is a frozen identity.
-    assert model.item_embedding.weight.shape == (dataset.item_num, 18)
-    assert torch.equal(model.gru_stack[0].weight_ih_l0, torch.eye(18))
-    assert not model.gru_stack[0].weight_ih_l0.requires_grad
-    assert [g.hidden_size for g in model.gru_stack] == [6, 4] and model.out_embedding.weight.shape[1] == 4
-    trainer = ExtendedTrainer(config, model)
-    assert isinstance(trainer.optimizer, AdagradM) and trainer.optimizer.param_groups[0]["momentum"] == 0.2
-    with pytest.raises(ConfigError, match="loss_type='hinge' is not allowed for GRU4RecPaper: use one of CE"):
-        build_config("GRU4RecPaper", name, overrides={**SMALL, "data_path": str(data_path), "loss_type": "hinge"})
 
 
 def test_every_loss_trains_on_a_session_batch(tiny_dataset):

@@ -7,10 +7,8 @@ import json
 import pytest
 
 from recbole_ext import run
-from recbole_ext.training.run_state import seconds_to_reach
 from tests.helpers import FAST_SASREC
 
-from recbole_ext import cli as run_script
 
 METRIC_KEYS = {f"{m}@{k}" for m in ("hit", "ndcg") for k in (5, 10, 20)}
 
@@ -61,34 +59,6 @@ def test_same_seed_same_metrics_and_separate_directories(tiny_dataset, tmp_path,
     assert other_seed["test_result"] != first["test_result"]
 
 
-def test_run_script_writes_result_file(tiny_dataset, tmp_path, capsys):
-    data_path, name = tiny_dataset
-    result_file = tmp_path / "out" / "result.json"
-    overrides = [f"--{key}={value}" for key, value in FAST_SASREC.items()]
-    code = run_script.main(["--model", "SASRec", "--dataset", name, f"--data_path={data_path}",
-                            "--result_file", str(result_file), "--output_dir", str(tmp_path / "r"), *overrides])
-    assert code == 0
-    result = json.loads(result_file.read_text())
-    for key in ("model", "dataset", "best_valid_result", "test_result", "train_seconds", "epochs"):
-        assert key in result
-    assert "test: hit@5" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--model", "SASRek", "--dataset", "ml-100k"], "Unknown model 'SASRek'. Did you mean SASRec"),
-        (["--model", "SASRec", "--dataset", "ml-1m", "--data_path=/nonexistent"], "python -m recbole_ext.convert"),
-        (["--model", "SASRec", "--epochs"], "overrides are written --key=value"),
-        (["--model", "SASRec", "--dataset", "ml-100k", "--epochs=abc"], "epochs takes a number"),
-    ],
-)
-def test_run_script_errors_are_one_clear_line(args, expected, capsys):
-    assert run_script.main(args) == 2
-    err = capsys.readouterr().err
-    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
-
-
 def test_time_cap_stops_after_first_validation_and_keeps_best_model(tiny_dataset, tmp_path):
     data_path, name = tiny_dataset
     result = run("SASRec", name, overrides={**FAST_SASREC, "data_path": data_path, "epochs": 50,
@@ -97,11 +67,6 @@ def test_time_cap_stops_after_first_validation_and_keeps_best_model(tiny_dataset
     assert result["epochs"] == 1 and len(result["valid_curve"]) == 1
     assert result["valid_curve"][0]["valid_score"] == result["best_valid_score"]
     assert set(result["test_result"]) == METRIC_KEYS
-
-
-def test_seconds_to_reach_reads_the_curve():
-    curve = [{"epoch": 1, "seconds": 2.0, "valid_score": 0.1}, {"epoch": 2, "seconds": 4.0, "valid_score": 0.3}]
-    assert (seconds_to_reach(curve, 0.05), seconds_to_reach(curve, 0.3), seconds_to_reach(curve, 0.31)) == (2.0, 4.0, None)
 
 
 def test_torch_threads_sets_the_thread_count(tiny_dataset, tmp_path):

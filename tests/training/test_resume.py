@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-import torch
 
 from recbole_ext import cli, run
 from recbole_ext.errors import ConfigError

@@ -1,11 +1,8 @@
-"""Rating prediction: BiasedMF and DeepMF on RecBole's labeled (RMSE / MAE) path."""
+"""BiasedMF (and what the rating models share): RecBole's labeled (RMSE / MAE) path; the fixtures DeepMF's tests use."""
 
 from __future__ import annotations
 
-import json
 import math
-import random
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,48 +14,7 @@ from recbole_ext.config import CONFIGS_DIR
 from recbole_ext.models import MODELS, colliding_names
 from recbole_ext.models.biasedmf import BiasedMF
 from recbole_ext.models.deepmf import DeepMF
-
-# mlp_hidden_size is DeepMF's: BiasedMF would refuse it as unknown, so these runs declare it.
-FAST_RATING = {"epochs": 2, "show_progress": False, "state": "WARNING", "train_batch_size": 32,
-               "embedding_size": 4, "mlp_hidden_size": [8], "learning_rate": 0.01, "custom_keys": ["mlp_hidden_size"]}
-OCCUPATIONS = ["artist", "doctor", "engineer", "writer"]
-
-
-def write_rating_dataset(root: Path, name: str = "tinyr", occupation_of=None) -> tuple[Path, str]:
-    """20 users x 10 ratings over 15 items (1..5, from user and item effects), plus a ``.user`` file."""
-    rng = random.Random(0)
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for user in range(20):
-        for item in rng.sample(range(15), 10):
-            rating = min(5, max(1, round(3 + (user % 3 - 1) + (item % 3 - 1) + rng.choice([-1, 0, 0, 1]))))
-            lines.append(f"u{user}\ti{item}\t{rating}\t{1000 * user + item}")
-    (folder / f"{name}.inter").write_text("\n".join(lines) + "\n")
-    occupation_of = occupation_of or {}
-    users = ["user_id:token\tage:token\toccupation:token"]
-    users += [f"u{u}\t{20 + u}\t{occupation_of.get(u, OCCUPATIONS[u % 4])}" for u in range(20)]
-    (folder / f"{name}.user").write_text("\n".join(users) + "\n")
-    return root, name
-
-
-def occupation_overrides(data_path: Path) -> dict:
-    return {**FAST_RATING, "data_path": data_path, "user_side_features": ["occupation"],
-            "load_col": {"inter": ["user_id", "item_id", "rating"], "user": ["user_id", "occupation"]}}
-
-
-def build(model: str, dataset: str, overrides: dict):
-    """(config, dataset, train, valid, test, model) without training."""
-    config = build_config(model, dataset, overrides=overrides)
-    init_seed(config["seed"], config["reproducibility"])
-    data = create_dataset(config)
-    train, valid, test = data_preparation(config, data)
-    return config, data, train, valid, test, config.model_class(config, train._dataset)
-
-
-@pytest.fixture
-def rating_data(tmp_path) -> tuple[Path, str]:
-    return write_rating_dataset(tmp_path / "data")
+from tests.models.rating import FAST_RATING, build
 
 
 def test_registered_without_colliding_with_recbole():
@@ -128,51 +84,6 @@ def test_bias_reg_weight_defaults_to_reg_weight(rating_data):
     base = {**FAST_RATING, "data_path": data_path, "reg_weight": 0.3}
     assert build("BiasedMF", name, base)[-1].bias_reg_weight == 0.3
     assert build("BiasedMF", name, {**base, "bias_reg_weight": 0.0})[-1].bias_reg_weight == 0.0
-
-
-def test_occupation_embedding_is_read_from_the_user_file(tmp_path):
-    data_path, name = write_rating_dataset(tmp_path / "a")
-    _, data, _, _, _, model = build("DeepMF", name, occupation_overrides(data_path))
-    tokens = data.field2id_token["occupation"]
-    user_tokens = data.field2id_token["user_id"]
-    for internal_id in range(1, len(user_tokens)):
-        user = int(user_tokens[internal_id][1:])
-        assert tokens[model.user_occupation[internal_id]] == OCCUPATIONS[user % 4]
-    assert model.side_embeddings["occupation"].num_embeddings == len(OCCUPATIONS) + 1  # + padding
-    assert model.mlp.mlp_layers[1].in_features == 2 * 4 + 2 + 3
-
-    # Same data, same seed, only u0's occupation differs (artist -> writer): only u0's predictions change.
-    moved_path, _ = write_rating_dataset(tmp_path / "b", occupation_of={0: "writer"})
-    _, moved_data, _, _, _, moved = build("DeepMF", name, occupation_overrides(moved_path))
-    assert moved_data.field2id_token["user_id"].tolist() == user_tokens.tolist()
-    with torch.no_grad():  # the same vector for the same occupation name in both models (ids differ)
-        for token in OCCUPATIONS:
-            vector = torch.full((3,), float(OCCUPATIONS.index(token)))
-            model.side_embeddings["occupation"].weight[data.field2token_id["occupation"][token]] = vector
-            moved.side_embeddings["occupation"].weight[moved_data.field2token_id["occupation"][token]] = vector
-    uid = {token: i for i, token in enumerate(user_tokens)}
-    users = torch.tensor([uid["u0"], uid["u0"], uid["u1"]])
-    interaction = {"user_id": users, "item_id": torch.tensor([1, 2, 1])}
-    model.eval(), moved.eval()
-    before, after = model.predict(interaction), moved.predict(interaction)
-    assert torch.all(before[:2] != after[:2]) and before[2] == after[2]
-
-
-def test_side_feature_must_be_loaded(rating_data):
-    data_path, name = rating_data
-    overrides = {**FAST_RATING, "data_path": data_path, "user_side_features": ["occupation"]}
-    with pytest.raises(ValueError, match="user side feature 'occupation' is not loaded; add it to load_col"):
-        build("DeepMF", name, overrides)
-
-
-def test_run_reports_rmse_and_mae(rating_data, tmp_path):
-    data_path, name = rating_data
-    result = run("DeepMF", name, overrides=occupation_overrides(data_path), output_dir=tmp_path / "run")
-    assert set(result["test_result"]) == {"rmse", "mae"}
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["test_result"] == result["test_result"]
-    assert 0 < result["test_result"]["mae"] <= result["test_result"]["rmse"] < 4
-    assert result["best_valid_result"] == {} and result["best_valid_score"] is None  # 75/0/25: no valid part
-    assert result["epochs"] == 2 and result["eval_protocol"].startswith("split {'RS': [0.75, 0.0, 0.25]}")
 
 
 def test_same_seed_same_rmse(rating_data, tmp_path):

@@ -1,0 +1,50 @@
+"""recbole_ext.training.optim: AdagradM as the official GRU4Rec updates, and the trainer that knows it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole_ext.data.loading import load_dataset, make_loaders
+
+from recbole_ext import build_config
+from recbole_ext.errors import ConfigError
+from recbole_ext.models.gru4recpaper import GRU4RecPaper
+from recbole_ext.training.optim import AdagradM, ExtendedTrainer
+from tests.helpers import FAST
+
+SMALL = {**FAST, "layers": [8], "n_sample": 4}
+
+# A 3 x 4 score matrix: row b scores the mini-batch's 3 targets (items 1, 2, 3: the positive is
+# the diagonal) and one shared sample (item 4).
+SCORES = torch.tensor([[2.0, 0.5, -1.0, 1.5], [0.3, 1.0, 2.0, -0.5], [-1.0, 0.0, 0.5, 0.2]])
+
+
+def test_adagradm_update_exact():
+    # loss = 2 p: g = 2. acc = 4 -> mom = -0.1 * 2 / 2 = -0.1, p = 0.9; acc = 8 ->
+    # mom = 0.5 * -0.1 - 0.1 * 2 / sqrt(8) = -0.1207107, p = 0.7792893 (eps 1e-6 inside the sqrt).
+    p = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = AdagradM([p], lr=0.1, momentum=0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        (2 * p).sum().backward()
+        opt.step()
+    assert p.item() == pytest.approx(0.7792893, abs=1e-6)
+
+
+def test_options_build_and_adagradm_trainer(tiny_dataset):
+    data_path, name = tiny_dataset
+    config = build_config("GRU4RecPaper", name, overrides={
+        **SMALL, "data_path": str(data_path), "constrained_embedding": False, "embedding_size": 0,
+        "layers": [6, 4], "momentum": 0.2})
+    dataset = load_dataset(config)
+    train, _, _ = make_loaders(config, dataset)
+    model = GRU4RecPaper(config, train._dataset)
+    # One-hot input: a [n_items, 3 H] table feeding a GRU whose input matrix is a frozen identity.
+    assert model.item_embedding.weight.shape == (dataset.item_num, 18)
+    assert torch.equal(model.gru_stack[0].weight_ih_l0, torch.eye(18))
+    assert not model.gru_stack[0].weight_ih_l0.requires_grad
+    assert [g.hidden_size for g in model.gru_stack] == [6, 4] and model.out_embedding.weight.shape[1] == 4
+    trainer = ExtendedTrainer(config, model)
+    assert isinstance(trainer.optimizer, AdagradM) and trainer.optimizer.param_groups[0]["momentum"] == 0.2
+    with pytest.raises(ConfigError, match="loss_type='hinge' is not allowed for GRU4RecPaper: use one of CE"):
+        build_config("GRU4RecPaper", name, overrides={**SMALL, "data_path": str(data_path), "loss_type": "hinge"})
