@@ -188,7 +188,7 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
 def _autocast(precision: str, device: Any) -> Any:
     if precision == "fp32":
         return contextlib.nullcontext
-    from recbole_ext.training.precision import autocast
+    from recbole_ext.precision import autocast
 
     return lambda: autocast(precision, device)
 

@@ -32,7 +32,7 @@ from recbole_ext import protocols
 from recbole_ext.data.sampling import NegativeArgs
 from recbole_ext.errors import ConfigError, DataError
 from recbole_ext.protocols import PROTOCOLS
-from recbole_ext.training.precision import PRECISIONS, unsupported
+from recbole_ext.precision import PRECISIONS, unsupported
 
 # ------------------------------------------------------------------------------------ known keys
 # Our own keys outside any model YAML (the pipeline's); RecBole's are read from its YAML and code.

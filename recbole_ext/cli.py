@@ -22,7 +22,7 @@ from pathlib import Path
 from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.training.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
-from recbole_ext.training.distributed import resume_command, this_rank
+from recbole_ext.torchrun import resume_command, this_rank
 from recbole_ext.errors import (
     ConfigError, DataError, Interrupted, UnknownDatasetError, UnknownModelError, interrupt_on_signals,
 )

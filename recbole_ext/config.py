@@ -37,7 +37,7 @@ from recbole.utils import ModelType
 from recbole_ext.data.converters import DEFAULT_NAMES as CONVERTER_NAMES
 from recbole_ext.data.converters import SOURCES as CONVERTER_SOURCES
 from recbole_ext import checks
-from recbole_ext.training import distributed
+from recbole_ext.torchrun import gpu_of_this_rank, launched
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
 
@@ -112,9 +112,9 @@ def stacked_config_dict(
     users.update(overrides or {})
     merged.update(users)
     merged.setdefault("data_path", str(DEFAULT_DATA_PATH))
-    if distributed.launched() and str(merged.get("gpu_id", "0")).strip():
+    if launched() and str(merged.get("gpu_id", "0")).strip():
         # under torchrun each rank sees one GPU, its LOCAL_RANK-th (RecBole sets CUDA_VISIBLE_DEVICES)
-        merged["gpu_id"] = distributed.gpu_of_this_rank()
+        merged["gpu_id"] = gpu_of_this_rank()
     if merged.get("loss_type") == "CE" and "train_neg_sample_args" not in users:
         # CE samples no negatives (a default set for BCE does not carry over), and RecBole 1.2.1
         # refuses CE with its own default negative sampling unless told "None".

@@ -48,6 +48,7 @@ from recbole.utils import EvaluatorType, ModelType
 from recbole_ext.errors import ConfigError
 from recbole_ext.data.prefix_rows import prefix_fields
 from recbole_ext.data.sampling import NegativeSampler, as_generator, popularity_weights
+from recbole_ext.data.shards import Shard, sharded
 from recbole_ext.data.user_sequences import UserSequences
 
 PROTOCOLS = ("recbole", "full_masked", "sampled_masked")  # ranking_protocol (checks.RULES refuses others)
@@ -86,21 +87,22 @@ def general_eval_loaders(config: Any, valid_data: Any, test_data: Any) -> tuple[
     return valid_data, test_data
 
 
-def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any) -> tuple[Any, Any]:
-    """The validation and test loaders of the configured protocol over the split's views."""
+def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any, shard: Shard | None = None) -> tuple[Any, Any]:
+    """The validation and test loaders of the configured protocol over the split's views (``shard``: this
+    process's share of each batch, :mod:`recbole_ext.data.shards`)."""
     protocol = protocol_name(config)
     loaders = []
     for phase, view in (("valid", valid_view), ("test", test_view)):
         seed = int(config["seed"]) + (1 if phase == "valid" else 2)
         if protocol == "full_masked":
-            loaders.append(MaskedFullSortEvalDataLoader(config, view))
+            loaders.append(sharded(MaskedFullSortEvalDataLoader, shard)(config, view))
             continue
         if protocol == "sampled_masked":
             n_neg, distinct, exclude_seen, weights = int(config["ranking_neg_num"]), True, True, None
         else:
             mode = config["eval_args"]["mode"][phase]
             if mode == "full":
-                loaders.append(EvalRowsDataLoader(config, view))
+                loaders.append(sharded(EvalRowsDataLoader, shard)(config, view))
                 continue
             if mode[:3] not in ("uni", "pop") or not mode[3:].isdigit():
                 raise ConfigError(f"eval_args mode {mode!r} is not one sequential models can be evaluated with: "
@@ -109,7 +111,8 @@ def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any) -> tup
             weights = None
             if mode.startswith("pop"):  # popularity in the training items
                 weights = popularity_weights(view.split.train_sequences(view.sequences).items, view.item_num)
-        loaders.append(CandidateEvalDataLoader(config, view, n_neg, seed, distinct, exclude_seen, weights, phase))
+        loaders.append(sharded(CandidateEvalDataLoader, shard)(config, view, n_neg, seed, distinct, exclude_seen, weights,
+                                                              phase))
     return loaders[0], loaders[1]
 
 

@@ -121,6 +121,24 @@ def test_every_module_has_its_test_file():
     assert not missing, f"modules without their test file: {missing}"
 
 
+COMMANDS = {"recbole_ext.cli", "recbole_ext.tuning", "recbole_ext.bench", "recbole_ext.split",
+            "recbole_ext.recommend", "recbole_ext.convert"}
+
+
+def test_a_run_flows_downward():
+    """Commands on top, then training (a run), then what a run is made of (configuration, protocols,
+    models, data, basics): nothing imports a command but a command, nothing below training imports it."""
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    upward = []
+    for name, path in sorted(files.items()):
+        imported = imports_of(path, set(files))
+        if name not in COMMANDS:
+            upward += [f"{name} -> {other}" for other in sorted(imported & COMMANDS)]
+        if name not in COMMANDS and not name.startswith("recbole_ext.training"):
+            upward += [f"{name} -> {other}" for other in sorted(imported) if other.startswith("recbole_ext.training")]
+    assert not upward, "imports that climb back up: " + ", ".join(upward)
+
+
 def test_one_version_number():
     setup_text = (PACKAGE.parent / "setup.py").read_text(encoding="utf-8")
     assert not re.search(r'version="\d', setup_text)  # setup.py reads recbole_ext.__version__

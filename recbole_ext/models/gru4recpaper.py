@@ -22,7 +22,7 @@ follows Tan et al. 2016):
       one-hot (``embedding_size: 0``), a separate embedding, or ``Wy`` itself
       (``constrained_embedding``); GRU layers of any sizes (``layers``) with biases, dropout on the
       input and after every layer; ``final_act`` on the training scores; the official init;
-      ``learner: adagradm`` (Adagrad with momentum, :mod:`recbole_ext.training.optim`);
+      ``learner: adagradm`` (Adagrad with momentum, :mod:`recbole_ext.models.optim`);
     - ``session_gap_seconds``: sessions cut at inactivity gaps, in training and in evaluation.
     - Unused stock keys: ``hidden_size``, ``num_layers``, ``dropout_prob``.
 
@@ -54,7 +54,7 @@ from torch.nn import functional as F
 from recbole_ext.models import losses
 from recbole_ext.models.parent import ParentConfig
 from recbole_ext.data.sessions import SessionDataLoader, session_gap
-from recbole_ext.training.optim import ExtendedTrainer
+from recbole_ext.models.optim import ExtendedTrainer
 from recbole_ext.data.sampling import NegativeSampler, as_generator, popularity_weights
 
 LOSSES = ("CE", "BPR-max", "TOP1-max", "BPR", "TOP1")

@@ -12,7 +12,7 @@ What is sharded and what is exact:
 
 * **Training**: every rank's loader draws the same shuffled global batches (the loaders' seeded
   generator); rank ``r`` builds and trains on the ``r``-th contiguous share of each batch
-  (:func:`shard_batches`), so the ranks' rows are disjoint and reshuffled every epoch. Gradients
+  (its loaders are :mod:`recbole_ext.data.shards`' sharded loaders), so the ranks' rows are disjoint and reshuffled every epoch. Gradients
   are averaged by DDP; each rank's loss is weighted by its share of the batch's loss terms (the
   non-padding targets every model here averages over, :func:`loss_terms`), so the update is the
   one-process update of the same global batch, up to the order of float sums. Random draws
@@ -54,7 +54,9 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 from recbole.evaluator import Collector
 
 from recbole_ext.compat import load_trusted_checkpoint
-from recbole_ext.errors import ConfigError, RecboleExtError, RunError
+from recbole_ext.data.shards import Shard
+from recbole_ext.torchrun import launched
+from recbole_ext.errors import RecboleExtError, RunError
 
 ROW_KEYS = ("rec.items", "rec.topk", "rec.meanrank", "rec.score", "data.label")  # RecBole's per-row results
 TIMEOUT = datetime.timedelta(minutes=30)  # a collective waits this long for a slow rank
@@ -74,17 +76,12 @@ class World:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def shard(self) -> Shard:
+        """This rank's share of every batch."""
+        return Shard(self.rank, self.size)
 
-def launched() -> bool:
-    """Whether this process was started by ``torchrun`` (its environment names the world)."""
-    return "WORLD_SIZE" in os.environ and "RANK" in os.environ
 
-
-def gpu_of_this_rank() -> str:
-    """The ``gpu_id`` of this rank: the ``LOCAL_RANK``-th GPU of ``CUDA_VISIBLE_DEVICES`` (or of all)."""
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    return visible[local_rank] if local_rank < len(visible) else str(local_rank)
 
 
 def join(device: torch.device) -> World | None:
@@ -126,19 +123,6 @@ def is_peer_failure(error: BaseException) -> bool:
     return isinstance(error, dist.DistError) or "/gloo/" in text or "NCCL" in text or "Connection closed by peer" in text
 
 
-def this_rank() -> int:
-    """This process's rank under torchrun (0 otherwise), known before the process group starts."""
-    return int(os.environ.get("RANK", 0))
-
-
-def resume_command(run_dir: Any) -> str:
-    """The command that resumes ``run_dir``: under torchrun, with this launch's numbers of processes."""
-    if not launched():
-        return f"python run.py --resume {run_dir}"
-    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
-    nodes = int(os.environ["WORLD_SIZE"]) // max(per_node, 1)
-    where = "--standalone" if nodes == 1 else f"--nnodes {nodes} --rdzv_endpoint HOST:PORT (as before)"
-    return f"torchrun {where} --nproc_per_node {per_node} run.py --resume {run_dir}"
 
 
 def broadcast_object(value: Any, world: World | None) -> Any:
@@ -200,33 +184,6 @@ def one_copy_per_machine(build: Callable[[], Any], to_files: Callable[[Any, Path
     return value
 
 
-def share_bounds(n: int, world: World) -> tuple[int, int]:
-    """Rank ``world.rank``'s contiguous share [start, stop) of ``n`` rows (sizes differ by at most 1)."""
-    return n * world.rank // world.size, n * (world.rank + 1) // world.size
-
-
-def shard_batches(loader: Any, world: World) -> None:
-    """Make ``loader`` build only this rank's share of each batch (it still draws the whole batch's indices).
-
-    A batch with fewer rows than ranks leaves some ranks none: they build the batch's first row
-    and record an empty share, which weighs nothing in training and is dropped from evaluation.
-    ``loader.shares`` lists ``(rows of the share, rows built)`` of every batch since it was cleared.
-    """
-    if loader.num_workers:
-        raise ConfigError(f"worker={loader.num_workers}: under torchrun each rank builds its batches in its own "
-                          "process; set --worker=0 (start more ranks instead).")
-    whole_batch = loader.collate_fn
-    loader.shares = []
-
-    def collate_share(index):
-        start, stop = share_bounds(len(index), world)
-        share = index[start:stop]
-        loader.shares.append((len(share), max(len(share), 1)))
-        return whole_batch(share if len(share) else index[:1])
-
-    loader.collate_fn = collate_share  # torch's DataLoader reads it anew for every epoch's iterator
-
-
 def loss_terms(interaction: Any, iid_field: str) -> int:
     """How many terms a batch's loss averages over: its non-padding targets (every model here)."""
     return int(torch.count_nonzero(interaction[iid_field]))
@@ -262,8 +219,7 @@ class DataParallelTrainer:
         self._shares: list[tuple[int, int]] = []
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        self._shares = train_data.shares
-        self._shares.clear()
+        self._shares = train_data.shares  # the sharded loader's record of the pass it is making
         return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func or self._shared_loss,
                                     show_progress=show_progress and self.world.is_main)
 
@@ -291,8 +247,7 @@ class DataParallelTrainer:
             if self.world.is_main:
                 self._load_best(model_file)
             broadcast_module(self.model, self.world)
-        self.eval_collector.shares = eval_data.shares
-        eval_data.shares.clear()
+        self.eval_collector.shares = eval_data.shares  # the sharded loader's record of the pass it is making
         with collective("evaluation"):
             return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress and self.world.is_main)
 
@@ -319,7 +274,7 @@ class GatheredCollector(Collector):
     """RecBole's ``Collector`` whose per-row results come from every rank, in one-process order.
 
     ``shares`` is the evaluation loader's list of ``(rows of the share, rows built)`` per batch
-    (:func:`shard_batches`): rank r's rows of batch b follow rank r-1's, as in the whole batch.
+    (:class:`recbole_ext.data.shards.ShardedBatches`): rank r's rows of batch b follow rank r-1's, as in the whole batch.
     """
 
     def __init__(self, config: Any, world: World) -> None:

@@ -26,6 +26,7 @@ Every run gets its own output directory, so parallel runs never overwrite each o
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ from recbole_ext.errors import Interrupted, RunError
 from recbole_ext.outputs import (
     CHECKPOINT_DIR, FAILED_MARK, RESULT, RESUME_STATE, RUN_SPEC, check_fresh_run_dir, new_run_dir, write_atomically,
 )
+from recbole_ext.torchrun import resume_command
 from recbole_ext.training import distributed
 from recbole_ext.training.run_state import (
     RunState, TimeCapReached, check_config_unchanged, check_resume_state, generators_of, plain_value,
@@ -158,10 +160,10 @@ def _run_in_directory(config: Config, run_dir: Path, spec: Mapping[str, Any] | N
         else:
             reason = f"{type(error).__name__}: {error}"
         (run_dir / FAILED_MARK).write_text(
-            f"{reason}\n" + (f"Resume with: {distributed.resume_command(run_dir)}\n" if resumable else ""))
+            f"{reason}\n" + (f"Resume with: {resume_command(run_dir)}\n" if resumable else ""))
         if isinstance(error, distributed.RankLost) and resumable:
             raise distributed.RankLost(f"{error}: the state after the last completed validation is kept; resume "
-                                       f"with: {distributed.resume_command(run_dir)}") from None
+                                       f"with: {resume_command(run_dir)}") from None
         raise
     (run_dir / FAILED_MARK).unlink(missing_ok=True)
     write_atomically(run_dir / RESULT, json.dumps(result, indent=2) + "\n")
@@ -184,16 +186,13 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         closing.enter_context(contextlib.chdir(workdir))
         logger = closing.enter_context(run_logger(config, workdir / "run.log"))
         init_seed(config["seed"], config["reproducibility"])
-        dataset = load_dataset(config, world)
+        dataset = load_dataset(config, None if world is None or world.size == 1 else
+                               functools.partial(distributed.one_copy_per_machine, world=world))
         logger.info(dataset)
         data_notes = [*getattr(dataset, "filter_notes", []), *check_trainable(config, dataset)]
         for note in data_notes:
             logger.warning(note)
-        train_data, valid_data, test_data = make_loaders(config, dataset)
-        if world is not None:
-            for loader in (train_data, valid_data, test_data):
-                if loader:
-                    distributed.shard_batches(loader, world)
+        train_data, valid_data, test_data = make_loaders(config, dataset, world.shard if world else None)
 
         # Each rank its own seed (dropout ...); DDP starts every rank from rank 0's initial model.
         init_seed(config["seed"] + (world.rank if world else 0), config["reproducibility"])

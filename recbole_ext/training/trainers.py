@@ -1,6 +1,6 @@
 """The trainer of a run, composed in one place (:func:`trainer_class_for`) from RecBole's (or the model's
 own) and the mixins this package adds: ranking in item chunks (:class:`RankingTrainer`), ``precision``
-(:func:`recbole_ext.training.precision.with_precision`) and data-parallel training
+(:func:`recbole_ext.precision.with_precision`) and data-parallel training
 (:func:`recbole_ext.training.distributed.data_parallel`).
 """
 
@@ -13,7 +13,7 @@ from recbole.utils import ModelType, get_trainer
 
 from recbole_ext.protocols import Candidates, ranks_in_item_chunks
 from recbole_ext.training import distributed
-from recbole_ext.training.precision import with_precision
+from recbole_ext.precision import with_precision
 
 
 def trainer_class_for(config: Any, world: distributed.World | None = None) -> type:

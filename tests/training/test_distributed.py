@@ -165,18 +165,3 @@ def test_killing_one_rank_fails_with_one_line_and_the_run_resumes(data_path, tmp
     assert result["resumed"] and result["world_size"] == 2 and result["epochs"] == 60
 
 
-def test_rank_shares_are_disjoint_contiguous_and_cover_the_batch():
-    for n in (0, 1, 2, 7, 8):
-        shares = [distributed.share_bounds(n, distributed.World(rank, 3, rank)) for rank in range(3)]
-        assert shares[0][0] == 0 and shares[-1][1] == n
-        assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
-        assert max(b - a for a, b in shares) - min(b - a for a, b in shares) <= 1
-
-
-def test_resume_command_names_torchrun_under_torchrun(monkeypatch):
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert distributed.resume_command("d") == "python run.py --resume d"
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
-    assert distributed.resume_command("d").startswith("torchrun --nnodes 2")

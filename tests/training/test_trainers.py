@@ -9,7 +9,7 @@ from recbole.trainer import Trainer
 
 from recbole_ext import build_config
 from recbole_ext.protocols import Candidates, CandidateEvalDataLoader, ranks_in_item_chunks
-from recbole_ext.training.optim import ExtendedTrainer
+from recbole_ext.models.optim import ExtendedTrainer
 from recbole_ext.training.trainers import RankingTrainer, items_per_chunk, ranking, trainer_class_for
 
 

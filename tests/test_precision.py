@@ -9,7 +9,7 @@ from recbole_ext import build_config, run
 from recbole_ext.errors import ConfigError
 from recbole_ext.models.sasrecpaper import SASRecPaper
 from recbole_ext.training.trainers import trainer_class_for
-from recbole_ext.training.precision import autocast, unsupported
+from recbole_ext.precision import autocast, unsupported
 from tests.helpers import FAST_SASREC
 
 BF16_HERE = unsupported("bf16", "cpu") is None

@@ -1,4 +1,4 @@
-"""recbole_ext.training.optim: AdagradM as the official GRU4Rec updates, and the trainer that knows it."""
+"""recbole_ext.models.optim: AdagradM as the official GRU4Rec updates, and the trainer that knows it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from recbole_ext.data.loading import load_dataset, make_loaders
 from recbole_ext import build_config
 from recbole_ext.errors import ConfigError
 from recbole_ext.models.gru4recpaper import GRU4RecPaper
-from recbole_ext.training.optim import AdagradM, ExtendedTrainer
+from recbole_ext.models.optim import AdagradM, ExtendedTrainer
 from tests.helpers import FAST
 
 SMALL = {**FAST, "layers": [8], "n_sample": 4}
