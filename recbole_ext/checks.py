@@ -267,6 +267,7 @@ def check_values(config: Any, model_class: type) -> None:
         raise ConfigError(f"hidden_size={hidden} is not a multiple of n_heads={heads}: each attention head takes "
                           f"hidden_size / n_heads dimensions (e.g. --n_heads={_divisor_near(hidden, heads)}).")
     _check_eval_args(config["eval_args"] or {})
+    protocols.check(config)
     _check_valid_metric(config)
 
 

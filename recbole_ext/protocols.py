@@ -74,17 +74,24 @@ def ranks_in_item_chunks(config: Any) -> bool:
             and all(m in TOP_K_METRICS for m in metrics))
 
 
-def general_eval_loaders(config: Any, valid_data: Any, test_data: Any) -> tuple[Any, Any]:
-    """RecBole's loaders of a non-sequential model, checked against the configured protocol."""
+def check(config: Any) -> None:
+    """What the configured protocol needs of the model and ``eval_args``, checked with the rest of the
+    configuration (:func:`recbole_ext.checks.check_values`), before any data loads."""
     protocol = protocol_name(config)
-    if protocol == "sampled_masked":
-        raise ConfigError(f"ranking_protocol sampled_masked ranks sequential histories; {config['model']} is not "
-                          "sequential: use ranking_protocol full_masked (RecBole masks its history).")
-    if protocol == "full_masked":
-        modes = config["eval_args"]["mode"]
-        if any(modes[phase] != "full" for phase in ("valid", "test")):
+    modes = (config["eval_args"] or {}).get("mode") or {}
+    modes = modes if isinstance(modes, dict) else {"valid": modes, "test": modes}
+    if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+        if protocol == "sampled_masked":
+            raise ConfigError(f"ranking_protocol sampled_masked ranks sequential histories; {config['model']} is not "
+                              "sequential: use ranking_protocol full_masked (RecBole masks its history).")
+        if protocol == "full_masked" and any(modes.get(phase) != "full" for phase in ("valid", "test")):
             raise ConfigError("ranking_protocol full_masked with a non-sequential model needs eval_args mode: full.")
-    return valid_data, test_data
+        return
+    if protocol == "recbole":
+        for mode in (modes.get("valid"), modes.get("test")):
+            if mode != "full" and (str(mode)[:3] not in ("uni", "pop") or not str(mode)[3:].isdigit()):
+                raise ConfigError(f"eval_args mode {mode!r} is not one sequential models can be evaluated with: "
+                                  "use full, uniN or popN (e.g. uni100), or ranking_protocol full_masked.")
 
 
 def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any, shard: Shard | None = None) -> tuple[Any, Any]:
@@ -104,9 +111,6 @@ def sequential_eval_loaders(config: Any, valid_view: Any, test_view: Any, shard:
             if mode == "full":
                 loaders.append(sharded(EvalRowsDataLoader, shard)(config, view))
                 continue
-            if mode[:3] not in ("uni", "pop") or not mode[3:].isdigit():
-                raise ConfigError(f"eval_args mode {mode!r} is not one sequential models can be evaluated with: "
-                                  "use full, uniN or popN (e.g. uni100), or ranking_protocol full_masked.")
             n_neg, distinct, exclude_seen = int(mode[3:]), False, False
             weights = None
             if mode.startswith("pop"):  # popularity in the training items

@@ -195,3 +195,20 @@ def test_full_ranking_rows_per_batch_respect_the_score_matrix_budget(tmp_path):
     assert tiny_budget["test_result"] == whole["test_result"]
 
 
+
+
+@pytest.mark.parametrize("model, overrides, message", [
+    ("BPR", {"ranking_protocol": "sampled_masked"}, "ranks sequential histories; BPR is not sequential"),
+    ("BPR", {"ranking_protocol": "full_masked", "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO",
+                                                             "group_by": "user", "mode": "uni100"}},
+     "full_masked with a non-sequential model needs eval_args mode: full"),
+    ("SASRec", {"loss_type": "CE", "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
+                                                 "mode": "labeled"}}, "eval_args mode 'labeled' is not one sequential"),
+])
+def test_a_protocol_the_model_cannot_use_is_refused_with_the_configuration(tiny_dataset, model, overrides, message):
+    from recbole_ext import build_config
+    from recbole_ext.errors import ConfigError
+
+    data_path, name = tiny_dataset
+    with pytest.raises(ConfigError, match=message):
+        build_config(model, name, overrides={"data_path": str(data_path), "state": "WARNING", **overrides})

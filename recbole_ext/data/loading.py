@@ -20,7 +20,7 @@ from recbole.data.utils import create_samplers, get_dataloader
 from recbole.utils import ModelType
 
 from recbole_ext.errors import ConfigError
-from recbole_ext.protocols import general_eval_loaders, sequential_eval_loaders
+from recbole_ext.protocols import sequential_eval_loaders
 from recbole_ext.data.prefix_rows import PrefixRowDataLoader
 from recbole_ext.data.sequence_dataset import SequenceDataset
 from recbole_ext.data.shards import Shard, sharded
@@ -56,8 +56,7 @@ def make_loaders(config: Any, dataset: Any, shard: Shard | None = None) -> tuple
     """(train, valid, test) loaders of ``dataset`` under the configured split and protocol; with ``shard``
     (a data-parallel run) each builds only that share of every batch (:mod:`recbole_ext.data.shards`)."""
     if not is_sequential(config):
-        train, valid, test = data_preparation(config, dataset) if shard is None else general_loaders(config, dataset, shard)
-        return (train, *general_eval_loaders(config, valid, test))
+        return data_preparation(config, dataset) if shard is None else general_loaders(config, dataset, shard)
     train_view, valid_view, test_view = dataset.build()
     loader_class = getattr(config.model_class, "train_loader_class", None) or PrefixRowDataLoader
     train = sharded(loader_class, shard)(config, train_view, None, shuffle=config["shuffle"])

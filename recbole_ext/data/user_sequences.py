@@ -5,12 +5,13 @@ its sequential models put a loss on the last position only. The papers of SASRec
 GRU4Rec train on each user's whole training sequence instead. This module gives them:
 
 * :class:`UserSequences`: every user's items in time order as CSR arrays (``users`` [U],
-  ``indptr`` [U + 1], ``items`` [N], ``timestamps`` [N] or None), rebuilt exactly from the
-  datasets RecBole produced (its prefix rows: the first item of a user is the first item of the
-  row whose history has length 1, then every row's target in order). Built from the *train*
-  dataset it is the training sequences; from train, valid and test datasets it is the whole
-  history (:mod:`recbole_ext.protocols` masks with it).
-* :class:`UserSequenceDataLoader`: RecBole's training loader replaced by one row per user:
+  ``indptr`` [U + 1], ``items`` [N], ``timestamps`` [N] or None): what
+  :class:`~recbole_ext.data.sequence_dataset.SequenceDataset` holds, and its split's training
+  part (``dataset.split.train_sequences``); :mod:`recbole_ext.protocols` masks with the whole
+  history. (:meth:`UserSequences.from_datasets` rebuilds them from a general model's RecBole
+  splits, for recommendations.)
+* :class:`UserSequenceDataLoader`: the training loader of one row per user (a model's
+  ``train_loader_class``, in place of RecBole's prefix rows):
 
   ====================  ===========  ==================================================
   field                 shape        content
@@ -158,8 +159,9 @@ class UserSequences:
 class UserSequenceDataLoader(AbstractDataLoader):
     """RecBole training loader with one row per user: inputs, next items and negatives per position.
 
-    The batch layout is in the module docstring. Built from the train dataset RecBole produced
-    (``train_data._dataset``); ``sampler`` is accepted for RecBole's signature and not used.
+    The batch layout is in the module docstring. Built from the split's training view of a
+    :class:`~recbole_ext.data.sequence_dataset.SequenceDataset`; ``sampler`` is accepted for
+    RecBole's signature and not used.
     """
 
     def __init__(self, config: Any, dataset: Any, sampler: Any = None, shuffle: bool = True) -> None:
