@@ -38,7 +38,7 @@ from recbole.utils import init_seed
 from recbole_ext.flags import either_style
 from recbole_ext import build_config
 from recbole_ext.training.pipeline import run_config
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from results_page import publish
 from recbole_ext.outputs import best_checkpoint
 

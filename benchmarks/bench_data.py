@@ -8,7 +8,7 @@
 
 Each side runs in its own process (peak RSS is per process): ``recbole`` is RecBole 1.2.1's
 ``create_dataset`` + ``data_preparation`` (float32 time, one prefix row per interaction), ``ours``
-is :func:`recbole_ext.data.loading.load_dataset` + ``make_loaders`` (the sequence-native path; run
+is :func:`recbole_ext.loading.load_dataset` + ``make_loaders`` (the sequence-native path; run
 twice, so the second run reads the binary cache), ``run`` is a whole run of ours (``recbole_ext.run``:
 load, one epoch, validation and test; ``--epochs`` to change) in a temporary output directory.
 Prints a table and the ratios; a side that fails (e.g. RecBole out of memory) is a row saying so.
@@ -51,7 +51,7 @@ def measure(side: str, model: str, dataset: str, config_files: list[str], data_p
         data = create_dataset(config)
         train, valid, test = data_preparation(config, data)
     else:
-        from recbole_ext.data.loading import load_dataset, make_loaders
+        from recbole_ext.loading import load_dataset, make_loaders
 
         data = load_dataset(config)
         train, valid, test = make_loaders(config, data)

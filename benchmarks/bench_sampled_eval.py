@@ -25,7 +25,7 @@ from recbole.utils import init_seed
 
 from recbole_ext.flags import either_style
 from recbole_ext.config import build_config
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from results_page import publish
 
 

@@ -10,7 +10,7 @@ each stage in a process of its own so that each has its own peak RSS:
 
 ``generate``  the raw ``goodreads_interactions.csv`` (skipped when the file is already there);
 ``convert``   ``python -m recbole_ext.convert goodreads`` (streaming) -> ``NAME.inter``;
-``load``      :func:`recbole_ext.data.loading.load_dataset` + ``make_loaders`` of ``SASRecPaper`` with
+``load``      :func:`recbole_ext.loading.load_dataset` + ``make_loaders`` of ``SASRecPaper`` with
               ``configs/sasrec-goodreads-tutorial.yaml`` (``user_holdout``, 1,000 test users), the
               first time (text parsed, binary cache written);
 ``train``     the same, then ``--steps`` training steps (Adam, batch 128, BCE) and the test users
@@ -64,7 +64,7 @@ def train_and_evaluate(name: str, data_path: str, steps: int, score_mb: float, t
     from recbole_ext.protocols import CandidateEvalDataLoader, ranks_in_item_chunks
     from recbole_ext.training.trainers import items_per_chunk
     from recbole_ext.training.trainers import trainer_class_for
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
 
     def rss_mb() -> float:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

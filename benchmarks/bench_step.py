@@ -150,7 +150,7 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
 
     from recbole_ext.config import build_config
     from recbole_ext.training.trainers import trainer_class_for
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
 
     overrides: dict[str, Any] = {"state": "ERROR", "show_progress": False, "seed": args.seed}
     if args.data_path:

@@ -41,7 +41,7 @@ from recbole_ext.errors import ConfigError, DataError, RecboleExtError, RunError
 from recbole_ext.flags import either_style
 from recbole_ext.outputs import RESULT, atomic_path, best_checkpoint, check_output_path
 from recbole_ext.data.user_sequences import UserSequences
-from recbole_ext.data.loading import is_sequential, load_dataset, make_loaders
+from recbole_ext.loading import is_sequential, load_dataset, make_loaders
 
 
 def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: bool = False,

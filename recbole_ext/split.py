@@ -5,7 +5,7 @@
     recbole-ext-split --dataset D [--model M] [--data_path=DIR] [--config_files ...] [--key=value ...] --output FILE
 
 The data and the protocol are loaded exactly as a run of ``--model`` (default SASRecPaper) with the
-same configuration loads them (:func:`recbole_ext.data.loading.load_dataset`, the same seeds);
+same configuration loads them (:func:`recbole_ext.loading.load_dataset`, the same seeds);
 nothing is trained. The TSV has one row per evaluation target, validation rows first::
 
     user_id  phase  item_id  timestamp  history_length  [negatives]
@@ -33,7 +33,7 @@ from recbole_ext.config import build_config
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
 from recbole_ext.protocols import CandidateEvalDataLoader, sequential_eval_loaders
-from recbole_ext.data.loading import is_sequential, load_dataset
+from recbole_ext.loading import is_sequential, load_dataset
 from recbole_ext.outputs import atomic_path, check_output_path
 
 HEADER = ["user_id", "phase", "item_id", "timestamp", "history_length"]

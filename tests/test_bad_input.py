@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recbole_ext.data.loading import load_dataset
+from recbole_ext.loading import load_dataset
 
 from recbole_ext import build_config, cli
 from recbole_ext.errors import RecboleExtError

@@ -7,7 +7,7 @@ import pytest
 
 from recbole_ext import build_config, cli
 from recbole_ext.models import MODELS
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from tests.helpers import FAST, tiny_rows, write_inter
 
 FINAL_ACT_FORMS = ["linear", "tanh", "elu", "elu-0.5", "ELU-2"]  # samples of GRU4RecPaper's parser's forms

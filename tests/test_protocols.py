@@ -151,7 +151,7 @@ def test_sampled_masked_refuses_more_negatives_than_unseen_items(tmp_path):
 
 def test_sampled_masked_draws_exactly_100_distinct_negatives_on_ml100k():
     from recbole_ext import build_config
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
 
     config = build_config("SASRecPaper", "ml-100k", overrides={"ranking_protocol": "sampled_masked", "state": "WARNING"})
     _, valid, test = make_loaders(config, load_dataset(config))
@@ -185,7 +185,7 @@ def test_full_ranking_rows_per_batch_respect_the_score_matrix_budget(tmp_path):
               "eval_batch_size": 256, "loss_type": "CE"}
     whole = run("SASRec", "tiny", overrides=common, output_dir=tmp_path / "whole")
     from recbole_ext.config import build_config
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
     budget = {**common, "max_score_matrix_mb": 0.001}  # 1,048 bytes: 6 rows of 41 float32 scores
     config = build_config("SASRec", "tiny", overrides=budget)
     assert not ranks_in_item_chunks(config)

@@ -38,7 +38,7 @@ GRU4Rec train on each user's whole training sequence instead. This module gives 
   :meth:`UserSequenceDataLoader.make_batch` (e.g. sliding windows, session splits).
 
 How it plugs in: a model class sets ``train_loader_class = UserSequenceDataLoader`` (or a
-subclass); :func:`recbole_ext.data.loading.make_loaders` builds ``train_loader_class(config, train_dataset)``.
+subclass); :func:`recbole_ext.loading.make_loaders` builds ``train_loader_class(config, train_dataset)``.
 RecBole's ``Trainer`` iterates it like its own loader; validation and test stay RecBole's
 leave-one-out rows.
 """

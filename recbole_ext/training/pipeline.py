@@ -6,7 +6,7 @@ downward, and nothing below calls back up::
     run / resume                                   (this module: the orchestration)
       build_config                                 recbole_ext.config, recbole_ext.checks
       run_config -> _run_in_directory -> _train_and_evaluate
-        load_dataset, make_loaders                 recbole_ext.data.loading, recbole_ext.protocols
+        load_dataset, make_loaders                 recbole_ext.loading, recbole_ext.protocols
         trainer_class_for(config, world)           recbole_ext.training.trainers
         RunState                                   recbole_ext.training.run_state (curve, time cap,
                                                    random generators, resume.pth)
@@ -49,7 +49,7 @@ from recbole.utils.logger import RemoveColorFilter, log_colors_config
 from recbole_ext import protocols
 from recbole_ext.checks import check_trainable
 from recbole_ext.config import build_config, resolve_config_file
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from recbole_ext.errors import Interrupted, RunError
 from recbole_ext.outputs import (
     CHECKPOINT_DIR, FAILED_MARK, RESULT, RESUME_STATE, RUN_SPEC, check_fresh_run_dir, new_run_dir, write_atomically,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.data.test_sequence_dataset import as_tokens, config_for, recbole_samples
 
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from tests.helpers import tiny_rows, write_inter
 
 def test_stock_loader_gives_recbole_prefix_rows_without_materialising_them(tmp_path):

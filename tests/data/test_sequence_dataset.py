@@ -13,7 +13,7 @@ from recbole.data.dataset import SequentialDataset
 
 from recbole_ext import build_config
 from recbole_ext.errors import DataError
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from tests.helpers import SHARED_DATA, tiny_rows, write_inter
 
 

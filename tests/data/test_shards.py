@@ -28,7 +28,7 @@ def test_rank_shares_are_disjoint_contiguous_and_cover_the_batch():
 
 def test_a_sharded_loader_builds_its_share_and_records_every_batch(tiny_dataset):
     from recbole_ext import build_config
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
     from tests.helpers import FAST_SASREC
 
     data_path, name = tiny_dataset

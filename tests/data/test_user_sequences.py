@@ -9,7 +9,7 @@ from recbole.utils import init_seed
 from recbole_ext import build_config
 from recbole_ext.data.user_sequences import UserSequenceDataLoader, UserSequences, right_align
 from recbole_ext.data.prefix_rows import PrefixRowDataLoader
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from tests.helpers import write_inter
 
 # (user, item, time), written out of time order: the dataset sorts by time.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from recbole_ext.data.loading import load_dataset
+from recbole_ext.loading import load_dataset
 from recbole.data.interaction import Interaction
 from torch.nn import functional as F
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 
 from recbole_ext import build_config
 from recbole_ext.errors import ConfigError

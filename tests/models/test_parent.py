@@ -19,7 +19,7 @@ def test_a_loss_the_parent_does_not_know_builds(tiny_dataset):
     config = build_config("SASRecPaper", name, overrides={
         **FAST_SASREC, "data_path": str(data_path), "loss_type": "gBCE",
         "train_neg_sample_args": {"distribution": "uniform", "sample_num": 2}})
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
 
     train, _, _ = make_loaders(config, load_dataset(config))
     model = SASRecPaper(config, train._dataset)

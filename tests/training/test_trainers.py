@@ -20,7 +20,7 @@ def test_item_chunks_give_full_scoring_s_metrics_without_a_rows_x_items_matrix(m
     from recbole.trainer import Trainer
     from recbole.utils import get_trainer
     from recbole_ext.config import build_config
-    from recbole_ext.data.loading import load_dataset, make_loaders
+    from recbole_ext.loading import load_dataset, make_loaders
     from tests.helpers import tiny_rows, write_inter
 
     write_inter(tmp_path / "data" / "tiny" / "tiny.inter", tiny_rows(n_users=30, n_items=40, per_user=12))

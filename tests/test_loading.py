@@ -1,11 +1,11 @@
-"""recbole_ext.data.loading: the dataset and the three loaders a configuration asks for."""
+"""recbole_ext.loading: the dataset and the three loaders a configuration asks for."""
 
 from __future__ import annotations
 
 import pytest
 
 from recbole_ext import build_config
-from recbole_ext.data.loading import load_dataset, make_loaders
+from recbole_ext.loading import load_dataset, make_loaders
 from recbole_ext.data.prefix_rows import PrefixRowDataLoader
 from recbole_ext.data.sequence_dataset import SequenceDataset
 from recbole_ext.data.user_sequences import UserSequenceDataLoader
