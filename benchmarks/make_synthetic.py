@@ -29,7 +29,6 @@ Nothing here is derived from a licensed file.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from recbole_ext.flags import either_style
+from recbole_ext.outputs import atomic_path
 
 SHAPES = {  # name: (interactions, users, items, minimum per user)
     "ml-20m": (20_000_263, 138_493, 26_744, 20),
@@ -81,9 +81,8 @@ def write(shape: str, output_dir: Path, seed: int = 0, zipf: float = 1.0, name: 
     csv = file_format == "goodreads-csv"
     path = output_dir / name / ("goodreads_interactions.csv" if csv else f"{name}.inter")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     written, started = 0, time.monotonic()
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write("user_id,book_id,is_read,rating,is_reviewed\n" if csv else "user_id:token\titem_id:token\ttimestamp:float\n")
         for first in range(0, users, USERS_PER_CHUNK):
             chunk = lengths[first:first + USERS_PER_CHUNK]
@@ -105,7 +104,6 @@ def write(shape: str, output_dir: Path, seed: int = 0, zipf: float = 1.0, name: 
             written += len(owner)
             print(f"\r{written:,} / {interactions:,} rows ({time.monotonic() - started:.0f} s)",
                   end="", file=sys.stderr, flush=True)
-    os.replace(tmp, path)
     print(file=sys.stderr)
     return path
 
