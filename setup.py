@@ -72,6 +72,7 @@ setup(
             "recbole-ext-bench=recbole_ext.bench:main",
             "recbole-ext-convert=recbole_ext.convert:main",
             "recbole-ext-split=recbole_ext.split:main",
+            "recbole-ext-evaluate=recbole_ext.evaluate:main",
         ]
     },
 )

@@ -2,6 +2,7 @@
 
     python -m recbole_ext.recommend RUN_DIR [--users U1 U2 ...] [--k 10] [--output recs.csv]
                                     [--include_seen] [--device cpu|cuda]
+    python -m recbole_ext.recommend RUN_DIR --phase test --k 20 --output lists.csv   # what the run ranked
 
 From Python::
 
@@ -14,6 +15,13 @@ models and stock ones) is loaded with the configuration it was trained with; the
 again from that configuration's ``data_path``. Each user's input is everything known of them
 (training, validation and test items, in time order): the recommendation is their next item. Items
 the user has seen are excluded unless ``include_seen``. Nothing is written into the run directory.
+
+``--phase valid`` / ``test`` (:func:`phase_lists`) gives instead the lists the run's evaluation ranked
+for that phase's targets: each target's history before it, masked as the run's protocol masks
+(``full_masked``: the items seen before the target; ``recbole``: nothing), and for a sampled
+protocol every candidate's score (the target and its negatives, drawn from the run's seed as the
+run drew them). ``python -m recbole_ext.evaluate`` scores such lists against the exported split:
+the run's own ``test_result``, or any other library's lists the same way.
 Only checkpoints inside the named run directory are loaded (they are unpickled: load only runs you
 trust, e.g. your own).
 """
@@ -41,6 +49,7 @@ from recbole_ext.errors import ConfigError, DataError, RecboleExtError, RunError
 from recbole_ext.flags import either_style
 from recbole_ext.outputs import RESULT, atomic_path, best_checkpoint, check_output_path
 from recbole_ext.data.user_sequences import UserSequences
+from recbole_ext.protocols import Candidates
 from recbole_ext.loading import is_sequential, load_dataset, make_loaders
 
 
@@ -162,6 +171,41 @@ def recommend(
     return out
 
 
+@torch.no_grad()
+def phase_lists(run_dir: str | Path, phase: str = "test", k: int = 20, device: str | None = None,
+                allow_unfinished: bool = False, data_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Rows ``{user_id, rank, item_id, score}`` of what the run's evaluation ranks for ``phase``'s targets:
+    each target's top ``k`` (full ranking), or every candidate's score (sampled protocols; ``rank`` among
+    them). Sequential runs only (their split is the one ``recbole-ext-split`` exports)."""
+    if phase not in ("valid", "test"):
+        raise ConfigError(f"--phase {phase!r}: use valid or test.")
+    config, dataset, model, _ = load_run(run_dir, device, allow_unfinished, data_path)
+    if not is_sequential(config):
+        raise ConfigError(f"{config['model']} is not a sequential model: --phase lists follow the sequential split "
+                          "that recbole-ext-split exports; use --users for this run's top-K lists.")
+    _, valid, test = make_loaders(config, dataset)
+    uid_field, out = dataset.uid_field, []
+    for interaction, history_index, _, _ in (valid if phase == "valid" else test):
+        scores = model.full_sort_predict(interaction.to(config["device"])).view(len(interaction), -1).float().cpu()
+        scores[:, 0] = -torch.inf  # padding
+        users = dataset.id2token(uid_field, interaction[uid_field].numpy())
+        if isinstance(history_index, Candidates):  # every candidate's score, best first
+            chosen = history_index.items
+            values = scores.gather(1, chosen)
+            order = values.argsort(dim=1, descending=True, stable=True)
+            chosen, values = chosen.gather(1, order), values.gather(1, order)
+        else:
+            if history_index is not None:  # full_masked: the items seen before each target
+                scores[history_index[0], history_index[1]] = -torch.inf
+            values, chosen = scores.topk(min(k, scores.size(1) - 1), dim=1)
+        for user, items, row_values in zip(users, chosen, values):
+            finite = torch.isfinite(row_values)
+            tokens = dataset.id2token(dataset.iid_field, items[finite].numpy())
+            out += [{"user_id": str(user), "rank": rank, "item_id": str(item), "score": float(score)}
+                    for rank, (item, score) in enumerate(zip(tokens, row_values[finite].tolist()), start=1)]
+    return out
+
+
 def _rows_of_users(dataset: Any, sequences: UserSequences, users: Sequence[str] | None) -> torch.Tensor:
     if users is None:
         return torch.arange(len(sequences))
@@ -191,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="recommend from the best checkpoint so far of a run that has not finished")
     parser.add_argument("--include_seen", action="store_true", help="allow items the user has already seen")
     parser.add_argument("--device", help="cpu or cuda (default: the run's device when available, else cpu)")
+    parser.add_argument("--phase", choices=("valid", "test"),
+                        help="instead: the lists the run's evaluation ranked for this phase's targets")
     args = parser.parse_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
     try:
         if args.output and args.output.resolve().is_relative_to(args.run_dir.resolve()):
@@ -198,8 +244,14 @@ def main(argv: list[str] | None = None) -> int:
                               "write the recommendations elsewhere.")
         if args.output:
             check_output_path(args.output, "--output", overwrite=args.overwrite)
-        rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device,
-                         allow_unfinished=args.allow_unfinished, data_path=args.data_path)
+        if args.phase and (args.users or args.include_seen):
+            raise ConfigError("--phase lists every target of the phase, masked as the run's protocol masks: drop "
+                              "--users and --include_seen.")
+        if args.phase:
+            rows = phase_lists(args.run_dir, args.phase, args.k, args.device, args.allow_unfinished, args.data_path)
+        else:
+            rows = recommend(args.run_dir, args.users, args.k, args.include_seen, args.device,
+                             allow_unfinished=args.allow_unfinished, data_path=args.data_path)
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
     python -m recbole_ext.split --dataset ml1m --output ml1m-split.tsv
     python -m recbole_ext.split --dataset ml1m --config_files sasrec-paper-ml1m --output ml1m-sampled.tsv
     recbole-ext-split --dataset D [--model M] [--data_path=DIR] [--config_files ...] [--key=value ...] --output FILE
+                      [--interactions FILE]
 
 The data and the protocol are loaded exactly as a run of ``--model`` (default SASRecPaper) with the
 same configuration loads them (:func:`recbole_ext.loading.load_dataset`, the same seeds);
@@ -15,7 +16,19 @@ nothing is trained. The TSV has one row per evaluation target, validation rows f
 of the user's interactions before the target (in exact time order; a model reads at most its
 ``MAX_ITEM_LIST_LENGTH`` latest). With ``ranking_protocol: sampled_masked`` (or RecBole's ``uniN``
 / ``popN``) the ``negatives`` column lists the target's candidates, space-separated original ids:
-a paper can publish its exact split and candidates, and another library can be evaluated on them.
+a paper can publish its exact split and candidates, and another library can be evaluated on them
+(``python -m recbole_ext.evaluate``).
+
+``--interactions FILE`` also writes every interaction of the split's users in the exact order the
+runs read them, so another library needs to re-derive nothing (the order of equal timestamps
+included)::
+
+    user_id  item_id  timestamp  position  phase
+
+``position`` is the interaction's place in its user's sequence (0 = first); ``phase`` is ``train``
+(a training interaction), ``valid`` or ``test`` (that phase's target), or ``history`` (an input
+that is never trained on: the earlier items of ``user_holdout``'s test users). A target's history
+is its user's rows with a smaller ``position``; train a peer on the ``train`` rows.
 """
 
 from __future__ import annotations
@@ -25,11 +38,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
 from recbole_ext.cli import parse_overrides
 from recbole_ext.config import build_config
+from recbole_ext.data.sequence_dataset import compute_split
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
 from recbole_ext.protocols import CandidateEvalDataLoader, sequential_eval_loaders
@@ -69,6 +85,33 @@ def split_rows(config: Any) -> tuple[list[str], list[list[str]]]:
     return HEADER + (["negatives"] if with_negatives else []), rows
 
 
+INTERACTIONS_HEADER = ["user_id", "item_id", "timestamp", "position", "phase"]
+INTERACTION_CHUNK = 1 << 20  # rows formatted at a time
+
+
+def write_interactions(config: Any, output: Path, dataset: Any = None) -> int:
+    """Write every interaction with its position and phase (module docstring) to ``output``; the row count."""
+    dataset = dataset if dataset is not None else load_dataset(config)
+    sequences = dataset.sequences
+    split = compute_split(config, sequences)  # what dataset.build() computes
+    phase = np.where(split.train_mask(sequences), "train", "history").astype(object)
+    phase[split.valid_positions.numpy()] = "valid"
+    phase[split.test_positions.numpy()] = "test"
+    lengths = sequences.lengths.numpy()
+    position = np.arange(len(sequences.items)) - np.repeat(sequences.indptr[:-1].numpy(), lengths)
+    users = np.repeat(dataset.field2id_token[dataset.uid_field][sequences.users.numpy()], lengths)
+    items = dataset.field2id_token[dataset.iid_field][sequences.items.numpy()]
+    times = sequences.timestamps.numpy() if sequences.timestamps is not None else None
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write("\t".join(INTERACTIONS_HEADER) + "\n")
+        for start in range(0, len(items), INTERACTION_CHUNK):
+            stop = start + INTERACTION_CHUNK
+            stamps = [_number(t) for t in times[start:stop]] if times is not None else [""] * len(items[start:stop])
+            out.writelines(f"{u}\t{i}\t{t}\t{p}\t{h}\n" for u, i, t, p, h in zip(
+                users[start:stop], items[start:stop], stamps, position[start:stop].tolist(), phase[start:stop]))
+    return len(items)
+
+
 def write_split(config: Any, output: Path) -> int:
     """Write the split's TSV to ``output`` (atomically); return the number of rows."""
     header, rows = split_rows(config)
@@ -90,18 +133,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="the run whose configuration to load (default SASRecPaper; any sequential model)")
     parser.add_argument("--config_files", nargs="+", default=[], metavar="YAML", help="config files, in order")
     parser.add_argument("--output", type=Path, required=True, help="the TSV file to write")
+    parser.add_argument("--interactions", type=Path, help="also write every interaction in its exact order, with "
+                        "its position and phase (train, valid, test, history)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args, extra = parser.parse_known_args(either_style(parser, list(sys.argv[1:] if argv is None else argv)))
     try:
         overrides = parse_overrides(extra)
         check_output_path(args.output, "--output", overwrite=args.overwrite)
+        if args.interactions:
+            check_output_path(args.interactions, "--interactions", overwrite=args.overwrite)
         config = build_config(args.model, args.dataset, args.config_files, {"state": "WARNING", **overrides})
         n_rows = write_split(config, args.output)
+        n_interactions = write_interactions(config, args.interactions) if args.interactions else None
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {n_rows} evaluation targets of {args.dataset} ({config['split_protocol'] or 'leave_one_out'}) "
           f"to {args.output}")
+    if n_interactions is not None:
+        print(f"wrote {n_interactions} interactions in their exact order to {args.interactions}")
     return 0
 
 

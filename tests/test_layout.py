@@ -122,7 +122,7 @@ def test_every_module_has_its_test_file():
 
 
 COMMANDS = {"recbole_ext.cli", "recbole_ext.tuning", "recbole_ext.bench", "recbole_ext.split",
-            "recbole_ext.recommend", "recbole_ext.convert"}
+            "recbole_ext.recommend", "recbole_ext.convert", "recbole_ext.evaluate"}
 
 
 def test_a_run_flows_downward():

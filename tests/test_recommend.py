@@ -32,3 +32,10 @@ def test_moved_data_is_named_and_found_again_with_data_path(tmp_path, capsys):
     assert err.count("\n") == 1 and "d1/tiny/tiny.inter is missing" in err and "--data_path" in err
     assert main([str(tmp_path / "run"), "--users", "u1", "--k", "3", "--data_path", str(tmp_path / "d2")]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 3  # header and three items
+
+
+def test_phase_lists_refuse_a_user_filter_before_any_work(tmp_path, capsys):
+    from recbole_ext.recommend import main
+
+    assert main([str(tmp_path / "no-run"), "--phase", "test", "--users", "u1"]) == 2
+    assert "--phase lists every target of the phase" in capsys.readouterr().err

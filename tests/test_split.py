@@ -72,3 +72,35 @@ def test_mistakes_are_one_line(data_path, tmp_path, capsys, args, expected):
     assert split.main([*base, *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
+
+
+@pytest.mark.parametrize("protocol, expected", [
+    ("leave_one_out", lambda n: ["train"] * (n - 2) + ["valid", "test"]),
+    ("user_holdout", None),  # checked below: a test user's earlier items are history, never trained on
+])
+def test_interactions_in_their_exact_order_with_position_and_phase(data_path, tmp_path, protocol, expected):
+    out, interactions = tmp_path / "split.tsv", tmp_path / "interactions.tsv"
+    assert split.main(["--dataset", "tiny", f"--data_path={data_path}", f"--split_protocol={protocol}",
+                       "--holdout_user_num=5", "--output", str(out), "--interactions", str(interactions)]) == 0
+    rows = read_tsv(interactions)
+    assert list(rows[0]) == ["user_id", "item_id", "timestamp", "position", "phase"] and len(rows) == 30 * 12
+    history = {}
+    for user, item, time in tiny_rows(n_users=30, n_items=40, per_user=12):
+        history.setdefault(f"u{user}", []).append((f"i{item}", str(time)))
+    by_user = {}
+    for row in rows:
+        by_user.setdefault(row["user_id"], []).append(row)
+    targets = {(r["user_id"], r["phase"]): int(r["history_length"]) for r in read_tsv(out)}
+    for user, mine in by_user.items():
+        assert [int(r["position"]) for r in mine] == list(range(12))
+        assert [(r["item_id"], r["timestamp"]) for r in mine] == history[user]
+        phases = [r["phase"] for r in mine]
+        if expected is not None:
+            assert phases == expected(12)
+        elif (user, "test") in targets:
+            assert phases == ["history"] * 11 + ["test"]
+        else:
+            assert phases == ["train"] * 11 + ["valid"]
+        for phase in ("valid", "test"):  # the split's history_length is the target's position
+            if (user, phase) in targets:
+                assert phases.index(phase) == targets[user, phase]
