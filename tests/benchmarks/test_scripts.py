@@ -41,7 +41,7 @@ def run_script(name: str, *args: str, cwd: Path) -> str:
 def test_every_script_has_a_smoke_test():
     tested = {"bench_sasrec.py", "bench_gru4rec.py", "bench_caser.py", "bench_rating.py", "bench_defaults.py",
               "bench_gpu.py", "bench_data.py", "bench_sampled_eval.py", "bench_convert.py", "make_synthetic.py",
-              "bench_ddp.py", "bench_scale.py", "bench_step.py", "bench_grid.py"}
+              "bench_ddp.py", "bench_scale.py", "bench_step.py", "bench_grid.py", "bench_peers.py"}
     helpers = {"results_page.py"}  # imported by the scripts; tests/benchmarks/test_results_page.py
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | helpers
     for path in BENCHMARKS.glob("*.py"):
@@ -144,3 +144,13 @@ def test_bench_grid(data, tmp_path):
                      "--in_process", "--out", str(tmp_path / "grid"), "--set", f"data_path={data}", "--set", "epochs=1",
                      *(f"--set={s}" for s in SMALL_SEQ), cwd=tmp_path)
     assert "SASRecPaper" in out and (tmp_path / "grid" / "results.md").is_file()
+
+
+def test_bench_peers(data, tmp_path):
+    """Our side and stock RecBole's (the peers' virtualenvs are optional: --libraries ... rectools)."""
+    out = run_script("bench_peers.py", "--dataset", "tiny", "--data_path", str(data), "--budget", "5",
+                     "--libraries", "ours", "recbole", "--out", str(tmp_path / "peers"),
+                     *(f"--set={s}" for s in [*SMALL_SEQ, "hidden_size=16", "inner_size=16", "epochs=1"]), cwd=tmp_path)
+    assert "recbole-ext (SASRecPaper)" in out and "RecBole 1.2.1 (SASRec)" in out
+    assert out.count("the evaluator reproduces its run's own test_result") == 2
+

@@ -1,0 +1,201 @@
+"""recbole-ext against its peers on one exported split, every library's lists scored by ``recbole_ext.evaluate``.
+
+    python benchmarks/bench_peers.py --dataset ml1m --data_path atomic_data --budget 900 --threads 1
+    python benchmarks/bench_peers.py --dataset ml-100k --budget 300 --libraries ours recbole rectools --publish peers-ml100k
+
+1. The split of ``--preset`` (default ``sasrec-ml1m-ce``) is exported once with ``recbole-ext-split``:
+   ``split.tsv`` (every validation and test target) and ``interactions.tsv`` (every interaction in
+   its exact order, with its phase).
+2. Each library trains in its own process, on the same threads (``--threads``) and the same
+   wall-clock training budget (``--budget`` seconds), with the preset's architecture and training
+   hyperparameters where they map (below), and writes its top-K lists for the validation and test
+   targets (history: everything before the target, seen items filtered: the ``full_masked``
+   protocol). ``recbole_ext.evaluate`` scores every list against ``split.tsv``.
+3. Printed (and published with ``--publish NAME``): per library, seconds per epoch, epochs in the
+   budget, peak RSS, validation and test NDCG@10 / HR@10, and the ratios to ours.
+
+Libraries (``--libraries``):
+
+- ``ours``: SASRecPaper with the preset, early stopping on validation NDCG@10 inside the budget,
+  the best epoch's model (a validation pass per epoch is inside its training seconds). Its
+  evaluator scores equal its run's own ``test_result`` (checked and printed).
+- ``recbole``: stock RecBole ``SASRec`` through the same data path (our split, exact order), the
+  preset's architecture; RecBole trains one row per prefix (128 rows per batch, not 128 users) with
+  CE on the last position, post-LayerNorm blocks and GELU (its own model), validation every epoch.
+- ``rectools``: RecTools 0.19 ``SASRecModel`` in a virtualenv of its own (``benchmarks/peers/rectools.txt``,
+  created under ``--venvs`` on first use: RecTools pins pandas < 3 and numpy < 2), trained by
+  ``benchmarks/peers/rectools_sasrec.py`` on the ``train`` rows until the budget; the last epoch's
+  model (no early stopping, no validation inside the budget; the preset's ``epochs`` as its upper bound).
+
+What maps from the preset (SASRecPaper key -> RecBole SASRec / RecTools SASRecModel): n_layers ->
+n_layers / n_blocks; n_heads -> n_heads / n_heads; hidden_size -> hidden_size (and inner_size) /
+n_factors; hidden_dropout_prob, attn_dropout_prob -> the same / dropout_rate; MAX_ITEM_LIST_LENGTH ->
+the same / session_max_len; loss_type CE -> CE / loss "softmax"; learning_rate -> learning_rate /
+lr (Adam in all three); train_batch_size -> train_batch_size (prefix rows) / batch_size (users).
+What does not map: our pre-LayerNorm blocks, embedding scale and left padding (RecBole's SASRec is
+post-LN with GELU; RecTools' blocks are pre-LN, no embedding scale), bf16 training (ours only), and
+early stopping (RecTools trains to the budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from results_page import publish
+
+from recbole_ext.config import build_config
+from recbole_ext.evaluate import evaluate
+from recbole_ext.flags import either_style
+from recbole_ext.split import write_interactions, write_split
+
+HERE = Path(__file__).resolve().parent
+PEERS = HERE / "peers"
+LIBRARIES = ("ours", "recbole", "rectools")
+K = 20  # list length written by every library; the table reads @10
+
+
+def run_ours_or_recbole(library: str, args: argparse.Namespace, config, out: Path) -> dict:
+    """Train through ``recbole_ext.cli`` in its own process, then write the run's valid / test lists."""
+    run_dir = out / library
+    if library == "ours":
+        command = ["--model", "SASRecPaper", "--config_files", args.preset]
+    else:
+        command = ["--model", "SASRec", *[f"--{key}={config[key]}" for key in (
+            "n_layers", "n_heads", "hidden_size", "hidden_dropout_prob", "attn_dropout_prob", "MAX_ITEM_LIST_LENGTH",
+            "learning_rate", "train_batch_size", "epochs", "stopping_step", "ranking_protocol")],
+            f"--inner_size={config['hidden_size']}", "--loss_type=CE", "--train_neg_sample_args=None"]
+    command = [sys.executable, "-m", "recbole_ext.cli", *command, "--dataset", args.dataset, "--output_dir", str(run_dir),
+               f"--max_train_seconds={args.budget}", f"--torch_threads={args.threads}", "--show_progress=False",
+               "--state=WARNING", *common_flags(args)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    result = json.loads((run_dir / "result.json").read_text())
+    for phase in ("valid", "test"):
+        subprocess.run([sys.executable, "-m", "recbole_ext.recommend", str(run_dir), "--phase", phase, "--k", str(K),
+                        "--output", str(out / f"{library}-{phase}.csv")], check=True, stdout=subprocess.DEVNULL)
+    return {"library": "recbole-ext (SASRecPaper)" if library == "ours" else "RecBole 1.2.1 (SASRec)",
+            "epochs": result["epochs"], "train_seconds": result["train_seconds"],
+            "seconds_per_epoch": result["seconds_per_epoch"], "peak_rss_mb": result["peak_rss_mb"],
+            "valid": out / f"{library}-valid.csv", "test": out / f"{library}-test.csv",
+            "own_test_result": result["test_result"], "own_valid_result": result["best_valid_result"]}
+
+
+def common_flags(args: argparse.Namespace) -> list[str]:
+    return ([f"--data_path={args.data_path}"] if args.data_path else []) + [f"--{kv}" for kv in args.set]
+
+
+def peer_environment() -> dict[str, str]:
+    """This process's environment without PYTHONPATH: a peer's virtualenv sees only what it installed."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
+def venv_python(name: str, venvs: Path) -> Path:
+    """The virtualenv ``venvs/name`` with ``benchmarks/peers/<name>.txt`` installed (made on first use)."""
+    python = venvs / name / "bin" / "python"
+    stamp = venvs / name / "installed.txt"
+    requirements = (PEERS / f"{name}.txt").read_text()
+    if not python.is_file() or not stamp.is_file() or stamp.read_text() != requirements:
+        print(f"creating {venvs / name} from benchmarks/peers/{name}.txt (a few minutes, once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venvs / name)], check=True, env=peer_environment())
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(PEERS / f"{name}.txt")], check=True,
+                       env=peer_environment())
+        stamp.write_text(requirements)
+    return python
+
+
+def run_rectools(args: argparse.Namespace, config, out: Path) -> dict:
+    hparams = {"n_blocks": config["n_layers"], "n_heads": config["n_heads"], "n_factors": config["hidden_size"],
+               "dropout_rate": config["hidden_dropout_prob"], "session_max_len": config["MAX_ITEM_LIST_LENGTH"],
+               "loss": "softmax" if config["loss_type"] == "CE" else "BCE", "lr": config["learning_rate"],
+               "batch_size": config["train_batch_size"]}
+    python = venv_python("rectools", args.venvs)
+    subprocess.run([str(python), str(PEERS / "rectools_sasrec.py"), "--interactions", str(out / "interactions.tsv"),
+                    "--out", str(out / "rectools"), "--budget", str(args.budget), "--threads", str(args.threads),
+                    "--k", str(K), "--seed", str(config["seed"]), "--max_epochs", str(config["epochs"]),
+                    "--hparams", json.dumps(hparams)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=peer_environment())
+    run = json.loads((out / "rectools" / "run.json").read_text())
+    return {**run, "library": f"{run['library']} (SASRecModel)", "valid": out / "rectools" / "valid.tsv",
+            "test": out / "rectools" / "test.tsv"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--data_path", help="the folder holding DATASET/DATASET.inter (default: RecBole's ml-100k)")
+    parser.add_argument("--preset", default="sasrec-ml1m-ce", help="our preset; its architecture is mapped to the peers")
+    parser.add_argument("--budget", type=float, default=900, help="training seconds per library (default 900)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per library (default 1)")
+    parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
+    parser.add_argument("--out", type=Path, help="default benchmarks/results/peers-<dataset>-<time>")
+    parser.add_argument("--venvs", type=Path, default=HERE / "results" / "peer-venvs", help="the peers' virtualenvs")
+    parser.add_argument("--set", action="append", default=[], metavar="key=value",
+                        help="an override for ours and RecBole's runs and the split (smoke tests)")
+    parser.add_argument("--publish", metavar="NAME", help="write the table into docs/results.md as section NAME")
+    args = parser.parse_args(either_style(parser, sys.argv[1:] if argv is None else argv))
+    load_before = os.getloadavg()[0]
+    out = args.out or HERE / "results" / f"peers-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    if args.data_path:
+        overrides["data_path"] = args.data_path
+    config = build_config("SASRecPaper", args.dataset, [args.preset], {"state": "WARNING", **overrides})
+    targets = write_split(config, out / "split.tsv")
+    interactions = write_interactions(config, out / "interactions.tsv")
+    print(f"split: {targets} targets, {interactions} interactions ({out})", flush=True)
+
+    rows = []
+    for library in args.libraries:
+        started = time.perf_counter()
+        run = run_rectools(args, config, out) if library == "rectools" else run_ours_or_recbole(library, args, config, out)
+        for phase in ("valid", "test"):
+            scored = evaluate(out / "split.tsv", run[phase], phase, (10, 20), out / "interactions.tsv")
+            run[f"{phase}_metrics"], run[f"{phase}_problems"] = scored["metrics"], scored["problems"]
+        if "own_test_result" in run:  # the evaluator against the run's own numbers
+            run["evaluator_matches_run"] = all(run["test_metrics"][key] == value for key, value in run["own_test_result"].items()
+                                               if key in run["test_metrics"])
+        print(f"{run['library']}: {run['epochs']} epochs, {run['seconds_per_epoch']:.1f} s/epoch, test NDCG@10 "
+              f"{run['test_metrics']['ndcg@10']:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+        rows.append(run)
+    table = render(rows, args)
+    print(table)
+    (out / "results.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    if args.publish:
+        command = "python benchmarks/bench_peers.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        publish(args.publish, f"Peers on one split: {args.dataset}, {args.budget:g} s, {args.threads} thread(s)", table,
+                load_before=load_before, command=command,
+                headline=[(f"{args.dataset}, {args.budget:g} s, {args.threads} thread(s): {row['library']}, test NDCG@10",
+                           f"{row['test_metrics']['ndcg@10']:.4f}") for row in rows])
+    return 0
+
+
+def render(rows: list[dict], args: argparse.Namespace) -> str:
+    ours = next((row for row in rows if row["library"].startswith("recbole-ext")), None)
+    lines = [f"Preset `{args.preset}` on {args.dataset}, {args.budget:g} s of training per library, {args.threads} "
+             "thread(s); every list scored by `recbole_ext.evaluate` (full ranking, seen items masked).", "",
+             "| library | epochs | s/epoch | peak RSS MiB | valid NDCG@10 | valid HR@10 | test NDCG@10 | test HR@10 "
+             "| s/epoch vs ours | test NDCG@10 vs ours |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        ratio_time = f"{row['seconds_per_epoch'] / ours['seconds_per_epoch']:.2f}" if ours else "-"
+        ratio_ndcg = (f"{row['test_metrics']['ndcg@10'] / ours['test_metrics']['ndcg@10']:.2f}"
+                      if ours and ours["test_metrics"]["ndcg@10"] else "-")
+        lines.append(f"| {row['library']} | {row['epochs']} | {row['seconds_per_epoch']:.1f} | {row['peak_rss_mb']:,.0f} "
+                     f"| {row['valid_metrics']['ndcg@10']:.4f} | {row['valid_metrics']['hit@10']:.4f} "
+                     f"| {row['test_metrics']['ndcg@10']:.4f} | {row['test_metrics']['hit@10']:.4f} "
+                     f"| {ratio_time} | {ratio_ndcg} |")
+    notes = [f"{row['library']}: " + "; ".join(row["test_problems"]) for row in rows if row["test_problems"]]
+    notes += [f"{row['library']}: the evaluator {'reproduces' if row['evaluator_matches_run'] else 'DIFFERS FROM'} its "
+              "run's own test_result" for row in rows if "evaluator_matches_run" in row]
+    return "\n".join(lines + [""] + [f"- {note}" for note in notes])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""RecTools' SASRec on a split exported by ``recbole-ext-split``, inside RecTools' own virtualenv.
+
+    python rectools_sasrec.py --interactions inter.tsv --out DIR --budget 900 --threads 1 --hparams '{...}'
+
+Trains ``rectools.models.SASRecModel`` on the ``train`` rows of ``--interactions`` (its exact order
+kept: each row's ``datetime`` is its ``position``, and RecTools sorts by time stably) until
+``--budget`` seconds of training (Lightning's ``max_time``) or ``--max_epochs``, then writes the top
+``--k`` of every validation user (history: its train rows) and of every test user (history: its
+train and valid rows), seen items filtered, as ``valid.tsv`` and ``test.tsv`` (user_id, item_id,
+rank; original ids) and ``run.json`` (epochs, training seconds, seconds per epoch, peak RSS,
+versions). Imports nothing of recbole_ext: bench_peers.py scores the lists with
+``recbole_ext.evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--interactions", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget", type=float, required=True, help="training seconds")
+    parser.add_argument("--max_epochs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--hparams", default="{}", help="SASRecModel keyword arguments as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    import pytorch_lightning as pl
+    from rectools import Columns, __version__
+    from rectools.dataset import Dataset
+    from rectools.models import SASRecModel
+
+    rows = pd.read_csv(args.interactions, sep="\t", dtype={"user_id": str, "item_id": str}, keep_default_na=False)
+    rows = rows.rename(columns={"user_id": Columns.User, "item_id": Columns.Item})
+    rows[Columns.Weight] = 1.0
+    rows[Columns.Datetime] = pd.to_datetime(rows["position"], unit="s")  # the exact order, ties included
+
+    epoch_ends: list[float] = []
+
+    class EpochClock(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            epoch_ends.append(time.perf_counter())
+
+    def trainer():
+        return pl.Trainer(max_epochs=args.max_epochs, max_time=dt.timedelta(seconds=args.budget), deterministic=False,
+                          enable_progress_bar=False, enable_model_summary=False, logger=False,
+                          enable_checkpointing=False, devices=1, accelerator="cpu", callbacks=[EpochClock()])
+
+    columns = Columns.Interactions
+    train = rows[rows["phase"] == "train"][columns]
+    model = SASRecModel(**json.loads(args.hparams), get_trainer_func=trainer)
+    warnings.filterwarnings("ignore")
+    started = time.perf_counter()
+    model.fit(Dataset.construct(train))
+    seconds = time.perf_counter() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    for phase, history in (("valid", ("train",)), ("test", ("train", "valid"))):
+        users = rows.loc[rows["phase"] == phase, Columns.User].unique()
+        known = Dataset.construct(rows[rows["phase"].isin(history)][columns])
+        recs = model.recommend(users=users, dataset=known, k=args.k, filter_viewed=True,
+                               on_unsupported_targets="warn")
+        recs[[Columns.User, Columns.Item, Columns.Rank]].to_csv(args.out / f"{phase}.tsv", sep="\t", index=False)
+    epochs = len(epoch_ends)
+    (args.out / "run.json").write_text(json.dumps({
+        "library": f"RecTools {__version__}", "model": "SASRecModel", "epochs": epochs,
+        "train_seconds": round(seconds, 3), "seconds_per_epoch": round(seconds / max(epochs, 1), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "torch": torch.__version__, "threads": args.threads}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
