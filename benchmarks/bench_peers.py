@@ -1,7 +1,7 @@
 """recbole-ext against its peers on one exported split, every library's lists scored by ``recbole_ext.evaluate``.
 
     python benchmarks/bench_peers.py --dataset ml1m --data_path atomic_data --budget 900 --threads 1
-    python benchmarks/bench_peers.py --dataset ml-100k --budget 300 --libraries ours recbole rectools --publish peers-ml100k
+    python benchmarks/bench_peers.py --dataset ml-100k --budget 120 --libraries ours recbole rectools replay --publish peers-ml100k
 
 1. The split of ``--preset`` (default ``sasrec-ml1m-ce``) is exported once with ``recbole-ext-split``:
    ``split.tsv`` (every validation and test target) and ``interactions.tsv`` (every interaction in
@@ -26,15 +26,20 @@ Libraries (``--libraries``):
   created under ``--venvs`` on first use: RecTools pins pandas < 3 and numpy < 2), trained by
   ``benchmarks/peers/rectools_sasrec.py`` on the ``train`` rows until the budget; the last epoch's
   model (no early stopping, no validation inside the budget; the preset's ``epochs`` as its upper bound).
+- ``replay``: RePlay 0.22 ``SasRec`` in a virtualenv of its own (``benchmarks/peers/replay.txt``), trained
+  by ``benchmarks/peers/replay_sasrec.py`` with Lightning until the budget, every item of the
+  dataset in its vocabulary (as ours); the last epoch's model; seen items masked before its top K.
 
-What maps from the preset (SASRecPaper key -> RecBole SASRec / RecTools SASRecModel): n_layers ->
-n_layers / n_blocks; n_heads -> n_heads / n_heads; hidden_size -> hidden_size (and inner_size) /
-n_factors; hidden_dropout_prob, attn_dropout_prob -> the same / dropout_rate; MAX_ITEM_LIST_LENGTH ->
-the same / session_max_len; loss_type CE -> CE / loss "softmax"; learning_rate -> learning_rate /
-lr (Adam in all three); train_batch_size -> train_batch_size (prefix rows) / batch_size (users).
-What does not map: our pre-LayerNorm blocks, embedding scale and left padding (RecBole's SASRec is
-post-LN with GELU; RecTools' blocks are pre-LN, no embedding scale), bf16 training (ours only), and
-early stopping (RecTools trains to the budget).
+What maps from the preset (SASRecPaper key -> RecBole SASRec / RecTools SASRecModel / RePlay SasRec):
+n_layers -> n_layers / n_blocks / block_count; n_heads -> n_heads / n_heads / head_count; hidden_size
+-> hidden_size (and inner_size) / n_factors / hidden_size; hidden_dropout_prob, attn_dropout_prob ->
+the same / dropout_rate / dropout_rate; MAX_ITEM_LIST_LENGTH -> the same / session_max_len /
+max_seq_len; loss_type CE -> CE / loss "softmax" / loss_type "CE"; learning_rate -> learning_rate / lr
+/ the optimizer factory's learning_rate (Adam in all four; RePlay's betas 0.9 / 0.98 as the paper);
+train_batch_size -> train_batch_size (prefix rows) / batch_size (users) / the loader's batch_size
+(users). What does not map: our pre-LayerNorm blocks, embedding scale and left padding (RecBole's
+SASRec is post-LN with GELU; RecTools' and RePlay's blocks are their own), bf16 training (ours only),
+and early stopping (the peers train to the budget).
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ from recbole_ext.split import write_interactions, write_split
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
-LIBRARIES = ("ours", "recbole", "rectools")
+LIBRARIES = ("ours", "recbole", "rectools", "replay")
+PEER_LIBRARIES = ("rectools", "replay")  # in virtualenvs of their own
 K = 20  # list length written by every library; the table reads @10
 
 
@@ -109,20 +115,30 @@ def venv_python(name: str, venvs: Path) -> Path:
     return python
 
 
-def run_rectools(args: argparse.Namespace, config, out: Path) -> dict:
-    hparams = {"n_blocks": config["n_layers"], "n_heads": config["n_heads"], "n_factors": config["hidden_size"],
-               "dropout_rate": config["hidden_dropout_prob"], "session_max_len": config["MAX_ITEM_LIST_LENGTH"],
-               "loss": "softmax" if config["loss_type"] == "CE" else "BCE", "lr": config["learning_rate"],
-               "batch_size": config["train_batch_size"]}
-    python = venv_python("rectools", args.venvs)
-    subprocess.run([str(python), str(PEERS / "rectools_sasrec.py"), "--interactions", str(out / "interactions.tsv"),
-                    "--out", str(out / "rectools"), "--budget", str(args.budget), "--threads", str(args.threads),
+def peer_hparams(name: str, config) -> dict:
+    """The preset's architecture and training hyperparameters in a peer's names (module docstring)."""
+    if name == "rectools":
+        return {"n_blocks": config["n_layers"], "n_heads": config["n_heads"], "n_factors": config["hidden_size"],
+                "dropout_rate": config["hidden_dropout_prob"], "session_max_len": config["MAX_ITEM_LIST_LENGTH"],
+                "loss": "softmax" if config["loss_type"] == "CE" else "BCE", "lr": config["learning_rate"],
+                "batch_size": config["train_batch_size"]}
+    return {"block_count": config["n_layers"], "head_count": config["n_heads"], "hidden_size": config["hidden_size"],
+            "max_seq_len": config["MAX_ITEM_LIST_LENGTH"], "dropout_rate": config["hidden_dropout_prob"],
+            "loss_type": "CE" if config["loss_type"] == "CE" else "BCE", "lr": config["learning_rate"],
+            "batch_size": config["train_batch_size"]}
+
+
+def run_peer(name: str, args: argparse.Namespace, config, out: Path) -> dict:
+    """A peer's runner (``benchmarks/peers/<name>_sasrec.py``) in the peer's own virtualenv."""
+    python = venv_python(name, args.venvs)
+    subprocess.run([str(python), str(PEERS / f"{name}_sasrec.py"), "--interactions", str(out / "interactions.tsv"),
+                    "--out", str(out / name), "--budget", str(args.budget), "--threads", str(args.threads),
                     "--k", str(K), "--seed", str(config["seed"]), "--max_epochs", str(config["epochs"]),
-                    "--hparams", json.dumps(hparams)],
+                    "--hparams", json.dumps(peer_hparams(name, config))],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=peer_environment())
-    run = json.loads((out / "rectools" / "run.json").read_text())
-    return {**run, "library": f"{run['library']} (SASRecModel)", "valid": out / "rectools" / "valid.tsv",
-            "test": out / "rectools" / "test.tsv"}
+    run = json.loads((out / name / "run.json").read_text())
+    return {**run, "library": f"{run['library']} ({run['model']})", "valid": out / name / "valid.tsv",
+            "test": out / name / "test.tsv"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for library in args.libraries:
         started = time.perf_counter()
-        run = run_rectools(args, config, out) if library == "rectools" else run_ours_or_recbole(library, args, config, out)
+        run = run_peer(library, args, config, out) if library in PEER_LIBRARIES else run_ours_or_recbole(library, args, config, out)
         for phase in ("valid", "test"):
             scored = evaluate(out / "split.tsv", run[phase], phase, (10, 20), out / "interactions.tsv")
             run[f"{phase}_metrics"], run[f"{phase}_problems"] = scored["metrics"], scored["problems"]
