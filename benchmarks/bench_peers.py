@@ -58,6 +58,7 @@ from results_page import publish
 from recbole_ext.config import build_config
 from recbole_ext.evaluate import evaluate
 from recbole_ext.flags import either_style
+from recbole_ext.loading import load_dataset
 from recbole_ext.split import write_interactions, write_split
 
 HERE = Path(__file__).resolve().parent
@@ -164,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_path:
         overrides["data_path"] = args.data_path
     config = build_config("SASRecPaper", args.dataset, [args.preset], {"state": "WARNING", **overrides})
-    targets = write_split(config, out / "split.tsv")
-    interactions = write_interactions(config, out / "interactions.tsv")
+    dataset = load_dataset(config)
+    targets = write_split(config, out / "split.tsv", dataset)
+    interactions = write_interactions(config, out / "interactions.tsv", dataset)
     print(f"split: {targets} targets, {interactions} interactions ({out})", flush=True)
 
     rows = []

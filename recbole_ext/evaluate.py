@@ -45,7 +45,6 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from recbole_ext.errors import DataError, RecboleExtError
 from recbole_ext.flags import either_style
@@ -79,18 +78,16 @@ class Problems:
         return [f"{kind}: {count} ({', '.join(examples)})" for kind, (count, examples) in self.found.items()]
 
 
-def read_table(path: Path, what: str) -> tuple[list[str], Iterator[list[str]]]:
+def read_table(path: Path, what: str) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of a TSV (a ``.csv`` file: comma-separated)."""
     if not path.is_file():
         raise DataError(f"{what} '{path}' does not exist: give the file's path.")
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    handle = open(path, encoding="utf-8", newline="")
-    reader = csv.reader(handle, delimiter=delimiter)
-    header = next(reader, None)
+    with open(path, encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle, delimiter=delimiter)) or [[]]
     if not header:
-        handle.close()
         raise DataError(f"{what} '{path}' is empty: it needs a header line and one row per line.")
-    return [name.strip() for name in header], reader
+    return [name.strip() for name in header], rows
 
 
 def read_split(path: Path, phase: str) -> dict[str, Target]:
@@ -226,7 +223,7 @@ def metrics(ranks: dict[str, float], ks: tuple[int, ...] = DEFAULT_K, decimal_pl
     """
     n = len(ranks)
     out = {}
-    for name in METRICS:
+    for name in METRICS:  # hit@5, hit@10, ..., ndcg@5, ...: RecBole's order
         for k in ks:
             inside = [rank for rank in ranks.values() if rank <= k]
             if name in ("hit", "recall"):
@@ -236,7 +233,7 @@ def metrics(ranks: dict[str, float], ks: tuple[int, ...] = DEFAULT_K, decimal_pl
             else:
                 total = sum(1.0 / rank for rank in inside)
             out[f"{name}@{k}"] = round(total / n, decimal_place) if n else 0.0
-    return {key: out[key] for key in sorted(out, key=lambda key: (METRICS.index(key.split("@")[0]), int(key.split("@")[1])))}
+    return out
 
 
 def evaluate(split: Path, recommendations: Path, phase: str = "test", ks: tuple[int, ...] = DEFAULT_K,

@@ -54,8 +54,9 @@ from recbole_ext.loading import is_sequential, load_dataset, make_loaders
 
 
 def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: bool = False,
-             data_path: str | Path | None = None) -> tuple[Any, Any, Any, UserSequences]:
-    """(config, dataset, model in eval mode, every user's full sequence) of a saved run.
+             data_path: str | Path | None = None) -> tuple[Any, Any, Any, UserSequences, tuple[Any, Any, Any]]:
+    """(config, dataset, model in eval mode, every user's full sequence, the run's (train, valid, test)
+    loaders) of a saved run.
 
     A run that has not finished (no ``result.json``: still training, stopped or failed) is refused
     unless ``allow_unfinished``; then its best checkpoint so far is used and its epoch said."""
@@ -85,16 +86,16 @@ def load_run(run_dir: str | Path, device: str | None = None, allow_unfinished: b
                           f"{dataset_name}.inter with --data_path DIR.")
     init_seed(config["seed"], config["reproducibility"])
     dataset = load_dataset(config)
-    train, valid, test = make_loaders(config, dataset)
+    loaders = train, valid, test = make_loaders(config, dataset)
     model = config.model_class(config, train._dataset)
     model.load_state_dict(checkpoint["state_dict"])
     model.load_other_parameter(checkpoint.get("other_parameter"))
     model = model.to(config["device"]).eval()
     if is_sequential(config):  # exact time order, every item of each user
-        return config, dataset, model, dataset.sequences
-    splits = [loader._dataset for loader in (train, valid, test) if loader is not None]
+        return config, dataset, model, dataset.sequences, loaders
+    splits = [loader._dataset for loader in loaders if loader is not None]
     sequences, _ = UserSequences.from_datasets(*splits)
-    return config, dataset, model, sequences
+    return config, dataset, model, sequences, loaders
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -137,7 +138,7 @@ def recommend(
     """Rows ``{user_id, rank, item_id, score}``: each user's top ``k`` items (original ids)."""
     if k < 1:
         raise ConfigError(f"--k {k}: ask for at least one item (e.g. --k 10).")
-    config, dataset, model, sequences = load_run(run_dir, device, allow_unfinished, data_path)
+    config, dataset, model, sequences, _ = load_run(run_dir, device, allow_unfinished, data_path)
     if type(model).full_sort_predict is AbstractRecommender.full_sort_predict:
         raise ConfigError(f"{config['model']} (the model of '{run_dir}') predicts a score for given (user, item) pairs "
                           "and cannot rank every item (no full_sort_predict), so it has no top-K list: recommend from "
@@ -179,11 +180,10 @@ def phase_lists(run_dir: str | Path, phase: str = "test", k: int = 20, device: s
     them). Sequential runs only (their split is the one ``recbole-ext-split`` exports)."""
     if phase not in ("valid", "test"):
         raise ConfigError(f"--phase {phase!r}: use valid or test.")
-    config, dataset, model, _ = load_run(run_dir, device, allow_unfinished, data_path)
+    config, dataset, model, _, (_, valid, test) = load_run(run_dir, device, allow_unfinished, data_path)
     if not is_sequential(config):
         raise ConfigError(f"{config['model']} is not a sequential model: --phase lists follow the sequential split "
                           "that recbole-ext-split exports; use --users for this run's top-K lists.")
-    _, valid, test = make_loaders(config, dataset)
     uid_field, out = dataset.uid_field, []
     for interaction, history_index, _, _ in (valid if phase == "valid" else test):
         scores = model.full_sort_predict(interaction.to(config["device"])).view(len(interaction), -1).float().cpu()

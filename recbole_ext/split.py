@@ -55,12 +55,12 @@ from recbole_ext.outputs import atomic_path, check_output_path
 HEADER = ["user_id", "phase", "item_id", "timestamp", "history_length"]
 
 
-def split_rows(config: Any) -> tuple[list[str], list[list[str]]]:
+def split_rows(config: Any, dataset: Any = None) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the split ``config`` describes (see the module docstring)."""
     if not is_sequential(config):
         raise ConfigError(f"{config['model']} is not a sequential model: the exported split is the sequential "
                           "models' per-user split; give --model SASRecPaper (or any sequential model).")
-    dataset = load_dataset(config)
+    dataset = dataset if dataset is not None else load_dataset(config)
     _, valid_view, test_view = dataset.build()
     loaders = sequential_eval_loaders(config, valid_view, test_view)
     with_negatives = any(isinstance(loader, CandidateEvalDataLoader) for loader in loaders)
@@ -112,9 +112,10 @@ def write_interactions(config: Any, output: Path, dataset: Any = None) -> int:
     return len(items)
 
 
-def write_split(config: Any, output: Path) -> int:
-    """Write the split's TSV to ``output`` (atomically); return the number of rows."""
-    header, rows = split_rows(config)
+def write_split(config: Any, output: Path, dataset: Any = None) -> int:
+    """Write the split's TSV to ``output`` (atomically); return the number of rows. ``dataset``: the one
+    ``config`` loads, when the caller has it already."""
+    header, rows = split_rows(config, dataset)
     with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header) + "\n")
         out.writelines("\t".join(row) + "\n" for row in rows)
@@ -143,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.interactions:
             check_output_path(args.interactions, "--interactions", overwrite=args.overwrite)
         config = build_config(args.model, args.dataset, args.config_files, {"state": "WARNING", **overrides})
-        n_rows = write_split(config, args.output)
-        n_interactions = write_interactions(config, args.interactions) if args.interactions else None
+        dataset = load_dataset(config) if is_sequential(config) else None  # split_rows refuses the others
+        n_rows = write_split(config, args.output, dataset)
+        n_interactions = write_interactions(config, args.interactions, dataset) if args.interactions else None
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

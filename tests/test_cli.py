@@ -10,8 +10,6 @@ from tests.helpers import FAST_SASREC
 
 from recbole_ext import cli as run_script
 
-METRIC_KEYS = {f"{m}@{k}" for m in ("hit", "ndcg") for k in (5, 10, 20)}
-
 
 def test_run_script_writes_result_file(tiny_dataset, tmp_path, capsys):
     data_path, name = tiny_dataset

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
 
-import recbole_ext
-
-PACKAGE = Path(recbole_ext.__file__).resolve().parent
+from recbole_ext.flags import either_style
 
 
 def test_flags_in_either_style():
-    import argparse
-
-    from recbole_ext.flags import either_style
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--output-dir")
     parser.add_argument("--config_files")

@@ -195,8 +195,6 @@ def test_full_ranking_rows_per_batch_respect_the_score_matrix_budget(tmp_path):
     assert tiny_budget["test_result"] == whole["test_result"]
 
 
-
-
 @pytest.mark.parametrize("model, overrides, message", [
     ("BPR", {"ranking_protocol": "sampled_masked"}, "ranks sequential histories; BPR is not sequential"),
     ("BPR", {"ranking_protocol": "full_masked", "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO",

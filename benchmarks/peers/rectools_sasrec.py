@@ -14,31 +14,17 @@ versions). Imports nothing of recbole_ext: bench_peers.py scores the lists with
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import resource
 import time
 import warnings
-from pathlib import Path
 
 import pandas as pd
-import torch
+from peer_run import parse_arguments, write_run  # beside this file
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--interactions", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--budget", type=float, required=True, help="training seconds")
-    parser.add_argument("--max_epochs", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--k", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--hparams", default="{}", help="SASRecModel keyword arguments as JSON")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    args = parse_arguments(__doc__.split("\n\n")[0], "SASRecModel keyword arguments as JSON")
     import pytorch_lightning as pl
     from rectools import Columns, __version__
     from rectools.dataset import Dataset
@@ -74,12 +60,7 @@ def main() -> int:
         recs = model.recommend(users=users, dataset=known, k=args.k, filter_viewed=True,
                                on_unsupported_targets="warn")
         recs[[Columns.User, Columns.Item, Columns.Rank]].to_csv(args.out / f"{phase}.tsv", sep="\t", index=False)
-    epochs = len(epoch_ends)
-    (args.out / "run.json").write_text(json.dumps({
-        "library": f"RecTools {__version__}", "model": "SASRecModel", "epochs": epochs,
-        "train_seconds": round(seconds, 3), "seconds_per_epoch": round(seconds / max(epochs, 1), 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "torch": torch.__version__, "threads": args.threads}, indent=2) + "\n")
+    write_run(args, f"RecTools {__version__}", "SASRecModel", len(epoch_ends), seconds)
     return 0
 
 

@@ -12,33 +12,20 @@ item_id, rank; original ids) and ``run.json``. Imports nothing of recbole_ext.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import resource
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from peer_run import parse_arguments, write_run  # beside this file
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--interactions", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--budget", type=float, required=True, help="training seconds")
-    parser.add_argument("--max_epochs", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--k", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--hparams", default="{}", help='{"block_count", "head_count", "hidden_size", "max_seq_len", '
-                        '"dropout_rate", "loss_type", "lr", "batch_size"}')
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    args = parse_arguments(__doc__.split("\n\n")[0], '{"block_count", "head_count", "hidden_size", "max_seq_len", '
+                           '"dropout_rate", "loss_type", "lr", "batch_size"}')
     warnings.filterwarnings("ignore")
     import lightning as L
     import replay
@@ -104,12 +91,7 @@ def main() -> int:
                     top = row.topk(min(args.k, len(row))).indices.tolist()
                     lines += [f"{user}\t{item_of[i]}\t{rank}" for rank, i in enumerate(top, start=1)]
         (args.out / f"{phase}.tsv").write_text("\n".join(lines) + "\n")
-    epochs = len(epoch_ends)
-    (args.out / "run.json").write_text(json.dumps({
-        "library": f"RePlay {replay.__version__}", "model": "SasRec", "epochs": epochs,
-        "train_seconds": round(seconds, 3), "seconds_per_epoch": round(seconds / max(epochs, 1), 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "torch": torch.__version__, "threads": args.threads}, indent=2) + "\n")
+    write_run(args, f"RePlay {replay.__version__}", "SasRec", len(epoch_ends), seconds)
     return 0
 
 

@@ -6,13 +6,6 @@ import pytest
 import torch
 
 from recbole_ext.data.sessions import chunk_bounds, session_bounds
-from tests.helpers import FAST
-
-SMALL = {**FAST, "layers": [8], "n_sample": 4}
-
-# A 3 x 4 score matrix: row b scores the mini-batch's 3 targets (items 1, 2, 3: the positive is
-# the diagonal) and one shared sample (item 4).
-SCORES = torch.tensor([[2.0, 0.5, -1.0, 1.5], [0.3, 1.0, 2.0, -0.5], [-1.0, 0.0, 0.5, 0.2]])
 
 
 def test_session_and_chunk_bounds():

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
+from recbole_ext import build_config
 from recbole_ext.data.shards import Shard
-
-
-import pytest
-import torch
-
-
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                                reason="torch built without gloo")
-
-EXACT = ["--n_layers=1", "--n_heads=1", "--hidden_size=16", "--inner_size=32", "--hidden_dropout_prob=0",
-         "--attn_dropout_prob=0", "--loss_type=CE", "--train_batch_size=8", "--eval_batch_size=16",
-         "--MAX_ITEM_LIST_LENGTH=10", "--ranking_protocol=full_masked", "--show_progress=False",
-         "--state=INFO", "--torch_threads=1"]
+from recbole_ext.loading import load_dataset, make_loaders
+from tests.helpers import FAST_SASREC
 
 
 def test_rank_shares_are_disjoint_contiguous_and_cover_the_batch():
@@ -27,10 +17,6 @@ def test_rank_shares_are_disjoint_contiguous_and_cover_the_batch():
 
 
 def test_a_sharded_loader_builds_its_share_and_records_every_batch(tiny_dataset):
-    from recbole_ext import build_config
-    from recbole_ext.loading import load_dataset, make_loaders
-    from tests.helpers import FAST_SASREC
-
     data_path, name = tiny_dataset
     config = build_config("SASRecPaper", name, overrides={**FAST_SASREC, "data_path": str(data_path),
                                                           "ranking_protocol": "full_masked", "eval_batch_size": 7})

@@ -14,10 +14,6 @@ from tests.helpers import FAST
 
 SMALL = {**FAST, "layers": [8], "n_sample": 4}
 
-# A 3 x 4 score matrix: row b scores the mini-batch's 3 targets (items 1, 2, 3: the positive is
-# the diagonal) and one shared sample (item 4).
-SCORES = torch.tensor([[2.0, 0.5, -1.0, 1.5], [0.3, 1.0, 2.0, -0.5], [-1.0, 0.0, 0.5, 0.2]])
-
 
 def test_adagradm_update_exact():
     # loss = 2 p: g = 2. acc = 4 -> mom = -0.1 * 2 / 2 = -0.1, p = 0.9; acc = 8 ->
