@@ -1,20 +1,24 @@
-"""Convert MovieLens / GoodReads raw files into RecBole atomic files.
+"""Convert raw dataset files (MovieLens, GoodReads, Amazon, Steam, RSC15, Retailrocket) into RecBole atomic files.
 
 Command::
 
     python -m recbole_ext.convert SOURCE --input PATH --output-dir DIR [--name NAME] [options]
 
-SOURCE is ``ml-100k`` (``u.data``/``u.item``/``u.user``: a directory or ``ml-100k.zip``),
-``ml-1m`` (``ratings.dat``/``movies.dat``/``users.dat``: a directory or ``ml-1m.zip``) or
-``goodreads`` (any UCSD Book Graph reviews/interactions JSON lines file or
-``goodreads_interactions.csv``, gzip or plain). It writes ``DIR/NAME/NAME.inter`` (+ ``.item``,
-``.user`` for MovieLens) and prints what it read, wrote and skipped, with reasons.
+SOURCE is one of :data:`~recbole_ext.data.converters.SOURCE_FILES` (``--help`` lists each with the file
+it expects and where it is published): ``ml-100k``, ``ml-1m``, ``ml-10m``, ``ml-20m``, ``ml-25m``,
+``ml-32m`` (a folder or the release's zip), ``goodreads`` (any UCSD Book Graph reviews/interactions
+JSON lines file or ``goodreads_interactions.csv``), ``amazon`` (ratings CSV, 5-core reviews JSON, 2023
+JSONL), ``steam`` (``steam_reviews.json.gz``), ``rsc15`` (``yoochoose-clicks.dat``) and ``retailrocket``
+(``events.csv``); files gzip or plain. It writes ``DIR/NAME/NAME.inter`` (+ ``.item``, ``.user`` for
+MovieLens) and prints what it read, wrote and skipped, with reasons.
 
 Python::
 
     from recbole_ext.convert import convert
     report = convert("goodreads", "goodreads_reviews_spoiler.json.gz", "atomic_data",
                      min_user_inter=10)
+    report = convert("amazon", "reviews_Beauty_5.json.gz", "atomic_data", name="beauty",
+                     min_user_inter=5, min_item_inter=5)   # the SASRec paper's 5-core
 
 Decisions (see docs/data.md, "Converting datasets"):
 
@@ -39,9 +43,9 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from recbole_ext.data.converters import DEFAULT_NAMES, SOURCES, goodreads, movielens
+from recbole_ext.data.converters import DEFAULT_NAMES, SOURCE_FILES, SOURCES, amazon, clicks, goodreads, movielens, steam
 from recbole_ext.data.converters.atomic import (
-    AtomicFileSet, ConvertError, Report, batched, sorted_by_user_and_time, write_inter,
+    AtomicFileSet, ConvertError, Report, batched, k_core, sorted_by_user_and_time, write_inter,
 )
 from recbole_ext.errors import RecboleExtError
 from recbole_ext.flags import either_style
@@ -98,6 +102,7 @@ def convert(
     *,
     time_field: str = "auto",
     min_user_inter: int = 0,
+    min_item_inter: int = 0,
     min_rating: float | None = None,
     read_only: bool = False,
     on_error: str = "skip",
@@ -110,15 +115,17 @@ def convert(
     of ``output_dir/name`` has been changed.
 
     Args:
-        source: ``"ml-100k"``, ``"ml-1m"`` or ``"goodreads"``.
-        input: directory or zip (MovieLens), file (GoodReads, gzip or plain).
+        source: one of :data:`~recbole_ext.data.converters.SOURCES` (``"ml-1m"``, ``"amazon"``, ...).
+        input: directory or zip (MovieLens), file (the others, gzip or plain).
         output_dir: files go to ``output_dir/name/name.inter`` etc.
-        name: dataset name; default ``ml100k``, ``ml1m``, ``goodreads-reviews`` or
-            ``goodreads-interactions`` (by detected schema).
+        name: dataset name; default the source without dashes (``ml1m``, ``rsc15``), for GoodReads
+            ``goodreads-reviews`` or ``goodreads-interactions`` (by detected schema).
         time_field: GoodReads: ``timestamp`` (reviews_spoiler) or ``date_added`` (default),
             ``date_updated``, ``read_at``, ``started_at``. ``auto`` = the schema's default.
         min_user_inter: keep only users with at least this many rows (after the other filters);
             0 or 1 keeps all. The GoodReads seed uses 10.
+        min_item_inter: keep only items with at least this many rows; with it, both thresholds are
+            applied again and again until nothing changes (the papers' k-core, e.g. 5 and 5).
         min_rating: keep rows with rating >= this (GoodReads: 0 means "not rated").
         read_only: GoodReads interactions: keep only ``is_read`` rows.
         on_error: ``"skip"`` (count bad lines, show the first five) or ``"stop"``.
@@ -129,29 +136,36 @@ def convert(
     """
     if source not in SOURCES:
         raise ConvertError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-    if min_user_inter < 0:
-        raise ConvertError("min_user_inter must be >= 0")
+    if min_user_inter < 0 or min_item_inter < 0:
+        raise ConvertError("min_user_inter and min_item_inter must be >= 0")
     report = Report(on_error=on_error)
     input = Path(input)
     items = users = None
+    if source != "goodreads":
+        if time_field not in ("auto", "timestamp", None, ""):
+            raise ConvertError(f"{source} has only one time field: leave --time-field out")
+        if read_only:
+            raise ConvertError(f"read_only is a GoodReads option; {source} has no is_read")
+        if min_rating is not None and source in ("steam", "rsc15", "retailrocket"):
+            raise ConvertError(f"{source} has no rating: leave --min-rating out")
+        name = name or DEFAULT_NAMES[source]
     if source == "goodreads":
         schema = goodreads.detect_schema(input)  # names a folder, a missing file, an unknown schema
         name = name or goodreads.DEFAULT_NAMES[schema]
         report.notes.append(f"GoodReads schema detected: {schema}")
         rows = goodreads.iter_batches(input, report, time_field, min_rating, read_only, strict_json,
                                       schema=schema, progress=progress)
+    elif source in movielens.RELEASES:
+        rows = batched(movielens.iter_rows(source, input, report, min_rating))
+        items, users = MOVIELENS_SIDE_FILES[source]
+    elif source == "amazon":
+        rows = batched(amazon.iter_rows(input, report, min_rating))
+    elif source == "steam":
+        rows = batched(steam.iter_rows(input, report))
+    elif source == "rsc15":
+        rows = clicks.rsc15_rows(input, report)
     else:
-        if time_field not in ("auto", "timestamp", None, ""):
-            raise ConvertError(f"{source} has only the 'timestamp' time field")
-        if read_only:
-            raise ConvertError(f"read_only is a GoodReads option; {source} has no is_read")
-        name = name or DEFAULT_NAMES[source]
-        if source == "ml-100k":
-            rows = batched(movielens.iter_ml100k_rows(input, report, min_rating))
-            items, users = movielens.iter_ml100k_items, movielens.iter_ml100k_users
-        else:
-            rows = batched(movielens.iter_ml1m_rows(input, report, min_rating))
-            items, users = movielens.iter_ml1m_items, movielens.iter_ml1m_users
+        rows = clicks.retailrocket_rows(input, report)
     check_name(name)
     out = Path(output_dir) / name
     existing = [out / f"{name}{suffix}" for suffix in (".inter", ".item", ".user") if (out / f"{name}{suffix}").exists()]
@@ -161,6 +175,8 @@ def convert(
     report.output_dir = str(out)
     with AtomicFileSet(out) as files:
         rows = sorted_by_user_and_time(rows, out)  # (user, time, line): the order sequential models read
+        if min_item_inter > 1:
+            rows, min_user_inter = k_core(rows, max(min_user_inter, 1), min_item_inter, report), 0
         kept_users, kept_items = write_inter(files, name, rows, report, min_user_inter)
         if not report.written[f"{name}.inter"]:
             if not report.lines_read:
@@ -172,24 +188,39 @@ def convert(
                                f"({removed or 'none kept'}); nothing was written")
         if items is not None:
             _write_side(files, f"{name}.item", movielens.ITEM_FIELDS, items(input, report), kept_items, report)
+        if users is not None:
             _write_side(files, f"{name}.user", movielens.USER_FIELDS, users(input, report), kept_users, report)
     return report
 
 
+MOVIELENS_SIDE_FILES = {  # release -> (its .item rows, its .user rows or None)
+    "ml-100k": (movielens.iter_ml100k_items, movielens.iter_ml100k_users),
+    "ml-1m": (movielens.iter_ml1m_items, movielens.iter_ml1m_users),
+    "ml-10m": (movielens.iter_ml10m_items, None),
+    **{release: (movielens.csv_items(release), None) for release in ("ml-20m", "ml-25m", "ml-32m")},
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    sources = "\n".join(f"  {source:<13} {expects}\n  {'':<13} {where}" for source, (expects, where) in SOURCE_FILES.items())
     p = argparse.ArgumentParser(
         prog="python -m recbole_ext.convert",
-        description="Convert MovieLens / GoodReads raw files into RecBole atomic files "
-        "(DIR/NAME/NAME.inter, .item, .user).",
+        description="Convert raw dataset files into RecBole atomic files (DIR/NAME/NAME.inter, .item, .user).",
+        epilog=f"sources, the file each expects, and where it is published:\n{sources}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", choices=SOURCES)
-    p.add_argument("--input", required=True, help="MovieLens directory or zip; GoodReads file (.gz or plain)")
+    p.add_argument("source", choices=SOURCES, help="which dataset the input is (listed below)")
+    p.add_argument("--input", required=True, help="MovieLens directory or zip; the others' file (.gz or plain)")
     p.add_argument("--output-dir", required=True, help="parent folder, e.g. atomic_data")
-    p.add_argument("--name", help="dataset name (default: ml100k, ml1m, goodreads-reviews, goodreads-interactions)")
+    p.add_argument("--name", help="dataset name (default: the source without dashes, e.g. ml20m, rsc15; "
+                   "goodreads-reviews or goodreads-interactions)")
     p.add_argument("--time-field", default="auto",
                    help="GoodReads: timestamp | date_added | date_updated | read_at | started_at (default: the schema's)")
     p.add_argument("--min-user-inter", type=int, default=0, metavar="N",
                    help="keep users with >= N interactions (the GoodReads seed: 10)")
+    p.add_argument("--min-item-inter", type=int, default=0, metavar="M",
+                   help="keep items with >= M interactions; with it both filters repeat to a fixed point "
+                   "(k-core: the SASRec paper's Amazon and Steam use --min-user-inter 5 --min-item-inter 5)")
     p.add_argument("--min-rating", type=float, default=None, metavar="R", help="keep rows with rating >= R")
     p.add_argument("--read-only", action="store_true", help="GoodReads interactions: keep is_read rows only")
     p.add_argument("--on-error", choices=("skip", "stop"), default="skip",
@@ -209,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output_path(args.output_dir, "--output-dir", directory=True)
         report = convert(
             args.source, args.input, args.output_dir, args.name,
-            time_field=args.time_field, min_user_inter=args.min_user_inter,
+            time_field=args.time_field, min_user_inter=args.min_user_inter, min_item_inter=args.min_item_inter,
             min_rating=args.min_rating, read_only=args.read_only, on_error=args.on_error,
             strict_json=args.strict_json, progress=args.progress, overwrite=args.overwrite,
         )

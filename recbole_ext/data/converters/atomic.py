@@ -126,7 +126,8 @@ class Report:
             self.examples.append(message)
 
     def skip(self, reason: str, n: int = 1) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + n
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
 
     @property
     def n_bad(self) -> int:
@@ -369,3 +370,31 @@ def write_inter(
     report.n_users = len(user_counts)
     report.n_items = len(items)
     return {u.decode() for u in user_counts}, {i.decode() for i in items}
+
+
+def k_core(batches: Iterable[Batch], min_user_inter: int, min_item_inter: int, report: Report) -> Iterator[Batch]:
+    """The rows of ``batches`` whose user has at least ``min_user_inter`` rows and whose item has at least
+    ``min_item_inter``, counted among the rows kept, repeated until nothing changes (the papers' "5-core":
+    removing an item can take a user below its threshold and back). Order is kept. The rows are held in
+    memory (a few hundred bytes each): it is for the review datasets' sizes, not GoodReads'.
+    """
+    rows: list[tuple[bytes, ...]] = [row for batch in batches for row in batch]
+    user_codes: dict[bytes, int] = {}
+    item_codes: dict[bytes, int] = {}
+    users = np.fromiter((user_codes.setdefault(row[0], len(user_codes)) for row in rows), np.int64, len(rows))
+    items = np.fromiter((item_codes.setdefault(row[1], len(item_codes)) for row in rows), np.int64, len(rows))
+    keep = np.ones(len(rows), dtype=bool)
+    while True:
+        user_count = np.bincount(users[keep], minlength=len(user_codes))
+        item_count = np.bincount(items[keep], minlength=len(item_codes))
+        now = keep & (user_count[users] >= min_user_inter) & (item_count[items] >= min_item_inter)
+        if now.sum() == keep.sum():
+            break
+        keep = now
+    dropped = len(rows) - int(keep.sum())
+    if dropped:
+        report.skip(f"k-core: user with fewer than {min_user_inter} or item with fewer than {min_item_inter} "
+                    "interactions (repeated to a fixed point)", dropped)
+    kept = [rows[k] for k in np.flatnonzero(keep).tolist()]
+    for start in range(0, len(kept), 4096):
+        yield kept[start:start + 4096]

@@ -9,6 +9,13 @@ ML-1M: ``ratings.dat`` (user::item::rating::time), ``movies.dat`` (id::title (ye
 In ML-1M ``age`` and ``occupation`` are the source's codes (age bucket 1/18/25/.., occupation
 0-20 as listed in its README); they are kept as codes.
 
+ML-10M: ``ratings.dat`` (user::item::rating::time, half stars) and ``movies.dat``
+(id::title (year)::genre|genre), from a directory or ``ml-10m.zip`` (folder ``ml-10M100K``); no users
+file. ML-20M, ML-25M, ML-32M: ``ratings.csv`` (header ``userId,movieId,rating,timestamp``) and
+``movies.csv`` (header ``movieId,title,genres``, CSV-quoted titles), from a directory or the
+release's zip. These are UTF-8 (a byte that is not is read as latin-1); genre
+``(no genres listed)`` gives an empty ``class``.
+
 The ``.item`` and ``.user`` columns mirror the copy of ml-100k bundled with RecBole:
 ``movie_title:token_seq`` (title without the trailing year), ``release_year:token``,
 ``class:token_seq`` (genres); ``age, gender, occupation, zip_code`` as tokens. Text is written as
@@ -17,12 +24,15 @@ UTF-8.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import re
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from .atomic import ConvertError, Report, Row
 
@@ -41,14 +51,42 @@ USER_FIELDS = (
 )
 
 #: u.genre of ML-100K, in flag order (used when u.genre is absent).
-ML100K_FILES = ("u.data", "u.item", "u.user")
-ML1M_FILES = ("ratings.dat", "movies.dat", "users.dat")
 ML100K_GENRES = (
     "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
     "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
 ).split()
 
-ENCODING = "latin-1"
+ENCODING = "latin-1"  # ML-100K and ML-1M
+UTF8 = "utf-8"  # ML-10M and later, with errors="latin1_fallback"
+codecs.register_error("latin1_fallback",  # a stray byte of an older encoding is read as latin-1, not refused
+                      lambda e: (e.object[e.start:e.end].decode("latin-1"), e.end))
+NO_GENRES = "(no genres listed)"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One MovieLens release: its files, their layout and where GroupLens publishes it."""
+
+    name: str
+    ratings: str
+    movies: str
+    users: str | None
+    sep: str  # field separator of the ratings file
+    header: str | None  # the ratings file's first line, when it has one
+    encoding: str
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.ratings, self.movies, self.users) if f)
+
+
+RELEASES = {
+    "ml-100k": Release("ml-100k", "u.data", "u.item", "u.user", "\t", None, ENCODING),
+    "ml-1m": Release("ml-1m", "ratings.dat", "movies.dat", "users.dat", "::", None, ENCODING),
+    "ml-10m": Release("ml-10m", "ratings.dat", "movies.dat", None, "::", None, UTF8),
+    **{name: Release(name, "ratings.csv", "movies.csv", None, ",", "userId,movieId,rating,timestamp", UTF8)
+       for name in ("ml-20m", "ml-25m", "ml-32m")},
+}
 _YEAR_AT_END = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 _YEAR_IN_DATE = re.compile(r"(\d{4})\s*$")
 
@@ -67,9 +105,10 @@ def split_title(title: str) -> tuple[str, str]:
 class _Source:
     """A MovieLens release given as a directory, a zip, or one of its files."""
 
-    def __init__(self, path: str | Path, names: tuple[str, ...]) -> None:
+    def __init__(self, path: str | Path, names: tuple[str, ...], encoding: str = ENCODING) -> None:
         self.path = Path(path)
         self.names = names
+        self.encoding = encoding
         if not self.path.exists():
             raise ConvertError(f"{self.path}: no such file or directory")
         if self.path.is_file() and not zipfile.is_zipfile(self.path):
@@ -100,11 +139,15 @@ class _Source:
     @contextmanager
     def open(self, name: str) -> Iterator[IO[str]]:
         if self.zip_members is None:
-            with open(self.path / name, "r", encoding=ENCODING, newline="") as f:
+            with open(self.path / name, "r", encoding=self.encoding, errors=self.errors, newline="") as f:
                 yield f
         else:
             with zipfile.ZipFile(self.path) as zf, zf.open(self.zip_members[name]) as raw:
-                yield io.TextIOWrapper(raw, encoding=ENCODING, newline="")
+                yield io.TextIOWrapper(raw, encoding=self.encoding, errors=self.errors, newline="")
+
+    @property
+    def errors(self) -> str:
+        return "strict" if self.encoding == ENCODING else "latin1_fallback"
 
 
 def _lines(src: _Source, name: str, report: Report | None) -> Iterator[tuple[int, str]]:
@@ -136,11 +179,16 @@ def _check_first_line(label: str, line: str, sep: str, n_fields: int, kind: str)
 
 
 def _iter_ratings(
-    src: _Source, name: str, sep: str, report: Report, min_rating: float | None
+    src: _Source, name: str, sep: str, report: Report, min_rating: float | None, header: str | None = None
 ) -> Iterator[Row]:
     label = src.label(name)
     first = True
     for lineno, line in _lines(src, name, report):
+        if header is not None and lineno == 1:
+            if line.strip() != header:
+                raise ConvertError(f"{label}:1: expected the header {header!r}, got {line[:80]!r}; wrong file for "
+                                   "this source?")
+            continue
         parts = line.split(sep)
         if first:
             _check_first_line(label, line, sep, 4, name)
@@ -163,16 +211,22 @@ def _iter_ratings(
         yield user, item, rating, ts
 
 
+def iter_rows(release: str, path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
+    """The ratings file of ``release`` (a key of :data:`RELEASES`) -> (user_id, item_id, rating, timestamp),
+    in file order."""
+    spec = RELEASES[release]
+    src = _Source(path, spec.files, spec.encoding)
+    return _iter_ratings(src, spec.ratings, spec.sep, report, min_rating, spec.header)
+
+
 def iter_ml100k_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
     """``u.data`` -> (user_id, item_id, rating, timestamp), in file order."""
-    src = _Source(path, ML100K_FILES)
-    return _iter_ratings(src, "u.data", "\t", report, min_rating)
+    return iter_rows("ml-100k", path, report, min_rating)
 
 
 def iter_ml1m_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
     """``ratings.dat`` -> (user_id, item_id, rating, timestamp), in file order."""
-    src = _Source(path, ML1M_FILES)
-    return _iter_ratings(src, "ratings.dat", "::", report, min_rating)
+    return iter_rows("ml-1m", path, report, min_rating)
 
 
 def _genres100k(src: _Source) -> list[str]:
@@ -186,10 +240,10 @@ def _genres100k(src: _Source) -> list[str]:
 
 
 def _records(path: str | Path, files: tuple[str, ...], name: str, sep: str, n_fields: int,
-             report: Report) -> Iterator[list[str]]:
+             report: Report, encoding: str = ENCODING) -> Iterator[list[str]]:
     """The fields of every well-formed line of the side file ``name`` (nothing if it is absent);
     a line with another number of fields or a non-numeric id is reported and skipped."""
-    src = _Source(path, files)
+    src = _Source(path, files, encoding)
     if not src.has(name):
         return
     label = src.label(name)
@@ -204,8 +258,8 @@ def _records(path: str | Path, files: tuple[str, ...], name: str, sep: str, n_fi
 def iter_ml100k_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``u.item`` -> (item_id, title, release_year, genres). Year from the title's final
     ``(YYYY)``, else from the release date."""
-    genres = _genres100k(_Source(path, ML100K_FILES))
-    for parts in _records(path, ML100K_FILES, "u.item", "|", 5 + len(genres), report):
+    genres = _genres100k(_Source(path, RELEASES["ml-100k"].files))
+    for parts in _records(path, RELEASES["ml-100k"].files, "u.item", "|", 5 + len(genres), report):
         title, year = split_title(parts[1])
         if not year:
             m = _YEAR_IN_DATE.search(parts[2])
@@ -216,19 +270,52 @@ def iter_ml100k_items(path: str | Path, report: Report) -> Iterator[tuple[str, .
 
 def iter_ml100k_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``u.user`` -> (user_id, age, gender, occupation, zip_code)."""
-    for parts in _records(path, ML100K_FILES, "u.user", "|", 5, report):
+    for parts in _records(path, RELEASES["ml-100k"].files, "u.user", "|", 5, report):
         yield tuple(parts)
 
 
 def iter_ml1m_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``movies.dat`` -> (item_id, title, release_year, genres)."""
-    for parts in _records(path, ML1M_FILES, "movies.dat", "::", 3, report):
+    for parts in _records(path, RELEASES["ml-1m"].files, "movies.dat", "::", 3, report):
         title, year = split_title(parts[1])
-        yield parts[0], title, year, " ".join(g for g in parts[2].split("|") if g)
+        yield parts[0], title, year, _genres(parts[2])
 
 
 def iter_ml1m_users(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
     """``users.dat`` (id::gender::age::occupation::zip) -> (user_id, age, gender, occupation, zip)."""
-    for uid, gender, age, occupation, zip_code in _records(path, ML1M_FILES, "users.dat", "::", 5, report):
+    for uid, gender, age, occupation, zip_code in _records(path, RELEASES["ml-1m"].files, "users.dat", "::", 5, report):
         yield uid, age, gender, occupation, zip_code
 
+
+def _genres(text: str) -> str:
+    return " ".join(g for g in text.split("|") if g and g != NO_GENRES)
+
+
+def iter_ml10m_items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
+    """ML-10M ``movies.dat`` (id::title (year)::genres) -> (item_id, title, release_year, genres)."""
+    spec = RELEASES["ml-10m"]
+    for parts in _records(path, spec.files, spec.movies, "::", 3, report, spec.encoding):
+        title, year = split_title(parts[1])
+        yield parts[0], title, year, _genres(parts[2])
+
+
+def csv_items(release: str) -> Callable[[str | Path, Report], Iterator[tuple[str, ...]]]:
+    """The ``.item`` rows of ``movies.csv`` (movieId,title,genres; quoted titles) of ML-20M and later."""
+
+    def items(path: str | Path, report: Report) -> Iterator[tuple[str, ...]]:
+        spec = RELEASES[release]
+        src = _Source(path, spec.files, spec.encoding)
+        if not src.has(spec.movies):
+            return
+        label = src.label(spec.movies)
+        with src.open(spec.movies) as f:
+            for lineno, parts in enumerate(csv.reader(f), 1):
+                if lineno == 1 or not parts:
+                    continue  # the header
+                if len(parts) != 3 or not parts[0].isdigit():
+                    report.bad_line(label, lineno, "wrong number of fields", f"{len(parts)} instead of 3")
+                    continue
+                title, year = split_title(parts[1])
+                yield parts[0], title, year, _genres(parts[2])
+
+    return items

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recbole_ext.convert import convert
-from recbole_ext.data.converters import goodreads
+from recbole_ext.data.converters import goodreads, lines
 from recbole_ext.data.converters.atomic import ConvertError, Report
 
 HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
@@ -36,7 +36,7 @@ def chunk(request, monkeypatch):
     """Read size: the default (a tiny file is one chunk, read line by line until the shape is
     known), or small reads so that later chunks go through the whole-chunk findall path."""
     if request.param:
-        monkeypatch.setattr(goodreads, "_CHUNK", request.param)
+        monkeypatch.setattr(lines, "_CHUNK", request.param)
     return request.param
 
 

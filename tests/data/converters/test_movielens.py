@@ -186,3 +186,37 @@ def test_fixture_loads_in_recbole_with_side_features(tmp_path):
     assert set(ds.field2id_token["class"]) >= {"Adventure", "Sci-Fi", "Drama", "Musical", "unknown"}
 
 
+
+
+def test_ml10m_zip_half_stars_and_movies(tmp_path):
+    zip_path = tmp_path / "ml-10m.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("ml-10M100K/ratings.dat", "1::122::3.5::838985046\n1::185::5::838983525\n2::122::4::868245777\n")
+        zf.writestr("ml-10M100K/movies.dat", "122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::"
+                    "Action|Crime|Thriller\n999::Unrated (2000)::(no genres listed)\n")
+    report = convert("ml-10m", zip_path, tmp_path / "out")
+    out = tmp_path / "out" / "ml10m"
+    assert read(out / "ml10m.inter") == ("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                         "1\t185\t5\t838983525\n1\t122\t3.5\t838985046\n2\t122\t4\t868245777\n")
+    assert read(out / "ml10m.item") == ("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+                                        "122\tBoomerang\t1992\tComedy Romance\n185\tNet, The\t1995\tAction Crime Thriller\n")
+    assert sorted(report.written) == ["ml10m.inter", "ml10m.item"]  # ML-10M has no users file
+
+
+@pytest.mark.parametrize("release", ["ml-20m", "ml-25m", "ml-32m"])
+def test_csv_releases_read_the_header_and_quoted_titles(tmp_path, release):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,4.0,1112484676\n")
+    (raw / "movies.csv").write_text('movieId,title,genres\n2,Jumanji (1995),Adventure|Children\n'
+                                    '29,"City of Lost Children, The (Cité des enfants perdus, La) (1995)",Drama\n'
+                                    '31,Never rated (2001),(no genres listed)\n', encoding="utf-8")
+    convert(release, raw, tmp_path / "out")
+    name = release.replace("-", "")
+    assert read(tmp_path / "out" / name / f"{name}.inter").splitlines()[1:] == ["1\t29\t4.0\t1112484676",
+                                                                               "1\t2\t3.5\t1112486027"]
+    assert read(tmp_path / "out" / name / f"{name}.item").splitlines()[1:] == [
+        "2\tJumanji\t1995\tAdventure Children", "29\tCity of Lost Children, The (Cité des enfants perdus, La)\t1995\tDrama"]
+    (raw / "ratings.csv").write_text("1,2,3.5,1112486027\n")
+    with pytest.raises(ConvertError, match="expected the header 'userId,movieId,rating,timestamp'"):
+        convert(release, raw, tmp_path / "out2")
