@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import ConvertError, Report, Row, format_value
+from .atomic import ConvertError, Report, Row, id_text
 from .lines import iter_lines
 
 LAYOUTS = ("ratings", "reviews", "2023")
@@ -57,16 +57,6 @@ def detect_layout(path: Path) -> str:
         raise ConvertError(f"{path}:1: expected a ratings CSV line (user,item,rating,time) or a JSON review, got "
                            f"{text[:80]!r}: is this an Amazon review file?")
     raise ConvertError(f"{path}: the file is empty: nothing was written")
-
-
-def _id(value: object) -> str | None:
-    """An id as text, or None when it is missing, empty or has separators around or inside it."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = str(value)
-    if not text or text != text.strip() or any(c in text for c in "\t\n\r"):
-        return None
-    return format_value(text)
 
 
 def iter_rows(path: str | Path, report: Report, min_rating: float | None = None) -> Iterator[Row]:
@@ -101,7 +91,7 @@ def iter_rows(path: str | Path, report: Report, min_rating: float | None = None)
                                 if isinstance(record, dict) else "not an object")
                 continue
             user, item, rating, time = (record[k] for k in keys)
-        user, item = _id(user), _id(item)
+        user, item = id_text(user), id_text(item)
         try:
             rating = float(rating)
             seconds = int(str(time).strip())

@@ -92,6 +92,23 @@ def format_header(fields: Sequence[tuple[str, str]]) -> str:
     return "\t".join(f"{name}:{ftype}" for name, ftype in fields) + "\n"
 
 
+def id_text(value: object) -> str | None:
+    """An id as the text to write, or None when it is missing, empty, not text or a number, or has spaces
+    around it or a separator inside it."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    elif isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    # An id with a tab or line break (the atomic format's separators) or spaces around it would be
+    # written as another id (or merge with one): refused, so the line is counted as bad with its number.
+    if not text or text != text.strip() or any(c in text for c in "\t\n\r"):
+        return None
+    if not text.isprintable() or '"' in text:
+        text = format_value(text)
+    return text
+
+
 @dataclass
 class Report:
     """What a conversion read, wrote and skipped. ``bad`` lines are malformed input (counted by

@@ -45,7 +45,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import Batch, ConvertError, Report, Row, batched, format_value
+from .atomic import Batch, ConvertError, Report, Row, batched, id_text
 from .lines import iter_chunks, iter_lines
 
 SCHEMAS = ("reviews_spoiler", "reviews", "interactions", "csv")
@@ -263,21 +263,6 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def _id_text(value: object) -> str | None:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8")
-    elif isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = str(value)
-    # An id with a tab or line break (the atomic format's separators) or spaces around it would be
-    # written as another id (or merge with one): refused, so the line is counted as bad with its number.
-    if not text or text != text.strip() or any(c in text for c in "\t\n\r"):
-        return None
-    if not text.isprintable() or '"' in text:
-        text = format_value(text)
-    return text
-
-
 def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
@@ -398,8 +383,8 @@ def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_j
         if missing:
             report.bad_line(path, lineno, "missing field", ", ".join(missing))
             return None
-        user = _id_text(values[0])
-        book = _id_text(values[1])
+        user = id_text(values[0])
+        book = id_text(values[1])
         if user is None or book is None:
             report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
             return None

@@ -16,7 +16,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import ConvertError, Report, Row, format_value
+from .atomic import ConvertError, Report, Row, id_text
 from .lines import iter_lines
 
 KEYS = ("username", "product_id", "date")
@@ -26,15 +26,6 @@ _EPOCH = _dt.date(1970, 1, 1).toordinal()
 def _day_seconds(text: str) -> int:
     """``"2017-12-17"`` -> Unix seconds of that day's UTC midnight (ValueError when not such a date)."""
     return (_dt.date.fromisoformat(text.strip()).toordinal() - _EPOCH) * 86400
-
-
-def _id(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = str(value)
-    if not text or text != text.strip() or any(c in text for c in "\t\n\r"):
-        return None
-    return format_value(text)
 
 
 def iter_rows(path: str | Path, report: Report) -> Iterator[Row]:
@@ -62,7 +53,7 @@ def iter_rows(path: str | Path, report: Report) -> Iterator[Row]:
             report.bad_line(path, lineno, "missing field", repr(text[:80]))
             continue
         checked = True
-        user, item, date = _id(record["username"]), _id(record["product_id"]), record["date"]
+        user, item, date = id_text(record["username"]), id_text(record["product_id"]), record["date"]
         if user is None or item is None:
             report.bad_line(path, lineno, "missing or malformed id", repr(text[:80]))
             continue
