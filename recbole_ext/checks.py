@@ -32,6 +32,7 @@ from recbole_ext import protocols
 from recbole_ext.data.sampling import NegativeArgs
 from recbole_ext.errors import ConfigError, DataError
 from recbole_ext.protocols import PROTOCOLS
+from recbole_ext.data.splits import SPLIT_PROTOCOLS
 from recbole_ext.precision import PRECISIONS, unsupported
 
 # ------------------------------------------------------------------------------------ known keys
@@ -231,6 +232,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "constrained_embedding": _BOOL, "horizontal_conv": _BOOL, "vertical_conv": _BOOL,
     "clip_predictions": _BOOL, "reproducibility": _BOOL, "valid_metric_bigger": _BOOL,
     "ranking_protocol": _choice(*PROTOCOLS), "precision": _choice(*PRECISIONS),
+    "split_protocol": _choice(*SPLIT_PROTOCOLS), "test_days": _real(0, low_open=True),
     "state": ((lambda v: str(v).lower() in LOG_STATES), "one of " + ", ".join(LOG_STATES)),  # RecBole: any case
     "hidden_act": _choice("relu", "gelu", "swish", "tanh", "sigmoid"),  # RecBole's FeedForward (stock models)
     "learner": _choice("adam", "sgd", "adagrad", "rmsprop", "sparse_adam", "adamw", "adagradm"),
@@ -445,7 +447,9 @@ def check_trainable(config: Any, dataset: Any) -> list[str]:
     rows_per_user = torch.bincount(users, minlength=dataset.user_num)  # [user_num], padding 0 first
     counts = rows_per_user[1:][rows_per_user[1:] > 0]
     split = config["eval_args"]["split"] if config["eval_args"] else None
-    if isinstance(split, Mapping) and "LS" in split:
+    by_split_protocol = config["MODEL_TYPE"] == ModelType.SEQUENTIAL  # the sequential models' split_protocol
+    if isinstance(split, Mapping) and "LS" in split and (not by_split_protocol or config["split_protocol"] in (
+            None, "leave_one_out")):
         short = int((counts < 3).sum())
         if short == len(counts):
             raise DataError(f"Dataset '{config['dataset']}': every user has fewer than 3 interactions, so "

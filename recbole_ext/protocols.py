@@ -125,8 +125,14 @@ def describe(config: Any) -> str:
     split = config["eval_args"]["split"]
     split_name = "leave-one-out" if split == {"LS": "valid_and_test"} else f"split {split}"
     if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
-        split_name = ("leave-one-out" if config["split_protocol"] in (None, "leave_one_out") else
-                      f"user holdout ({config['holdout_user_num']} test users)")
+        split_name = {
+            "user_holdout": f"user holdout ({config['holdout_user_num']} test users)",
+            "global_time": "global time split (first target after each cut: "
+                           + (f"times {list(config['split_time'])}" if config["split_time"] is not None
+                              else f"quantiles {list(config['split_quantile'] or [])} of the times") + ")",
+            "session": f"session split (sessions of the last {config['test_days']:g} day(s), every next click; "
+                       "ties counted against the target)",
+        }.get(config["split_protocol"], "leave-one-out")
     protocol = protocol_name(config)
     if protocol == "full_masked":
         return f"{split_name}, full ranking, items seen before the target masked"

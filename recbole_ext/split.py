@@ -45,7 +45,6 @@ from recbole_ext import compat  # noqa: F401  (before recbole is used)
 
 from recbole_ext.cli import parse_overrides
 from recbole_ext.config import build_config
-from recbole_ext.data.sequence_dataset import compute_split
 from recbole_ext.errors import ConfigError, RecboleExtError
 from recbole_ext.flags import either_style
 from recbole_ext.protocols import CandidateEvalDataLoader, sequential_eval_loaders
@@ -93,7 +92,9 @@ def write_interactions(config: Any, output: Path, dataset: Any = None) -> int:
     """Write every interaction with its position and phase (module docstring) to ``output``; the row count."""
     dataset = dataset if dataset is not None else load_dataset(config)
     sequences = dataset.sequences
-    split = compute_split(config, sequences)  # what dataset.build() computes
+    if getattr(dataset, "split", None) is None:
+        dataset.build()
+    split = dataset.split
     phase = np.where(split.train_mask(sequences), "train", "history").astype(object)
     phase[split.valid_positions.numpy()] = "valid"
     phase[split.test_positions.numpy()] = "test"

@@ -20,16 +20,8 @@ evaluator read) and replaces what is underneath:
   :class:`~recbole_ext.data.user_sequences.UserSequences`) and ``inter_feat`` the same rows; no
   prefix row is ever built. Memory is a few arrays of the number of interactions.
 
-:meth:`SequenceDataset.build` splits each user's sequence (``split_protocol``):
-
-``leave_one_out``  (default) the last item is the test target, the one before it the validation
-                   target, the rest trains; RecBole's rule for short users is kept (3 items: no
-                   validation target; 2 items: only training).
-``user_holdout``   ``holdout_user_num`` users (default 1000) with at least 2 items, drawn with
-                   the run's ``seed``, are test users and never trained on: their last item is the
-                   test target, their earlier items its input. Every other user's last item is
-                   the validation target and the rest trains (the GoodReads tutorial's protocol).
-
+:meth:`SequenceDataset.build` splits each user's sequence as ``split_protocol`` says
+(:mod:`recbole_ext.data.splits`: ``leave_one_out``, ``user_holdout``, ``global_time``, ``session``)
 and returns three views (``dataset.copy``). The validation and test views' ``inter_feat`` holds
 their target rows and their ``target_positions`` index :attr:`SequenceDataset.sequences`; the
 train view holds no rows (its targets, nearly every interaction, are read from ``split`` and the
@@ -41,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +45,9 @@ from recbole.utils import FeatureSource, FeatureType
 
 from recbole_ext.errors import DataError
 from recbole_ext.data.inter_file import read_inter_columns, read_header
+from recbole_ext.data.splits import compute_split, session_rows
 from recbole_ext.data.user_sequences import UserSequences
 
-SPLIT_PROTOCOLS = ("leave_one_out", "user_holdout")
 # RecBole settings the sequence-native path cannot honour: refused rather than silently ignored.
 UNSUPPORTED_KEYS = {
     "benchmark_filename": "pre-split files are not read; the split is computed (split_protocol)",
@@ -64,79 +55,6 @@ UNSUPPORTED_KEYS = {
     "preload_weight": "preloaded embeddings are not supported for sequential models",
 }
 SHARED_REST = "dataset.pkl"  # in a folder of shared files: the dataset without its per-interaction arrays
-
-
-@dataclass(frozen=True)
-class SequenceSplit:
-    """Where each phase's targets lie in :attr:`SequenceDataset.sequences` (positions into ``items``).
-
-    ``train_length[r]``: the first ``train_length[r]`` items of row ``r`` are training items;
-    ``valid_positions`` / ``test_positions``: one target each (ascending by row).
-    """
-
-    protocol: str
-    train_length: torch.Tensor  # [U]
-    valid_positions: torch.Tensor  # [Rv]
-    test_positions: torch.Tensor  # [Rt]
-    test_users_only: bool  # user_holdout: test rows belong to users never trained on
-
-    def train_mask(self, sequences: UserSequences) -> np.ndarray:
-        """Bool [N]: True at every training item of ``sequences`` (one byte per interaction).
-
-        Built by clearing the few positions after each row's training part (at most two per user,
-        or a held-out user's whole row), never by listing the training positions themselves.
-        """
-        rest = sequences.lengths - self.train_length  # [U] items after the training part
-        first = torch.repeat_interleave(sequences.indptr[:-1] + self.train_length, rest)  # [R]
-        offset = torch.arange(int(rest.sum())) - torch.repeat_interleave(rest.cumsum(0) - rest, rest)
-        mask = np.ones(len(sequences.items), dtype=bool)
-        mask[(first + offset).numpy()] = False
-        return mask
-
-    def train_target_positions(self, sequences: UserSequences) -> torch.Tensor:
-        """Positions of every training target (each training item but a user's first): [T]."""
-        mask = self.train_mask(sequences)
-        mask[sequences.indptr[:-1][self.train_length > 0].numpy()] = False
-        return torch.from_numpy(np.flatnonzero(mask))
-
-    def train_sequences(self, sequences: UserSequences, with_times: bool = True) -> UserSequences:
-        """Each user's training items only, as CSR arrays (rows as in ``sequences``); their
-        timestamps too unless ``with_times`` is False (the loaders that never read them)."""
-        indptr = torch.zeros_like(sequences.indptr)
-        indptr[1:] = self.train_length.cumsum(0)
-        mask = self.train_mask(sequences)  # numpy's boolean take: no [N] index array in between
-        items = torch.from_numpy(sequences.items.numpy()[mask])
-        times = None
-        if with_times and sequences.timestamps is not None:
-            times = torch.from_numpy(sequences.timestamps.numpy()[mask])
-        return UserSequences(users=sequences.users, indptr=indptr, items=items, timestamps=times)
-
-
-def compute_split(config: Any, sequences: UserSequences) -> SequenceSplit:
-    """The split ``config['split_protocol']`` names, of ``sequences`` (see the module docstring)."""
-    protocol = config["split_protocol"] or "leave_one_out"
-    lengths, end = sequences.lengths, sequences.indptr[1:]
-    if protocol == "leave_one_out":
-        n_eval = (lengths - 2).clamp(min=0, max=2)  # RecBole's leave-one-out over prefix rows
-        test = end[n_eval >= 1] - 1
-        valid = end[n_eval >= 2] - 2
-        return SequenceSplit(protocol, lengths - n_eval, valid, test, test_users_only=False)
-    if protocol == "user_holdout":
-        wanted = int(config["holdout_user_num"] if config["holdout_user_num"] is not None else 1000)
-        eligible = (lengths >= 2).nonzero().flatten()
-        if wanted < 1 or wanted >= len(eligible):
-            raise DataError(
-                f"holdout_user_num={wanted}: user_holdout needs at least 1 test user and leaves the others to "
-                f"train and validate, and {len(eligible)} users have the 2 items it needs: give a number "
-                f"between 1 and {max(len(eligible) - 1, 1)}.")
-        generator = torch.Generator().manual_seed(int(config["seed"]))
-        chosen = eligible[torch.randperm(len(eligible), generator=generator)[:wanted]]
-        is_test = torch.zeros(len(lengths), dtype=torch.bool)
-        is_test[chosen] = True
-        has_valid = (lengths >= 2) & ~is_test
-        train_length = torch.where(is_test, torch.zeros_like(lengths), lengths - has_valid.long())
-        return SequenceSplit(protocol, train_length, end[has_valid] - 1, end[is_test] - 1, test_users_only=True)
-    raise DataError(f"split_protocol {protocol!r} is unknown: use one of {', '.join(SPLIT_PROTOCOLS)}.")
 
 
 class SequenceDataset(SequentialDataset):
@@ -224,7 +142,24 @@ class SequenceDataset(SequentialDataset):
         kept = np.flatnonzero(keep)
         if self.config["rm_dup_inter"] is not None:
             kept = self._remove_duplicates(columns, kept)
-        return self._k_core(columns, kept)
+        kept = self._k_core(columns, kept)
+        self.session_cuts = None
+        if self.config["split_protocol"] == "session":  # drops the clicks the protocol never uses
+            time = self._time_column(columns, path)
+            keep, self.session_cuts = session_rows(self.config, columns.codes[uid][kept], columns.codes[iid][kept],
+                                                   np.asarray(columns.floats[time])[kept])
+            if not keep.all():
+                self.filter_notes.append(f"split_protocol session: {int((~keep).sum())} click(s) it never uses were "
+                                         "dropped (after the validation cut in training sessions, of items never "
+                                         "trained on, of sessions left with 1 click).")
+            kept = kept[keep]
+        return kept
+
+    def _time_column(self, columns: Any, path: Path) -> str:
+        if self.time_field not in columns.floats:
+            raise DataError(f"{path.name}: split_protocol {self.config['split_protocol']} needs the time column "
+                            f"'{self.time_field}': add it to load_col (inter: [user_id, item_id, timestamp]).")
+        return self.time_field
 
     def _remove_duplicates(self, columns: Any, kept: np.ndarray) -> np.ndarray:
         """RecBole's ``rm_dup_inter`` (``first`` / ``last``) by time, ties in line order."""
@@ -410,7 +345,7 @@ class SequenceDataset(SequentialDataset):
         would double the data in memory; the training loaders read them from ``split`` and
         :attr:`sequences` (``split.train_target_positions``, ``split.train_sequences``).
         """
-        self.split = compute_split(self.config, self.sequences)
+        self.split = compute_split(self.config, self.sequences, self.session_cuts)
         train = self.copy(self.all_interactions[torch.zeros(0, dtype=torch.long)])
         train.target_positions = None
         views = [train]

@@ -64,3 +64,33 @@ def test_the_trainer_is_composed_from_the_configuration(tiny_dataset):
     assert issubclass(gru, ExtendedTrainer) and gru.chunked  # the model's own trainer, ranking mixed in
     general = trainer_class_for(build_config("BPR", name, overrides=settings))
     assert not issubclass(general, RankingTrainer)  # RecBole's loaders and its own full ranking
+
+
+def test_ties_count_against_the_target_under_the_session_protocol(tmp_path):
+    """GRU4Rec's conservative rank: every item scored at least as high as the target counts, itself included,
+    chunked or not; with distinct scores nothing changes."""
+    from recbole.utils import get_trainer
+    from recbole_ext.loading import load_dataset, make_loaders
+    from tests.helpers import tiny_rows, write_inter
+
+    write_inter(tmp_path / "data" / "tiny" / "tiny.inter", tiny_rows(n_users=30, n_items=40, per_user=12))
+    config = build_config("GRU4RecPaper", "tiny", overrides={
+        "data_path": str(tmp_path / "data"), "ranking_protocol": "full_masked", "eval_batch_size": 256,
+        "max_score_matrix_mb": 4 * 30 * 7 / 2**20, "metrics": ["Hit", "MRR"], "topk": [1, 10], "valid_metric": "MRR@10",
+        "state": "WARNING"})
+    config["checkpoint_dir"] = str(tmp_path / "checkpoint")
+    assert trainer_class_for(build_config("GRU4RecPaper", "tiny", overrides={
+        "data_path": str(tmp_path / "data"), "split_protocol": "session", "state": "WARNING"})).ties_against_target
+    _, _, test = make_loaders(config, load_dataset(config))
+    torch.manual_seed(0)
+    model = config.model_class(config, test._dataset)
+    base = get_trainer(config["MODEL_TYPE"], config["model"]) if not hasattr(model, "trainer_class") else model.trainer_class
+    trainers = {(chunked, ties): ranking(base, chunked=chunked, ties_against_target=ties)(config, model)
+                for chunked in (True, False) for ties in (True, False)}
+    distinct = {key: t.evaluate(test, load_best_model=False) for key, t in trainers.items()}
+    assert len({tuple(result.items()) for result in distinct.values()}) == 1  # no ties: one answer
+    for parameter in model.parameters():
+        parameter.data.zero_()  # every item scores 0: each target ties with every unmasked item
+    for chunked in (True, False):
+        tied = trainers[(chunked, True)].evaluate(test, load_best_model=False)
+        assert all(value == 0 for value in tied.values()), tied

@@ -117,3 +117,19 @@ def test_retailrocket_keeps_what_the_official_script_keeps(tmp_path):
     ours_sessions = ours.groupby("user").apply(lambda s: tuple(zip(s["item"], (s["time"] * 1000).round().astype(int))))
     official_sessions = official.groupby("session_id").apply(lambda s: tuple(zip(s.item_id, s.time)))
     assert sorted(ours_sessions) == sorted(official_sessions)
+
+
+def test_rsc15_runs_end_to_end_with_the_official_preset_and_the_session_protocol(tmp_path):
+    """Smoke: a generated yoochoose-clicks.dat -> the rsc15 converter -> GRU4RecPaper with
+    gru4rec-official-rsc15 (split_protocol session, Recall@20 / MRR@20, ties against the target)."""
+    from recbole_ext import run
+
+    src = write_rsc15(tmp_path / "yoochoose-clicks.dat", n_sessions=600)
+    convert("rsc15", src, tmp_path / "data")
+    result = run("GRU4RecPaper", "rsc15", ["gru4rec-official-rsc15"],
+                 overrides={"data_path": tmp_path / "data", "epochs": 1, "show_progress": False, "state": "WARNING",
+                            "n_sample": 16, "train_batch_size": 64},
+                 output_dir=tmp_path / "run")
+    assert set(result["test_result"]) == {"recall@20", "mrr@20"}
+    assert 0 < result["test_result"]["mrr@20"] <= result["test_result"]["recall@20"] <= 1
+    assert result["eval_protocol"].startswith("session split")
