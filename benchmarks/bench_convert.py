@@ -2,6 +2,13 @@
 
     python benchmarks/bench_convert.py                # 1,000,000 rows (about 1.3 GB of JSON)
     python benchmarks/bench_convert.py --rows 100000  # quicker
+    python benchmarks/bench_convert.py --csv-scale 0.02                  # goodreads_interactions.csv, 4.6M rows
+    python benchmarks/bench_convert.py --csv-scale 1 --skip-baseline     # its full shape, 228.6M rows (~4.4 GB)
+
+``--csv-scale S`` times the other GoodReads file instead: ``goodreads_interactions.csv`` of
+``benchmarks/make_synthetic.py --shape goodreads --scale S``, converted by ours and by pandas
+(``read_csv``, a stable sort of the users in order of first appearance, ``to_csv``), checks that both
+wrote the same bytes and prints the time per row and the full shape's time at that rate.
 
 1. Generates a file shaped like ``goodreads_reviews_spoiler.json.gz`` (UCSD Book Graph) into a
    temporary folder: one JSON object per line with ``user_id``, ``timestamp`` (a day),
@@ -146,6 +153,77 @@ def child_recbole(data_path: str, name: str) -> dict:
             "peak_rss_mb": _peak_rss_mb()}
 
 
+def child_csv_pandas(src: str, out: str) -> dict:
+    """goodreads_interactions.csv the way a notebook would: pandas reads it whole, the row number is the
+    time, a stable sort groups each user's rows in order of first appearance, ``to_csv`` writes them."""
+    import numpy as np
+    import pandas as pd
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    df = pd.read_csv(src, usecols=["user_id", "book_id", "rating"], dtype=str)
+    df["timestamp"] = np.arange(1, len(df) + 1)
+    order = np.argsort(pd.factorize(df["user_id"])[0], kind="stable")
+    df = df.iloc[order][["user_id", "book_id", "rating", "timestamp"]]
+    df.columns = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
+    df.to_csv(out, sep="\t", index=False, lineterminator="\n")
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": len(df),
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_csv_ours(src: str, out: str) -> dict:
+    from recbole_ext.convert import convert
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    report = convert("goodreads", src, out, name="bench", progress=False)
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "rows": report.written["bench.inter"], "peak_rss_mb": _peak_rss_mb()}
+
+
+def main_csv(args: argparse.Namespace, load_before: float) -> None:
+    """``--csv-scale``: the goodreads_interactions.csv shape (make_synthetic.py) converted by ours and by pandas."""
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_convert_"))
+    work.mkdir(parents=True, exist_ok=True)
+    name = f"goodreads-csv-{args.csv_scale:g}".replace(".", "p")
+    try:
+        src = work / name / "goodreads_interactions.csv"
+        if not src.is_file():
+            subprocess.run([sys.executable, str(Path(__file__).with_name("make_synthetic.py")), "--shape", "goodreads",
+                            "--format", "goodreads-csv", f"--scale={args.csv_scale}", "--output-dir", str(work),
+                            "--name", name], check=True)
+        ours = run_child("csv-ours", str(src), str(work / "out"))
+        rows = [("ours: recbole_ext converter", ours)]
+        same = None
+        if not args.skip_baseline:
+            pandas = run_child("csv-pandas", str(src), str(work / "pandas.inter"))
+            same = (work / "pandas.inter").read_bytes() == (work / "out" / "bench" / "bench.inter").read_bytes()
+            rows.insert(0, ("pandas: read_csv + stable sort by user + to_csv", pandas))
+        lines = [f"goodreads_interactions.csv shape x {args.csv_scale:g} (benchmarks/make_synthetic.py, "
+                 f"{src.stat().st_size / 2**20:,.0f} MiB, {ours['rows']:,} rows); "
+                 f"same file written: {'not compared' if same is None else same}.", "",
+                 "| converter | time (s) | CPU (s) | peak RSS (MiB) | µs per row | time vs pandas |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for label, r in rows:
+            ratio = f"{rows[0][1]['seconds'] / r['seconds']:.1f}x" if same is not None else "-"
+            lines.append(f"| {label} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_mb']:,.0f} | "
+                         f"{r['seconds'] / ours['rows'] * 1e6:.2f} | {ratio} |")
+        full_rows = 228_648_342
+        lines += ["", f"At ours' µs per row the full shape ({full_rows:,} rows) would take "
+                  f"{ours['seconds'] / ours['rows'] * full_rows:,.0f} s (target: 300 s)."
+                  if args.csv_scale < 1 else f"The full shape: {ours['seconds']:,.0f} s (target: 300 s)."]
+        print("\n" + "\n".join(lines))
+        if same is False:
+            sys.exit("pandas and ours wrote different files")
+        if args.publish:
+            publish("convert-goodreads-csv", "goodreads_interactions.csv conversion", "\n".join(lines), load_before,
+                    command=f"python benchmarks/bench_convert.py --csv-scale {args.csv_scale:g}"
+                    + (" --skip-baseline" if args.skip_baseline else ""),
+                    headline=[(f"goodreads_interactions.csv shape x {args.csv_scale:g}, conversion",
+                               f"{ours['seconds']:,.0f} s")])
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def run_child(*args: str) -> dict:
     cmd = [sys.executable, __file__, "--child", *args]
     t0 = time.perf_counter()
@@ -191,14 +269,22 @@ def main() -> None:
     p.add_argument("--workdir", help="folder for the generated file and outputs (default: a temp dir, removed)")
     p.add_argument("--skip-recbole", action="store_true", help="do not time RecBole's create_dataset")
     p.add_argument("--skip-cli", action="store_true", help="do not time the python -m command")
+    p.add_argument("--csv-scale", type=float, metavar="S",
+                   help="instead: the goodreads_interactions.csv shape x S (1 = 228.6M rows), ours vs pandas")
+    p.add_argument("--skip-baseline", action="store_true", help="--csv-scale: do not run pandas (it needs ~50 "
+                   "bytes of memory per row)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     args = p.parse_args(either_style(p, sys.argv[1:]))
     load_before = os.getloadavg()[0]
     if args.child:
         kind, *rest = args.child
-        result = {"seed": child_seed, "ours": child_ours, "recbole": child_recbole}[kind](*rest)
+        result = {"seed": child_seed, "ours": child_ours, "recbole": child_recbole, "csv-pandas": child_csv_pandas,
+                  "csv-ours": child_csv_ours}[kind](*rest)
         print(json.dumps(result))
+        return
+    if args.csv_scale:
+        main_csv(args, load_before)
         return
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_convert_"))

@@ -37,6 +37,8 @@ Decisions (see docs/data.md, "Converting datasets"):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib.util
 import re
 import sys
@@ -45,7 +47,8 @@ from typing import Iterable, Sequence
 
 from recbole_ext.data.converters import DEFAULT_NAMES, SOURCE_FILES, SOURCES, amazon, clicks, goodreads, movielens, steam
 from recbole_ext.data.converters.atomic import (
-    AtomicFileSet, ConvertError, Report, batched, k_core, sorted_by_user_and_time, write_inter,
+    AtomicFileSet, ConvertError, NotGrouped, Report, batched, grouped_by_user, k_core, sorted_by_user_and_time,
+    write_inter,
 )
 from recbole_ext.errors import RecboleExtError
 from recbole_ext.flags import either_style
@@ -81,8 +84,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def _write_side(files: AtomicFileSet, filename: str, fields, rows: Iterable[tuple], keep: set[str],
+def _write_side(files: AtomicFileSet, filename: str, fields, rows: Iterable[tuple], kept: set[bytes],
                 report: Report) -> None:
+    keep = {key.decode() for key in kept}
     writer = None
     for row in rows:
         if row[0] not in keep:
@@ -138,9 +142,7 @@ def convert(
         raise ConvertError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     if min_user_inter < 0 or min_item_inter < 0:
         raise ConvertError("min_user_inter and min_item_inter must be >= 0")
-    report = Report(on_error=on_error)
     input = Path(input)
-    items = users = None
     if source != "goodreads":
         if time_field not in ("auto", "timestamp", None, ""):
             raise ConvertError(f"{source} has only one time field: leave --time-field out")
@@ -149,32 +151,56 @@ def convert(
         if min_rating is not None and source in ("steam", "rsc15", "retailrocket"):
             raise ConvertError(f"{source} has no rating: leave --min-rating out")
         name = name or DEFAULT_NAMES[source]
-    if source == "goodreads":
-        schema = goodreads.detect_schema(input)  # names a folder, a missing file, an unknown schema
-        name = name or goodreads.DEFAULT_NAMES[schema]
-        report.notes.append(f"GoodReads schema detected: {schema}")
-        rows = goodreads.iter_batches(input, report, time_field, min_rating, read_only, strict_json,
-                                      schema=schema, progress=progress)
-    elif source in movielens.RELEASES:
-        rows = batched(movielens.iter_rows(source, input, report, min_rating))
-        items, users = MOVIELENS_SIDE_FILES[source]
-    elif source == "amazon":
-        rows = batched(amazon.iter_rows(input, report, min_rating))
-    elif source == "steam":
-        rows = batched(steam.iter_rows(input, report))
-    elif source == "rsc15":
-        rows = clicks.rsc15_rows(input, report)
-    else:
-        rows = clicks.retailrocket_rows(input, report)
+    schema = goodreads.detect_schema(input) if source == "goodreads" else None  # names a missing or unknown file
+    name = name or goodreads.DEFAULT_NAMES[schema]
     check_name(name)
     out = Path(output_dir) / name
     existing = [out / f"{name}{suffix}" for suffix in (".inter", ".item", ".user") if (out / f"{name}{suffix}").exists()]
     if existing and not overwrite:
         raise ConvertError(f"{existing[0]} already exists and is never replaced without being asked: add --overwrite "
                            f"to replace the dataset's files, or give another --name or --output-dir.")
-    report.output_dir = str(out)
+
+    def attempt(sort: bool) -> Report:
+        report = Report(on_error=on_error, output_dir=str(out))
+        items = users = None
+        if source == "goodreads":
+            report.notes.append(f"GoodReads schema detected: {schema}")
+            rows = goodreads.iter_batches(input, report, time_field, min_rating, read_only, strict_json,
+                                          schema=schema, progress=progress)
+        elif source in movielens.RELEASES:
+            rows = batched(movielens.iter_rows(source, input, report, min_rating))
+            items, users = MOVIELENS_SIDE_FILES[source]
+        elif source == "amazon":
+            rows = batched(amazon.iter_rows(input, report, min_rating))
+        elif source == "steam":
+            rows = batched(steam.iter_rows(input, report))
+        elif source == "rsc15":
+            rows = clicks.rsc15_rows(input, report)
+        else:
+            rows = clicks.retailrocket_rows(input, report)
+        _write(out, name, rows, report, items, users, input, min_user_inter, min_item_inter, sort)
+        return report
+
+    # goodreads_interactions.csv's times are its row numbers: when each user's rows stand together (as
+    # in the published file) it is already in (user, time, line) order and is written as read; a user
+    # who comes back later stops that attempt (nothing renamed into place) and the input is read again
+    # and sorted. No reference cycle is made here: the cyclic garbage collector, which would walk the
+    # millions of row tuples again and again (a third of the time), is paused.
+    with gc_paused():
+        if source == "goodreads" and schema == "csv":
+            try:
+                return attempt(sort=False)
+            except NotGrouped:
+                pass
+        return attempt(sort=True)
+
+
+def _write(out: Path, name: str, rows: Iterable, report: Report, items, users, input: Path, min_user_inter: int,
+           min_item_inter: int, sort: bool) -> None:
+    """Write ``rows`` (and MovieLens' side files) into ``out``: all files renamed into place, or none."""
     with AtomicFileSet(out) as files:
-        rows = sorted_by_user_and_time(rows, out)  # (user, time, line): the order sequential models read
+        # (user, time, line): the order sequential models read
+        rows = sorted_by_user_and_time(rows, out) if sort else grouped_by_user(rows)
         if min_item_inter > 1:
             rows, min_user_inter = k_core(rows, max(min_user_inter, 1), min_item_inter, report), 0
         kept_users, kept_items = write_inter(files, name, rows, report, min_user_inter)
@@ -190,7 +216,18 @@ def convert(
             _write_side(files, f"{name}.item", movielens.ITEM_FIELDS, items(input, report), kept_items, report)
         if users is not None:
             _write_side(files, f"{name}.user", movielens.USER_FIELDS, users(input, report), kept_users, report)
-    return report
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector (restored as it was, whatever happens)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 MOVIELENS_SIDE_FILES = {  # release -> (its .item rows, its .user rows or None)

@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from itertools import islice
+from itertools import groupby, islice
 from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +249,26 @@ class AtomicFileSet:
             os.replace(w.tmp, w.final)
 
 
+class NotGrouped(Exception):
+    """Raised by :func:`grouped_by_user` at the first user whose rows do not stand together."""
+
+
+def grouped_by_user(batches: Iterable[Batch]) -> Iterator[Batch]:
+    """``batches`` as they come, while every user's rows stand together (then, for rows whose times rise
+    with the line, they are already in (user, time, line) order); :class:`NotGrouped` at the first user
+    seen again after another one. Checked per run of equal users, not per row."""
+    seen: set[bytes] = set()
+    last = None
+    for batch in batches:
+        for user, _ in groupby(map(itemgetter(0), batch)):
+            if user != last:
+                if user in seen:
+                    raise NotGrouped(user)
+                seen.add(user)
+                last = user
+        yield batch
+
+
 #: Rows sorted in memory at once by :func:`sorted_by_user_and_time`; longer inputs are merged from runs.
 SORT_CHUNK_ROWS = 2_000_000
 
@@ -317,7 +337,7 @@ def write_inter(
     batches: Iterable[Batch],
     report: Report,
     min_user_inter: int = 0,
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[bytes], set[bytes]]:
     """Stream ``batches`` (see :func:`batched`) into ``NAME.inter``, keeping users with
     >= ``min_user_inter`` rows.
 
@@ -326,9 +346,8 @@ def write_inter(
     is one pass. With one, pass 1 writes every row to a spool file beside the output and counts
     rows per user; pass 2 copies the lines of the kept users. Memory holds only the per-user
     counts and the set of item ids, never the rows; the disk needs room for the spool (about
-    the size of the output) until the end. Returns the (user ids, item ids) written.
+    the size of the output) until the end. Returns the (user ids, item ids) written, UTF-8 encoded.
     """
-    user_counts: Counter = Counter()
     items: set[bytes] = set()
     first, second = itemgetter(0), itemgetter(1)
     if min_user_inter <= 1:
@@ -336,14 +355,16 @@ def write_inter(
         out._f.flush()
         write = out._f.buffer.write
         n = 0
+        users: set[bytes] = set()  # no threshold: which users, not how many rows each
         for batch in batches:
             if batch:
-                user_counts.update(map(first, batch))
+                users.update(map(first, batch))
                 items.update(map(second, batch))
                 write(b"\n".join(map(b"\t".join, batch)) + b"\n")
                 n += len(batch)
         out.rows = n
     else:
+        user_counts: Counter = Counter()
         spool = files.open(f".{name}.spool", None)
         write = spool._f.buffer.write
         for batch in batches:
@@ -382,11 +403,11 @@ def write_inter(
         out.rows = n
         if dropped:
             report.skip(f"user has fewer than {min_user_inter} interactions", dropped)
-        user_counts = Counter({u: c for u, c in user_counts.items() if c >= min_user_inter})
+        users = kept
     report.written[f"{name}.inter"] = out.rows
-    report.n_users = len(user_counts)
+    report.n_users = len(users)
     report.n_items = len(items)
-    return {u.decode() for u in user_counts}, {i.decode() for i in items}
+    return users, items
 
 
 def k_core(batches: Iterable[Batch], min_user_inter: int, min_item_inter: int, report: Report) -> Iterator[Batch]:

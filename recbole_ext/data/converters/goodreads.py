@@ -39,13 +39,15 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import itertools
 import json
+import operator
 import re
 from operator import itemgetter
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import Batch, ConvertError, Report, Row, batched, id_text
+from .atomic import Batch, ConvertError, Report, Row, id_text
 from .lines import iter_chunks, iter_lines
 
 SCHEMAS = ("reviews_spoiler", "reviews", "interactions", "csv")
@@ -307,7 +309,7 @@ def iter_batches(
         if time_field != "none":
             raise ConvertError(f"{path}: goodreads_interactions.csv has no time field ({time_field!r} asked)")
         report.notes.append(CSV_NOTE)
-        return batched(_iter_csv(path, report, min_rating, read_only, progress))
+        return _iter_csv(path, report, min_rating, read_only, progress)
     if time_field not in TIME_FIELDS[schema]:
         raise ConvertError(
             f"{path}: time field {time_field!r} is not in the {schema} schema; "
@@ -460,49 +462,97 @@ def _iter_json(path, report, schema, time_field, min_rating, read_only, strict_j
         report.lines_read = lineno
 
 
-def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Row]:
-    lines = iter_lines(path, progress)
+#: The header of goodreads_interactions.csv, and its data lines as the chunk-wide fast path reads them:
+#: (user_id, book_id, rating), or with ``read_only`` (user_id, book_id, is_read, rating); a line of any
+#: other form goes through the line-by-line path.
+CSV_COLUMNS = ["user_id", "book_id", "is_read", "rating", "is_reviewed"]
+_CSV_LINE = re.compile(rb"^(\d+),(\d+),[01],(\d+),[01]\r?$", re.M)
+_CSV_LINE_READ = re.compile(rb"^(\d+),(\d+),([01]),(\d+),[01]\r?$", re.M)
+
+
+def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Batch]:
+    """Rows of ``goodreads_interactions.csv`` in file order, one batch per ~2 MiB chunk of lines.
+
+    A chunk whose every line is plainly ``digits,digits,0|1,digits,0|1`` under the standard header is
+    read by one ``findall`` and its rows built by C-level ``map`` (no Python work per line: about 5x
+    faster); any other chunk goes line by line (:func:`_csv_row`), which gives those lines the same
+    rows and reports what is wrong with the others."""
+    chunks = iter_chunks(path, progress)
     lineno = 0
     try:
-        lineno, header = next(lines)
+        _, _, chunk = next(chunks, (0, 0, b""))
+        header, _, first_lines = chunk.partition(b"\n")
+        lineno = 1
         cols = _csv_header(header) or []
         missing = [name for name in ("user_id", "book_id", "rating") if name not in cols]
         if missing:
             raise ConvertError(f"{path}: the CSV header has no {', '.join(missing)} column (it reads "
                                f"{', '.join(cols) or 'nothing'}); the GoodReads interactions file starts with "
                                "user_id,book_id,is_read,rating,is_reviewed")
-        ui, bi, ri = cols.index("user_id"), cols.index("book_id"), cols.index("rating")
-        ii = cols.index("is_read") if "is_read" in cols else None
-        if read_only and ii is None:
+        if read_only and "is_read" not in cols:
             raise ConvertError(f"{path}: read_only needs an is_read column")
-        n = len(cols)
-        skip_unread = "not read (is_read 0)"
-        skip_rating = f"rating below {min_rating:g}" if min_rating is not None else ""
-        for lineno, line in lines:
-            parts = line.split(b",")
-            if len(parts) != n:
-                report.bad_line(path, lineno, "wrong number of fields", f"{len(parts)} instead of {n}")
+        fast = (_CSV_LINE_READ if read_only else _CSV_LINE) if cols == CSV_COLUMNS else None
+        row_of = _csv_row(path, report, cols, min_rating, read_only)
+        rest = [(1, first_lines.count(b"\n"), first_lines)] if first_lines else []
+        for before, n, chunk in itertools.chain(rest, chunks):
+            lineno = before + n
+            fields = fast.findall(chunk) if fast is not None else []
+            if len(fields) == n:  # every line matched: the fast path
+                stamps = "\n".join(map(str, range(before, before + n))).encode().split(b"\n")  # row numbers
+                if read_only:
+                    rows = [(u, b, r, t) for (u, b, flag, r), t in zip(fields, stamps)
+                            if _kept(report, (u, b, r), flag, min_rating, read_only)]
+                else:
+                    rows = list(map(operator.add, fields, zip(stamps)))  # (user, book, rating) + (time,)
+                    if min_rating is not None:
+                        rows = [row for row in rows if _kept(report, row, b"1", min_rating, False)]
+                yield rows
                 continue
-            user, book, rating = parts[ui].strip(), parts[bi].strip(), parts[ri].strip()
-            if not (user.isdigit() and book.isdigit()):
-                report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
-                continue
-            try:
-                r = float(rating)
-            except ValueError:
-                report.bad_line(path, lineno, "bad rating", _show(rating))
-                continue
-            if read_only:
-                flag = parts[ii].strip()
-                if flag not in (b"0", b"1"):
-                    report.bad_line(path, lineno, "bad is_read", _show(flag))
-                    continue
-                if flag == b"0":
-                    report.skip(skip_unread)
-                    continue
-            if min_rating is not None and r < min_rating:
-                report.skip(skip_rating)
-                continue
-            yield user, book, rating, str(lineno - 1).encode()
+            lines = chunk.split(b"\n", n)[:n]
+            rows = (row_of(number, line.rstrip(b"\r")) for number, line in enumerate(lines, before + 1))
+            yield [row for row in rows if row is not None]
     finally:
         report.lines_read = lineno
+
+
+def _kept(report: Report, row: tuple[bytes, ...], flag: bytes, min_rating: float | None, read_only: bool) -> bool:
+    """Whether a well-formed row passes ``read_only`` and ``min_rating`` (what it fails is counted)."""
+    if read_only and flag == b"0":
+        report.skip("not read (is_read 0)")
+        return False
+    if min_rating is not None and float(row[2]) < min_rating:
+        report.skip(f"rating below {min_rating:g}")
+        return False
+    return True
+
+
+def _csv_row(path, report, cols, min_rating, read_only):
+    """The line-by-line reader of one CSV line: its row, or None (a bad line reported, or a row filtered out)."""
+    ui, bi, ri = cols.index("user_id"), cols.index("book_id"), cols.index("rating")
+    ii = cols.index("is_read") if "is_read" in cols else None
+    n = len(cols)
+
+    def row_of(lineno: int, line: bytes) -> Row | None:
+        if not line or line.isspace():
+            return None
+        parts = line.split(b",")
+        if len(parts) != n:
+            report.bad_line(path, lineno, "wrong number of fields", f"{len(parts)} instead of {n}")
+            return None
+        user, book, rating = parts[ui].strip(), parts[bi].strip(), parts[ri].strip()
+        if not (user.isdigit() and book.isdigit()):
+            report.bad_line(path, lineno, "bad user_id or book_id", _show(line[:80]))
+            return None
+        try:
+            float(rating)
+        except ValueError:
+            report.bad_line(path, lineno, "bad rating", _show(rating))
+            return None
+        flag = parts[ii].strip() if read_only else b"1"
+        if flag not in (b"0", b"1"):
+            report.bad_line(path, lineno, "bad is_read", _show(flag))
+            return None
+        row = (user, book, rating, str(lineno - 1).encode())
+        return row if _kept(report, row, flag, min_rating, read_only) else None
+
+    return row_of

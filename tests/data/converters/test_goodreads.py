@@ -299,3 +299,35 @@ def test_a_csv_without_its_rating_column_is_one_clear_error(tmp_path):
 def test_a_folder_as_input_names_the_file_to_give(tmp_path):
     with pytest.raises(ConvertError, match=r"is a folder: --input takes the GoodReads file itself"):
         convert("goodreads", tmp_path, tmp_path / "out")
+
+
+def test_interactions_csv_fast_path_gives_the_line_by_line_rows(tmp_path, monkeypatch):
+    """Chunks of plain lines are read by one findall; a chunk with an odd line goes line by line: the same
+    file either way, with the same report; a user who comes back later is sorted in by a second pass."""
+    import random
+    import re
+
+    originals = goodreads._CSV_LINE, goodreads._CSV_LINE_READ
+    rng = random.Random(5)
+    body = [f"{u},{rng.randrange(900)},{rng.randrange(2)},{rng.randrange(6)},{rng.randrange(2)}\n"
+            for u in range(300) for _ in range(rng.randrange(1, 9))]
+    body[40] = "7, 12,1,5,0\n"  # a space: the line-by-line path (same row, stripped)
+    body[90] = "x,1,1,5,0\n"  # bad: counted
+    body[200] = "\n"
+    src = tmp_path / "goodreads_interactions.csv"
+    src.write_text("user_id,book_id,is_read,rating,is_reviewed\n" + "".join(body))
+    monkeypatch.setattr(lines, "_CHUNK", 256)  # many chunks: most fast, a few line by line
+    for kwargs in ({}, {"read_only": True, "min_rating": 3}):
+        fast = convert("goodreads", src, tmp_path / "fast", name="gr", **kwargs)
+        monkeypatch.setattr(goodreads, "_CSV_LINE", re.compile(rb"(?!)"))  # never matches: every chunk slow
+        monkeypatch.setattr(goodreads, "_CSV_LINE_READ", re.compile(rb"(?!)"))
+        slow = convert("goodreads", src, tmp_path / "slow", name="gr", **kwargs)
+        monkeypatch.setattr(goodreads, "_CSV_LINE", originals[0])
+        monkeypatch.setattr(goodreads, "_CSV_LINE_READ", originals[1])
+        assert (tmp_path / "fast" / "gr" / "gr.inter").read_bytes() == (tmp_path / "slow" / "gr" / "gr.inter").read_bytes()
+        assert (fast.bad, fast.skipped, fast.n_users, fast.n_items) == (slow.bad, slow.skipped, slow.n_users, slow.n_items)
+        assert fast.bad == {"bad user_id or book_id": 1}
+    (tmp_path / "back.csv").write_text("user_id,book_id,is_read,rating,is_reviewed\n1,10,1,5,0\n2,11,1,4,0\n1,12,1,3,0\n")
+    convert("goodreads", tmp_path / "back.csv", tmp_path / "back", name="gr")
+    assert (tmp_path / "back" / "gr" / "gr.inter").read_text().splitlines()[1:] == [
+        "1\t10\t5\t1", "1\t12\t3\t3", "2\t11\t4\t2"]  # user 1 came back: sorted (time = row number)
