@@ -4,9 +4,12 @@
     recbole-ext-evaluate --split SPLIT.tsv --recommendations RECS.tsv --interactions INTER.tsv --output scores.json
 
 ``SPLIT.tsv`` is what ``recbole-ext-split`` writes: one row per evaluation target (``user_id``,
-``phase``, ``item_id``, ..., ``history_length``, and ``negatives`` for a sampled protocol). One
-target per user and phase: the phase's rows are the users evaluated, each counted once whatever
-its recommendations hold.
+``phase``, ``item_id``, ..., ``history_length``, and ``negatives`` for a sampled protocol). Mostly
+one target per user and phase: the phase's rows are the users evaluated, each counted once whatever
+its recommendations hold. A split with several targets per user (``split_protocol: session``: every
+next click of a session) names each target by ``user_id`` and ``history_length`` (the clicks before
+it), and its recommendations carry that ``history_length`` column too (``recbole-ext-recommend
+--phase`` writes it for every split).
 
 ``RECS.tsv`` (tab-separated, a header naming the columns; ``.csv`` files comma-separated) holds the
 recommendations in the dataset's original ids:
@@ -90,8 +93,11 @@ def read_table(path: Path, what: str) -> tuple[list[str], list[list[str]]]:
     return [name.strip() for name in header], rows
 
 
-def read_split(path: Path, phase: str) -> dict[str, Target]:
-    """The targets of ``phase`` in a split TSV, by user."""
+Key = tuple[str, "int | None"]  # (user_id, history_length), or (user_id, None) when one target per user
+
+
+def read_split(path: Path, phase: str) -> dict[Key, Target]:
+    """The targets of ``phase`` in a split TSV, by (user, history length)."""
     header, rows = read_table(path, "--split")
     needed = ["user_id", "phase", "item_id", "history_length"]
     missing = [name for name in needed if name not in header]
@@ -100,26 +106,27 @@ def read_split(path: Path, phase: str) -> dict[str, Target]:
                         f"(columns {', '.join(needed)}, ...).")
     at = {name: header.index(name) for name in header}
     sampled = "negatives" in at
-    targets: dict[str, Target] = {}
+    targets: dict[Key, Target] = {}
     for number, row in enumerate(rows, start=2):
         if len(row) < len(header):
             raise DataError(f"--split '{path}' line {number}: {len(row)} fields where the header names {len(header)}.")
         if row[at["phase"]] != phase:
             continue
-        user = row[at["user_id"]]
-        if user in targets:
-            raise DataError(f"--split '{path}' line {number}: user {user} has a second {phase} target; the evaluator "
-                            "scores one target per user and phase.")
+        key = (row[at["user_id"]], int(row[at["history_length"]]))
+        if key in targets:
+            raise DataError(f"--split '{path}' line {number}: user {key[0]} has two {phase} targets after "
+                            f"{key[1]} interactions: give the TSV recbole-ext-split writes.")
         negatives = tuple(row[at["negatives"]].split()) if sampled else ()
         candidates = (row[at["item_id"]], *negatives) if sampled else None
-        targets[user] = Target(row[at["item_id"]], int(row[at["history_length"]]), candidates)
+        targets[key] = Target(row[at["item_id"]], key[1], candidates)
     if not targets:
         raise DataError(f"--split '{path}' has no {phase} target: choose --phase valid or test (the rows' phase column).")
     return targets
 
 
-def read_recommendations(path: Path, sampled: bool) -> dict[str, list[tuple[str, float]]]:
-    """Each user's (item, key) in file order; key: the rank, or minus the score (smaller = better)."""
+def read_recommendations(path: Path, sampled: bool) -> dict[Key, list[tuple[str, float]]]:
+    """Each list's (item, key) in file order, by (user, history_length, or None without that column); key:
+    the rank, or minus the score (smaller = better)."""
     header, rows = read_table(path, "--recommendations")
     if "user_id" not in header or "item_id" not in header:
         raise DataError(f"--recommendations '{path}' needs the columns user_id and item_id (and rank or score), "
@@ -129,11 +136,12 @@ def read_recommendations(path: Path, sampled: bool) -> dict[str, list[tuple[str,
         raise DataError(f"--recommendations '{path}' has no {'score' if sampled else 'rank or score'} column"
                         f"{': a sampled split ranks the candidates by their scores' if sampled else ''}.")
     user_at, item_at, key_at = header.index("user_id"), header.index("item_id"), header.index(by)
-    lists: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    history_at = header.index("history_length") if "history_length" in header else None
+    lists: dict[Key, list[tuple[str, float]]] = defaultdict(list)
     for number, row in enumerate(rows, start=2):
         if not row:
             continue
-        if len(row) <= max(user_at, item_at, key_at):
+        if len(row) <= max(user_at, item_at, key_at, history_at or 0):
             raise DataError(f"--recommendations '{path}' line {number}: {len(row)} fields where the header names "
                             f"{len(header)}.")
         text = row[key_at].strip()
@@ -145,8 +153,32 @@ def read_recommendations(path: Path, sampled: bool) -> dict[str, list[tuple[str,
             raise DataError(f"--recommendations '{path}' line {number}: rank {text!r} is not a whole number >= 1.")
         if by == "score" and math.isnan(value):
             raise DataError(f"--recommendations '{path}' line {number}: score {text!r} is not a number.")
-        lists[row[user_at]].append((row[item_at], value if by == "rank" else -value))
+        history = None
+        if history_at is not None:
+            if not row[history_at].strip().isdigit():
+                raise DataError(f"--recommendations '{path}' line {number}: history_length {row[history_at]!r} is not "
+                                "a whole number >= 0.")
+            history = int(row[history_at])
+        lists[(row[user_at], history)].append((row[item_at], value if by == "rank" else -value))
     return lists
+
+
+def matched(targets: dict[Key, Target], lists: dict[Key, list]) -> dict[Key, Target]:
+    """``targets`` keyed as ``lists`` are: by (user, None) when the lists carry no history_length (refused
+    when a user has several targets: which list is whose would be a guess)."""
+    if not lists or next(iter(lists))[1] is not None:
+        return targets
+    users = [user for user, _ in targets]
+    if len(set(users)) < len(users):
+        raise DataError("the split has several targets per user (split_protocol session: every next click): the "
+                        "recommendations need a history_length column naming each list's target, as "
+                        "recbole-ext-recommend RUN_DIR --phase test writes it.")
+    return {(user, None): target for (user, _), target in targets.items()}
+
+
+def _label(key: Key) -> str:
+    user, history = key
+    return user if history is None else f"{user}@{history}"
 
 
 def read_histories(path: Path) -> tuple[dict[str, list[str]], set[str]]:
@@ -163,38 +195,40 @@ def read_histories(path: Path) -> tuple[dict[str, list[str]], set[str]]:
     return histories, {item for items in histories.values() for item in items}
 
 
-def target_ranks(targets: dict[str, Target], lists: dict[str, list[tuple[str, float]]], k_max: int,
+def target_ranks(targets: dict[Key, Target], lists: dict[Key, list[tuple[str, float]]], k_max: int,
                  histories: dict[str, list[str]] | None = None, known: set[str] | None = None,
-                 problems: Problems | None = None) -> dict[str, float]:
-    """Each user's target rank (1 = first; ``inf`` when it is not ranked), with the problems found."""
+                 problems: Problems | None = None) -> dict[Key, float]:
+    """Each target's rank (1 = first; ``inf`` when it is not ranked), with the problems found; ``targets``
+    keyed as ``lists`` are (:func:`matched`)."""
     problems = problems if problems is not None else Problems()
-    for user in sorted(set(lists) - set(targets)):
-        problems.add("users not in the split's phase (ignored)", user)
+    for key in sorted(set(lists) - set(targets), key=_label):
+        problems.add("users not in the split's phase (ignored)", _label(key))
     ranks = {}
-    for user, target in targets.items():
-        listed = lists.get(user)
+    for key, target in targets.items():
+        user = _label(key)
+        listed = lists.get(key)
         if not listed:
             problems.add("users of the phase without recommendations (scored as misses)", user)
-            ranks[user] = math.inf
+            ranks[key] = math.inf
             continue
         ordered = [item for item, _ in sorted(listed, key=lambda entry: entry[1])]  # stable: file order on ties
         if len(set(ordered)) < len(ordered):
             problems.add("lists with an item twice (later ones dropped)", user)
         if target.candidates is not None:
-            ranks[user] = _candidate_rank(user, target, listed, problems)
+            ranks[key] = _candidate_rank(user, target, listed, problems)
             continue
         ordered = list(dict.fromkeys(ordered))
         if len(ordered) < k_max:
             problems.add(f"lists shorter than {k_max} items", f"{user} ({len(ordered)})")
         if histories is not None:
-            seen = set(histories.get(user, [])[: target.history_length]) - {target.item}
+            seen = set(histories.get(key[0], [])[: target.history_length]) - {target.item}
             if seen.intersection(ordered):
                 problems.add("lists holding items the user saw before the target (not masked)", user)
         if known is not None:
             unknown = [item for item in ordered if item not in known]
             if unknown:
                 problems.add("unknown items (not in the dataset)", f"{user}: {unknown[0]}", len(unknown))
-        ranks[user] = ordered.index(target.item) + 1 if target.item in ordered else math.inf
+        ranks[key] = ordered.index(target.item) + 1 if target.item in ordered else math.inf
     return ranks
 
 
@@ -215,7 +249,7 @@ def _candidate_rank(user: str, target: Target, listed: list[tuple[str, float]], 
     return 1 + sum(1 for item in candidates if item != target.item and scores.get(item, -math.inf) > mine)
 
 
-def metrics(ranks: dict[str, float], ks: tuple[int, ...] = DEFAULT_K, decimal_place: int = 4) -> dict[str, float]:
+def metrics(ranks: dict, ks: tuple[int, ...] = DEFAULT_K, decimal_place: int = 4) -> dict[str, float]:
     """hit / ndcg / mrr / recall at each K, averaged over the targets (RecBole's definitions).
 
     >>> metrics({"a": 1, "b": 3, "c": float("inf")}, ks=(2,))
@@ -242,6 +276,7 @@ def evaluate(split: Path, recommendations: Path, phase: str = "test", ks: tuple[
     targets = read_split(Path(split), phase)
     sampled = next(iter(targets.values())).candidates is not None
     lists = read_recommendations(Path(recommendations), sampled)
+    targets = matched(targets, lists)
     histories, known = read_histories(Path(interactions)) if interactions else (None, None)
     problems = Problems()
     ranks = target_ranks(targets, lists, max(ks), histories, known, problems)

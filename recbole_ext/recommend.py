@@ -175,9 +175,10 @@ def recommend(
 @torch.no_grad()
 def phase_lists(run_dir: str | Path, phase: str = "test", k: int = 20, device: str | None = None,
                 allow_unfinished: bool = False, data_path: str | Path | None = None) -> list[dict[str, Any]]:
-    """Rows ``{user_id, rank, item_id, score}`` of what the run's evaluation ranks for ``phase``'s targets:
-    each target's top ``k`` (full ranking), or every candidate's score (sampled protocols; ``rank`` among
-    them). Sequential runs only (their split is the one ``recbole-ext-split`` exports)."""
+    """Rows ``{user_id, history_length, rank, item_id, score}`` of what the run's evaluation ranks for
+    ``phase``'s targets: each target's top ``k`` (full ranking), or every candidate's score (sampled
+    protocols; ``rank`` among them). ``history_length`` (the user's interactions before the target) names
+    the target, as the exported split does: a ``session`` split has several per user. Sequential runs only (their split is the one ``recbole-ext-split`` exports)."""
     if phase not in ("valid", "test"):
         raise ConfigError(f"--phase {phase!r}: use valid or test.")
     config, dataset, model, _, (_, valid, test) = load_run(run_dir, device, allow_unfinished, data_path)
@@ -185,7 +186,9 @@ def phase_lists(run_dir: str | Path, phase: str = "test", k: int = 20, device: s
         raise ConfigError(f"{config['model']} is not a sequential model: --phase lists follow the sequential split "
                           "that recbole-ext-split exports; use --users for this run's top-K lists.")
     uid_field, out = dataset.uid_field, []
-    for interaction, history_index, _, _ in (valid if phase == "valid" else test):
+    loader = valid if phase == "valid" else test
+    histories = iter((loader.positions - loader.prefix.start).tolist())  # each target's interactions before it
+    for interaction, history_index, _, _ in loader:
         scores = model.full_sort_predict(interaction.to(config["device"])).view(len(interaction), -1).float().cpu()
         scores[:, 0] = -torch.inf  # padding
         users = dataset.id2token(uid_field, interaction[uid_field].numpy())
@@ -198,10 +201,11 @@ def phase_lists(run_dir: str | Path, phase: str = "test", k: int = 20, device: s
             if history_index is not None:  # full_masked: the items seen before each target
                 scores[history_index[0], history_index[1]] = -torch.inf
             values, chosen = scores.topk(min(k, scores.size(1) - 1), dim=1)
-        for user, items, row_values in zip(users, chosen, values):
+        for user, items, row_values, history in zip(users, chosen, values, histories):
             finite = torch.isfinite(row_values)
             tokens = dataset.id2token(dataset.iid_field, items[finite].numpy())
-            out += [{"user_id": str(user), "rank": rank, "item_id": str(item), "score": float(score)}
+            out += [{"user_id": str(user), "history_length": history, "rank": rank, "item_id": str(item),
+                     "score": float(score)}
                     for rank, (item, score) in enumerate(zip(tokens, row_values[finite].tolist()), start=1)]
     return out
 
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecboleExtError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    fields = ["user_id", "rank", "item_id", "score"]
+    fields = ["user_id", *(["history_length"] if args.phase else []), "rank", "item_id", "score"]
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(args.output) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:

@@ -88,3 +88,28 @@ def test_a_malformed_list_is_one_line_and_exit_status_2(tmp_path, capsys, rows, 
     no_rank = write_rows(tmp_path / "bare.tsv", ["user_id", "item_id"], [["a", "t"]])
     assert evaluate.main(["--split", str(split_file), "--recommendations", str(no_rank)]) == 2
     assert "has no rank or score column" in capsys.readouterr().err
+
+
+def test_a_session_split_names_each_target_by_its_history_length(tmp_path):
+    """split_protocol session: several test targets per session; the lists carry history_length; a run's
+    own lists scored by the evaluator give its test_result (Recall@20, MRR@20)."""
+    from recbole_ext.convert import convert
+    from tests.data.converters.test_clicks import write_rsc15
+
+    convert("rsc15", write_rsc15(tmp_path / "clicks.dat", n_sessions=600), tmp_path / "data")
+    settings = {"data_path": str(tmp_path / "data"), "epochs": 1, "show_progress": False, "state": "WARNING",
+                "n_sample": 16, "train_batch_size": 64}
+    result = run("GRU4RecPaper", "rsc15", ["gru4rec-official-rsc15"], overrides=settings, output_dir=tmp_path / "run")
+    split_file = tmp_path / "split.tsv"
+    assert split.main(["--dataset", "rsc15", "--model", "GRU4RecPaper", "--config_files", "gru4rec-official-rsc15",
+                       *[f"--{key}={value}" for key, value in settings.items()], "--output", str(split_file)]) == 0
+    lists = phase_lists(tmp_path / "run", "test", k=20)
+    header = ["user_id", "history_length", "rank", "item_id"]
+    recs = write_rows(tmp_path / "test.tsv", header, [[r[name] for name in header] for r in lists])
+    scored = evaluate.evaluate(split_file, recs, "test", ks=(20,))
+    assert scored["problems"] == [] and scored["targets"] > len({r["user_id"] for r in lists}) / 2
+    assert {key: scored["metrics"][key] for key in result["test_result"]} == result["test_result"]
+    bare = write_rows(tmp_path / "bare.tsv", ["user_id", "rank", "item_id"],
+                      [[r["user_id"], r["rank"], r["item_id"]] for r in lists])
+    with pytest.raises(Exception, match="need a history_length column"):
+        evaluate.evaluate(split_file, bare, "test", ks=(20,))

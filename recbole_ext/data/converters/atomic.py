@@ -359,7 +359,7 @@ def write_inter(
         for batch in batches:
             if batch:
                 users.update(map(first, batch))
-                items.update(map(second, batch))
+                items |= set(map(second, batch))  # a batch's own set first: ~2x fewer probes of the large one
                 write(b"\n".join(map(b"\t".join, batch)) + b"\n")
                 n += len(batch)
         out.rows = n
@@ -395,7 +395,7 @@ def write_inter(
                     keep = b"\n".join(kept_lines) + b"\n" if kept_lines else b""
                     n += len(kept_lines)
                 raw.write(keep)
-                items.update(map(second, pairs))
+                items |= set(map(second, pairs))
         if rest:
             raise ConvertError(f"{spool.tmp}: spool file does not end with a line break")
         dropped = total - n
