@@ -148,9 +148,15 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
     """Time ``args.steps`` steps of one model by phase (and an epoch with ``--epoch``) in this process."""
     from recbole.utils import init_seed
 
+    import recbole_ext
     from recbole_ext.config import build_config
-    from recbole_ext.training.trainers import trainer_class_for
-    from recbole_ext.loading import load_dataset, make_loaders
+
+    if (Path(recbole_ext.__file__).parent / "loading.py").is_file():
+        from recbole_ext.loading import load_dataset, make_loaders
+        from recbole_ext.training.trainers import trainer_class_for
+    else:  # a --baseline commit from before the layout of 2026-12-06 (commit 3390542)
+        from recbole_ext.pipeline import trainer_class_for
+        from recbole_ext.preparation import load_dataset, make_loaders
 
     overrides: dict[str, Any] = {"state": "ERROR", "show_progress": False, "seed": args.seed}
     if args.data_path:

@@ -255,6 +255,8 @@ class GRU4RecPaper(GRU4Rec):
         else:
             hidden = self.sequence_hidden(item_seq)  # [B, L, H]
         samples = self.draw_samples(item_seq.device)  # [S]
+        if self.loss_type == "CE" and self.final_act == "linear":  # the fused loss: same value and gradients
+            return self.fused_ce(hidden, targets, samples)
         pos, neg, neg_mask, mask, neg_items = in_batch_candidates(
             hidden, targets, samples, self.out_embedding.weight, self.out_bias.weight.squeeze(1)
         )
@@ -269,6 +271,19 @@ class GRU4RecPaper(GRU4Rec):
         # GRU4Rec's "CE" is the softmax over the in-batch and shared negatives
         return losses.sampled_loss("SSM" if self.loss_type == "CE" else self.loss_type, pos, neg, mask, neg_mask,
                                    bpreg=self.bpreg)
+
+    def fused_ce(self, hidden: torch.Tensor, targets: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+        """The CE loss of :func:`in_batch_candidates`' scores (logQ included) by
+        :func:`~recbole_ext.models.losses.shared_negatives_softmax_ce`."""
+        targets_t = targets.t()  # [L, B]
+        bias = self.out_bias.weight.squeeze(1)  # [n_items]
+        target_offset = sample_offset = None
+        if self.logq > 0:
+            target_offset = -self.logq * self.log_count[targets_t]  # [L, B]
+            sample_offset = -self.logq * self.sample_alpha * self.log_count[samples]  # [S]
+        return losses.shared_negatives_softmax_ce(
+            hidden.transpose(0, 1), self.out_embedding(targets_t), bias[targets_t], targets_t,
+            self.out_embedding(samples), bias[samples], samples, target_offset, sample_offset)
 
     def predict(self, interaction: Any) -> torch.Tensor:
         hidden = self.forward(*self.current_session(interaction))  # [B, H]

@@ -249,6 +249,103 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         return d_hidden, d_weight, d_bias, None, None, None, None
 
 
+def shared_negatives_softmax_ce(
+    hidden: torch.Tensor, target_emb: torch.Tensor, target_bias: torch.Tensor, targets: torch.Tensor,
+    sample_emb: torch.Tensor, sample_bias: torch.Tensor, samples: torch.Tensor,
+    target_offset: torch.Tensor | None = None, sample_offset: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """GRU4Rec's cross-entropy over in-batch and shared negatives, fused: the same loss and gradients as
+    :func:`sampled_softmax` over ``[pos, in-batch targets, samples]`` with the own column and every
+    column of the same item or of padding masked, in a few passes instead of a dozen.
+
+    Step-major: ``hidden`` [L, B, H], ``target_emb`` / ``target_bias`` [L, B, H] / [L, B] (the output
+    embedding and bias of ``targets`` [L, B], 0 = padding), ``sample_emb`` / ``sample_bias`` [S, H] / [S]
+    of ``samples`` [S]. Row (t, b) scores column j < B as ``hidden[t, b] . target_emb[t, j] +
+    target_bias[t, j]`` (its own column j = b is the positive) and the samples after them;
+    ``target_offset`` [L, B] / ``sample_offset`` [S] are added to the columns (logQ). The mean over the
+    real positions (``targets != 0``). The ``[L, B, B]`` and ``[L * B, S]`` logits become the
+    probabilities in place and then the gradients (``softmax - one_hot``), which enter the gradient
+    products directly; no ``[L, B, B + S]`` concatenation, mask or log-softmax output is kept.
+    """
+    return _SharedNegativesCE.apply(hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples,
+                                    target_offset, sample_offset)
+
+
+class _SharedNegativesCE(torch.autograd.Function):
+    """See :func:`shared_negatives_softmax_ce`."""
+
+    @staticmethod
+    def forward(ctx, hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples, target_offset,
+                sample_offset):  # noqa: D401
+        ctx.dtypes = tuple(t.dtype for t in (hidden, target_emb, target_bias, sample_emb, sample_bias))
+        with torch.autocast(hidden.device.type, enabled=False):  # float32 throughout, as the unfused loss
+            return _SharedNegativesCE._forward(ctx, *(t.float() for t in (hidden, target_emb, target_bias, sample_emb,
+                                                                         sample_bias)), targets, samples,
+                                               target_offset, sample_offset)
+
+    @staticmethod
+    def _forward(ctx, hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples, target_offset,
+                 sample_offset):
+        steps, batch, width = hidden.shape
+        columns = target_bias if target_offset is None else target_bias + target_offset  # [L, B]
+        in_batch = torch.baddbmm(columns.unsqueeze(1), hidden, target_emb.transpose(1, 2))  # [L, B, B]
+        flat = hidden.reshape(steps * batch, width)
+        sample_columns = sample_bias if sample_offset is None else sample_bias + sample_offset
+        sampled = torch.addmm(sample_columns, flat, sample_emb.T)  # [L * B, S]
+        own = torch.eye(batch, dtype=torch.bool, device=hidden.device)  # [B, B]
+        same = targets.unsqueeze(2) == targets.unsqueeze(1)  # [L, B, B] column j holds row b's item
+        in_batch.masked_fill_((same & ~own) | (targets == 0).unsqueeze(1), float("-inf"))
+        rows, columns_hit = _equal_pairs(targets.reshape(-1), samples)  # a sample that is the row's own target
+        sampled[rows, columns_hit] = float("-inf")
+        real = targets != 0  # [L, B]
+        pos = torch.diagonal(in_batch, dim1=1, dim2=2).clone()  # [L, B]
+        # log-sum-exp over both blocks with one shared max per row, the exponentials made in place
+        top = torch.maximum(in_batch.amax(2), sampled.amax(1).view(steps, batch))  # [L, B]
+        top = torch.where(real, top, torch.full_like(top, float("inf")))  # padding rows: every probability 0
+        in_batch.sub_(top.unsqueeze(2)).exp_()
+        sampled.sub_(top.reshape(-1, 1)).exp_()
+        total = in_batch.sum(2) + sampled.sum(1).view(steps, batch)  # [L, B]
+        count = max(int(real.sum()), 1)
+        loss = torch.where(real, top + total.log() - pos, torch.zeros_like(pos)).sum() / count
+        # the gradient of the mean with respect to the logits: (softmax - one_hot) / count
+        weight = torch.where(real, 1.0 / (total * count), torch.zeros_like(total))  # [L, B]
+        in_batch.mul_(weight.unsqueeze(2))
+        sampled.mul_(weight.reshape(-1, 1))
+        torch.diagonal(in_batch, dim1=1, dim2=2).sub_(real.to(hidden.dtype) / count)
+        ctx.save_for_backward(hidden, target_emb, sample_emb, in_batch, sampled.view(steps, batch, -1))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        hidden, target_emb, sample_emb, g_in, g_s = ctx.saved_tensors
+        steps, batch, width = hidden.shape
+        if not bool(grad_output == 1):  # the loss itself (grad 1) needs no [L, B, S] product
+            g_in, g_s = g_in * grad_output, g_s * grad_output
+        d_hidden = torch.bmm(g_in, target_emb) + (g_s.view(steps * batch, -1) @ sample_emb).view(steps, batch, width)
+        d_target_emb = torch.bmm(g_in.transpose(1, 2), hidden)  # [L, B, H]
+        d_target_bias = g_in.sum(1)  # [L, B]
+        d_sample_emb = g_s.view(steps * batch, -1).T @ hidden.reshape(steps * batch, width)  # [S, H]
+        d_sample_bias = g_s.sum((0, 1))  # [S]
+        grads = (d_hidden, d_target_emb, d_target_bias, d_sample_emb, d_sample_bias)
+        return (*(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)), None, None, None, None)
+
+
+def _equal_pairs(keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (i, j) with ``keys[i] == values[j]``, found by sorting ``values`` (no ``[len(keys) x len(values)]``
+    comparison).
+
+    >>> [t.tolist() for t in _equal_pairs(torch.tensor([5, 1, 5]), torch.tensor([5, 2, 5]))]
+    [[0, 0, 2, 2], [0, 2, 0, 2]]
+    """
+    ordered, order = torch.sort(values)
+    first = torch.searchsorted(ordered, keys)
+    last = torch.searchsorted(ordered, keys, right=True)
+    counts = last - first  # [K] equal values per key
+    rows = torch.repeat_interleave(torch.arange(len(keys), device=keys.device), counts)
+    offset = torch.arange(len(rows), device=keys.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    return rows, order[torch.repeat_interleave(first, counts) + offset]
+
+
 def sampled_softmax(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the positive against its k negatives (the positive is class 0)."""
     logits = torch.cat([pos.unsqueeze(-1), neg], dim=-1)  # [..., 1 + k]

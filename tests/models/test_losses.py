@@ -125,3 +125,42 @@ def test_chunk_sizes_respect_the_budget():
     rows, items = losses.chunk_sizes(10_000, 2_360_151, 8.0)
     assert rows == losses.MIN_CHUNK_ROWS and rows * items * 4 <= 8 * 2**20
     assert losses.chunk_sizes(10, 3_706, 8.0) == (10, 3_706)  # never more rows than there are
+
+
+@pytest.mark.parametrize("with_offsets", [False, True])
+def test_shared_negatives_ce_equals_the_unfused_loss_and_gradients(with_offsets):
+    """GRU4Rec's CE over in-batch and shared negatives, fused: the value and every gradient of the
+    log-softmax over [pos, masked in-batch targets, masked samples] (duplicates, padding, a sample equal to a
+    target, logQ offsets), float32 to 1e-5 relative."""
+    from recbole_ext.models.gru4recpaper import in_batch_candidates
+    from recbole_ext.models.losses import sampled_softmax, shared_negatives_softmax_ce
+
+    torch.manual_seed(0)
+    steps, batch, width, n_items, n_samples = 5, 7, 6, 12, 9
+    targets = torch.randint(1, n_items, (batch, steps))
+    targets[0, 3:] = 0  # a short row: padding
+    targets[2, 1] = targets[4, 1]  # two rows with the same target at one step
+    samples = torch.randint(1, n_items, (n_samples,))
+    samples[0] = targets[1, 0]  # a sample equal to some row's target
+    out_emb = torch.randn(n_items, width, requires_grad=True)
+    out_bias = torch.randn(n_items, requires_grad=True)
+    hidden = torch.randn(batch, steps, width, requires_grad=True)
+    log_count = torch.rand(n_items) * 3
+    logq, alpha = (0.7, 0.5) if with_offsets else (0.0, 0.0)
+
+    pos, neg, neg_mask, mask, neg_items = in_batch_candidates(hidden, targets, samples, out_emb, out_bias)
+    if with_offsets:
+        q = log_count[neg_items]
+        q = torch.cat([q[:, :batch], alpha * q[:, batch:]], dim=1)
+        pos, neg = pos - logq * log_count[targets.t()], neg - logq * q.unsqueeze(1)
+    expected = sampled_softmax(pos, neg.masked_fill(~neg_mask, float("-inf")), mask)
+    expected_grads = torch.autograd.grad(expected, (hidden, out_emb, out_bias))
+
+    targets_t = targets.t()
+    offsets = (-logq * log_count[targets_t], -logq * alpha * log_count[samples]) if with_offsets else (None, None)
+    got = shared_negatives_softmax_ce(hidden.transpose(0, 1), out_emb[targets_t], out_bias[targets_t], targets_t,
+                                      out_emb[samples], out_bias[samples], samples, *offsets)
+    got_grads = torch.autograd.grad(2.5 * got, (hidden, out_emb, out_bias))  # a scaled loss: grad_output 2.5
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7)
+    for g, e in zip(got_grads, expected_grads):
+        assert torch.allclose(g, 2.5 * e, rtol=1e-5, atol=1e-6), (g - 2.5 * e).abs().max()
