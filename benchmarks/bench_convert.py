@@ -127,11 +127,11 @@ def child_seed(src: str, out: str) -> dict:
             "peak_rss_mb": _peak_rss_mb()}
 
 
-def child_ours(src: str, out: str) -> dict:
+def child_ours(src: str, out: str, min_user_inter: str = str(MIN_USER_INTER)) -> dict:
     from recbole_ext.convert import convert  # the package import is lazy: no recbole, no torch
 
     t0, c0 = time.perf_counter(), time.process_time()
-    report = convert("goodreads", src, out, name="bench", min_user_inter=MIN_USER_INTER, progress=False)
+    report = convert("goodreads", src, out, name="bench", min_user_inter=int(min_user_inter), progress=False)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
             "rows": report.written["bench.inter"], "peak_rss_mb": _peak_rss_mb()}
 
@@ -170,15 +170,6 @@ def child_csv_pandas(src: str, out: str) -> dict:
             "peak_rss_mb": _peak_rss_mb()}
 
 
-def child_csv_ours(src: str, out: str) -> dict:
-    from recbole_ext.convert import convert
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    report = convert("goodreads", src, out, name="bench", progress=False)
-    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-            "rows": report.written["bench.inter"], "peak_rss_mb": _peak_rss_mb()}
-
-
 def main_csv(args: argparse.Namespace, load_before: float) -> None:
     """``--csv-scale``: the goodreads_interactions.csv shape (make_synthetic.py) converted by ours and by pandas."""
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_convert_"))
@@ -190,7 +181,7 @@ def main_csv(args: argparse.Namespace, load_before: float) -> None:
             subprocess.run([sys.executable, str(Path(__file__).with_name("make_synthetic.py")), "--shape", "goodreads",
                             "--format", "goodreads-csv", f"--scale={args.csv_scale}", "--output-dir", str(work),
                             "--name", name], check=True)
-        ours = run_child("csv-ours", str(src), str(work / "out"))
+        ours = run_child("ours", str(src), str(work / "out"), "0")
         rows = [("ours: recbole_ext converter", ours)]
         same = None
         if not args.skip_baseline:
@@ -279,8 +270,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     if args.child:
         kind, *rest = args.child
-        result = {"seed": child_seed, "ours": child_ours, "recbole": child_recbole, "csv-pandas": child_csv_pandas,
-                  "csv-ours": child_csv_ours}[kind](*rest)
+        result = {"seed": child_seed, "ours": child_ours, "recbole": child_recbole, "csv-pandas": child_csv_pandas}[kind](*rest)
         print(json.dumps(result))
         return
     if args.csv_scale:

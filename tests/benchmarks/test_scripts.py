@@ -102,6 +102,8 @@ def test_bench_sampled_eval(data, tmp_path):
 def test_bench_convert(tmp_path):
     out = run_script("bench_convert.py", "--rows", "3000", "--workdir", str(tmp_path / "work"), cwd=tmp_path)
     assert "same rows: True" in out
+    out = run_script("bench_convert.py", "--csv-scale", "0.0001", "--workdir", str(tmp_path / "csv"), cwd=tmp_path)
+    assert "same file written: True" in out and "| ours: recbole_ext converter |" in out
 
 
 def test_make_synthetic(tmp_path):
