@@ -166,7 +166,7 @@ def convert(
         if source == "goodreads":
             report.notes.append(f"GoodReads schema detected: {schema}")
             rows = goodreads.iter_batches(input, report, time_field, min_rating, read_only, strict_json,
-                                          schema=schema, progress=progress)
+                                          schema=schema, progress=progress, formatted=not sort and min_item_inter <= 1)
         elif source in movielens.RELEASES:
             rows = batched(movielens.iter_rows(source, input, report, min_rating))
             items, users = MOVIELENS_SIDE_FILES[source]

@@ -61,6 +61,24 @@ Row = tuple[str, str, str, str]
 Batch = list[tuple[bytes, bytes, bytes, bytes]]
 
 
+@dataclass(frozen=True)
+class TextBatch:
+    """Rows already formatted as ``.inter`` lines (``text``, each ending in ``\\n``), with what the writer
+    needs of them: each run of equal users in order with its number of rows, and the set of items. A reader
+    that formats its rows itself (in a worker process: goodreads_interactions.csv) hands these instead of a
+    :data:`Batch`; :meth:`of` turns a :data:`Batch` into one."""
+
+    text: bytes
+    user_runs: list[tuple[bytes, int]]
+    items: set[bytes]
+
+    @classmethod
+    def of(cls, rows: Batch) -> "TextBatch":
+        return cls(b"\n".join(map(b"\t".join, rows)) + b"\n" if rows else b"",
+                   [(user, len(list(run))) for user, run in groupby(map(itemgetter(0), rows))],
+                   set(map(itemgetter(1), rows)))
+
+
 def batched(rows: Iterable[tuple], size: int = 4096) -> Iterator[Batch]:
     """Rows (text or bytes fields) -> :data:`Batch` lists of ``size`` rows."""
     it = iter(rows)
@@ -260,7 +278,9 @@ def grouped_by_user(batches: Iterable[Batch]) -> Iterator[Batch]:
     seen: set[bytes] = set()
     last = None
     for batch in batches:
-        for user, _ in groupby(map(itemgetter(0), batch)):
+        users = ((u for u, _ in batch.user_runs) if isinstance(batch, TextBatch) else
+                 (u for u, _ in groupby(map(itemgetter(0), batch))))
+        for user in users:
             if user != last:
                 if user in seen:
                     raise NotGrouped(user)
@@ -350,27 +370,26 @@ def write_inter(
     """
     items: set[bytes] = set()
     first, second = itemgetter(0), itemgetter(1)
+    user_counts: Counter = Counter()
+    # no threshold: written straight into NAME.inter; with one, into a spool file first
+    target = files.open(f"{name}.inter", INTER_FIELDS) if min_user_inter <= 1 else files.open(f".{name}.spool", None)
+    target._f.flush()
+    write = target._f.buffer.write
+    n = 0
+    for batch in batches:
+        part = batch if isinstance(batch, TextBatch) else TextBatch.of(batch)
+        write(part.text)
+        for user, rows in part.user_runs:
+            user_counts[user] += rows
+            n += rows
+        items |= part.items  # a batch's own set first: ~2x fewer probes of the large one
     if min_user_inter <= 1:
-        out = files.open(f"{name}.inter", INTER_FIELDS)
-        out._f.flush()
-        write = out._f.buffer.write
-        n = 0
-        users: set[bytes] = set()  # no threshold: which users, not how many rows each
-        for batch in batches:
-            if batch:
-                users.update(map(first, batch))
-                items |= set(map(second, batch))  # a batch's own set first: ~2x fewer probes of the large one
-                write(b"\n".join(map(b"\t".join, batch)) + b"\n")
-                n += len(batch)
+        out = target
         out.rows = n
+        users = set(user_counts)
     else:
-        user_counts: Counter = Counter()
-        spool = files.open(f".{name}.spool", None)
-        write = spool._f.buffer.write
-        for batch in batches:
-            if batch:
-                user_counts.update(map(first, batch))
-                write(b"\n".join(map(b"\t".join, batch)) + b"\n")
+        spool = target
+        items = set()  # counted again below, over the kept users' rows
         spool.close()
         out = files.open(f"{name}.inter", INTER_FIELDS)
         out._f.flush()

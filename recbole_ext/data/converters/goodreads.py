@@ -47,7 +47,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import Batch, ConvertError, Report, Row, id_text
+from .atomic import Batch, ConvertError, Report, Row, TextBatch, id_text
 from .lines import iter_chunks, iter_lines
 
 SCHEMAS = ("reviews_spoiler", "reviews", "interactions", "csv")
@@ -295,9 +295,12 @@ def iter_batches(
     strict_json: bool = False,
     schema: str | None = None,
     progress: bool | None = None,
-) -> Iterator[Batch]:
+    formatted: bool = False,
+) -> Iterator[Batch | TextBatch]:
     """Rows (user_id, book_id, rating, timestamp) of a GoodReads file, in file order, in lists
     of UTF-8 encoded rows (one list per ~2 MiB of input; see :data:`~.atomic.Batch`).
+    ``formatted``: the caller writes the rows as they come (no sort, no k-core), so the plain chunks of
+    ``goodreads_interactions.csv`` may come as :class:`~.atomic.TextBatch`, formatted in worker processes.
 
     Options are checked against the detected schema before anything is read further
     (``ConvertError`` for a time field or ``read_only`` the schema does not have)."""
@@ -309,7 +312,7 @@ def iter_batches(
         if time_field != "none":
             raise ConvertError(f"{path}: goodreads_interactions.csv has no time field ({time_field!r} asked)")
         report.notes.append(CSV_NOTE)
-        return _iter_csv(path, report, min_rating, read_only, progress)
+        return _iter_csv(path, report, min_rating, read_only, progress, formatted)
     if time_field not in TIME_FIELDS[schema]:
         raise ConvertError(
             f"{path}: time field {time_field!r} is not in the {schema} schema; "
@@ -470,13 +473,15 @@ _CSV_LINE = re.compile(rb"^(\d+),(\d+),[01],(\d+),[01]\r?$", re.M)
 _CSV_LINE_READ = re.compile(rb"^(\d+),(\d+),([01]),(\d+),[01]\r?$", re.M)
 
 
-def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Batch]:
+def _iter_csv(path, report, min_rating, read_only, progress, formatted=False) -> Iterator[Batch | TextBatch]:
     """Rows of ``goodreads_interactions.csv`` in file order, one batch per ~2 MiB chunk of lines.
 
     A chunk whose every line is plainly ``digits,digits,0|1,digits,0|1`` under the standard header is
     read by one ``findall`` and its rows built by C-level ``map`` (no Python work per line: about 5x
     faster); any other chunk goes line by line (:func:`_csv_row`), which gives those lines the same
-    rows and reports what is wrong with the others."""
+    rows and reports what is wrong with the others. With ``formatted`` (and no filter), the plain chunks
+    are formatted as ``.inter`` lines by worker processes, one per core, a few chunks ahead
+    (:func:`_format_chunk`): the second core works too."""
     chunks = iter_chunks(path, progress)
     lineno = 0
     try:
@@ -494,8 +499,14 @@ def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Batch]:
         fast = (_CSV_LINE_READ if read_only else _CSV_LINE) if cols == CSV_COLUMNS else None
         row_of = _csv_row(path, report, cols, min_rating, read_only)
         rest = [(1, first_lines.count(b"\n"), first_lines)] if first_lines else []
-        for before, n, chunk in itertools.chain(rest, chunks):
+        jobs = itertools.chain(rest, chunks)
+        workers = _worker_count() if formatted and fast is _CSV_LINE and min_rating is None else 0
+        done = _formatted_in_workers(jobs, workers) if workers else ((job, None) for job in jobs)
+        for (before, n, chunk), text in done:
             lineno = before + n
+            if text is not None:
+                yield text
+                continue
             fields = fast.findall(chunk) if fast is not None else []
             if len(fields) == n:  # every line matched: the fast path
                 stamps = map(b"%d".__mod__, range(before, before + n))  # the data row numbers
@@ -513,6 +524,56 @@ def _iter_csv(path, report, min_rating, read_only, progress) -> Iterator[Batch]:
             yield [row for row in rows if row is not None]
     finally:
         report.lines_read = lineno
+
+
+_INTER_LINE = b"%s\t%s\t%s\t%d\n"  # user, book, rating, the data row number
+
+
+def _format_chunk(job: tuple[int, int, bytes]) -> TextBatch | None:
+    """A chunk of ``goodreads_interactions.csv`` (lines before it, lines in it, its bytes) as ``.inter`` lines,
+    in a worker process; None when some line is not plain (the reading process reads it line by line)."""
+    before, n, chunk = job
+    fields = _CSV_LINE.findall(chunk)
+    if len(fields) != n:
+        return None
+    text = b"".join(map(_INTER_LINE.__mod__, map(operator.add, fields, zip(range(before, before + n)))))
+    runs = [(user, len(list(run))) for user, run in itertools.groupby(map(itemgetter(0), fields))]
+    return TextBatch(text, runs, set(map(itemgetter(1), fields)))
+
+
+def _worker_count() -> int:
+    """Worker processes for :func:`_format_chunk`: one per core this process may use; 0 (format here) on one
+    core or inside a daemonic process (which may not start children)."""
+    import multiprocessing
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if cores < 2 or multiprocessing.current_process().daemon else cores
+
+
+def _formatted_in_workers(jobs: Iterator[tuple[int, int, bytes]], workers: int) -> Iterator[tuple[tuple, TextBatch | None]]:
+    """(job, :func:`_format_chunk` of it) in order, from ``workers`` processes kept a few chunks ahead (memory
+    stays a few chunks); the workers are stopped however the reading ends."""
+    import collections
+    import multiprocessing
+
+    import gc
+
+    # spawn: safe beside the reading thread; no cyclic GC in the workers either (it would walk every row tuple)
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=gc.disable)
+    try:
+        window: collections.deque = collections.deque()
+        for job in jobs:
+            window.append((job, pool.apply_async(_format_chunk, (job,))))
+            if len(window) > 2 * workers:
+                job, result = window.popleft()
+                yield job, result.get()
+        while window:
+            job, result = window.popleft()
+            yield job, result.get()
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def _kept(report: Report, row: tuple[bytes, ...], flag: bytes, min_rating: float | None, read_only: bool) -> bool:

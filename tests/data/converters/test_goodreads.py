@@ -317,16 +317,22 @@ def test_interactions_csv_fast_path_gives_the_line_by_line_rows(tmp_path, monkey
     src = tmp_path / "goodreads_interactions.csv"
     src.write_text("user_id,book_id,is_read,rating,is_reviewed\n" + "".join(body))
     monkeypatch.setattr(lines, "_CHUNK", 256)  # many chunks: most fast, a few line by line
+    workers = goodreads._worker_count
     for kwargs in ({}, {"read_only": True, "min_rating": 3}):
-        fast = convert("goodreads", src, tmp_path / "fast", name="gr", **kwargs)
+        reports = {"workers": convert("goodreads", src, tmp_path / "workers", name="gr", **kwargs)}
+        monkeypatch.setattr(goodreads, "_worker_count", lambda: 0)  # every chunk formatted here
+        reports["here"] = convert("goodreads", src, tmp_path / "here", name="gr", **kwargs)
         monkeypatch.setattr(goodreads, "_CSV_LINE", re.compile(rb"(?!)"))  # never matches: every chunk slow
         monkeypatch.setattr(goodreads, "_CSV_LINE_READ", re.compile(rb"(?!)"))
-        slow = convert("goodreads", src, tmp_path / "slow", name="gr", **kwargs)
+        reports["slow"] = convert("goodreads", src, tmp_path / "slow", name="gr", **kwargs)
         monkeypatch.setattr(goodreads, "_CSV_LINE", originals[0])
         monkeypatch.setattr(goodreads, "_CSV_LINE_READ", originals[1])
-        assert (tmp_path / "fast" / "gr" / "gr.inter").read_bytes() == (tmp_path / "slow" / "gr" / "gr.inter").read_bytes()
-        assert (fast.bad, fast.skipped, fast.n_users, fast.n_items) == (slow.bad, slow.skipped, slow.n_users, slow.n_items)
-        assert fast.bad == {"bad user_id or book_id": 1}
+        monkeypatch.setattr(goodreads, "_worker_count", workers)
+        written = {way: (tmp_path / way / "gr" / "gr.inter").read_bytes() for way in reports}
+        assert written["workers"] == written["here"] == written["slow"]
+        summaries = {way: (r.bad, r.skipped, r.n_users, r.n_items, r.lines_read) for way, r in reports.items()}
+        assert summaries["workers"] == summaries["here"] == summaries["slow"]
+        assert reports["workers"].bad == {"bad user_id or book_id": 1}
     (tmp_path / "back.csv").write_text("user_id,book_id,is_read,rating,is_reviewed\n1,10,1,5,0\n2,11,1,4,0\n1,12,1,3,0\n")
     convert("goodreads", tmp_path / "back.csv", tmp_path / "back", name="gr")
     assert (tmp_path / "back" / "gr" / "gr.inter").read_text().splitlines()[1:] == [
