@@ -481,12 +481,14 @@ def _iter_csv(path, report, min_rating, read_only, progress, formatted=False) ->
     faster); any other chunk goes line by line (:func:`_csv_row`), which gives those lines the same
     rows and reports what is wrong with the others. With ``formatted`` (and no filter), the plain chunks
     are formatted as ``.inter`` lines by worker processes, one per core, a few chunks ahead
-    (:func:`_format_chunk`): the second core works too."""
-    chunks = iter_chunks(path, progress)
+    (:func:`_format_chunk`): the second core works too. The header is read first, on its own, so that
+    the workers are forked before the chunks' reading thread starts."""
     lineno = 0
+    pool = None
     try:
-        _, _, chunk = next(chunks, (0, 0, b""))
-        header, _, first_lines = chunk.partition(b"\n")
+        first = iter_lines(path)
+        header = next(first, (0, b""))[1]
+        first.close()  # its reading thread ends here: worker processes are forked from a single thread
         lineno = 1
         cols = _csv_header(header) or []
         missing = [name for name in ("user_id", "book_id", "rating") if name not in cols]
@@ -498,10 +500,14 @@ def _iter_csv(path, report, min_rating, read_only, progress, formatted=False) ->
             raise ConvertError(f"{path}: read_only needs an is_read column")
         fast = (_CSV_LINE_READ if read_only else _CSV_LINE) if cols == CSV_COLUMNS else None
         row_of = _csv_row(path, report, cols, min_rating, read_only)
+        workers = _worker_count() if formatted and fast is _CSV_LINE and min_rating is None else 0
+        pool = _worker_pool(workers) if workers else None
+        chunks = iter_chunks(path, progress)
+        _, _, chunk = next(chunks, (0, 0, b""))
+        first_lines = chunk.partition(b"\n")[2]
         rest = [(1, first_lines.count(b"\n"), first_lines)] if first_lines else []
         jobs = itertools.chain(rest, chunks)
-        workers = _worker_count() if formatted and fast is _CSV_LINE and min_rating is None else 0
-        done = _formatted_in_workers(jobs, workers) if workers else ((job, None) for job in jobs)
+        done = _formatted_in(pool, jobs, workers) if pool is not None else ((job, None) for job in jobs)
         for (before, n, chunk), text in done:
             lineno = before + n
             if text is not None:
@@ -524,6 +530,9 @@ def _iter_csv(path, report, min_rating, read_only, progress, formatted=False) ->
             yield [row for row in rows if row is not None]
     finally:
         report.lines_read = lineno
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
 
 _INTER_LINE = b"%s\t%s\t%s\t%d\n"  # user, book, rating, the data row number
@@ -543,37 +552,39 @@ def _format_chunk(job: tuple[int, int, bytes]) -> TextBatch | None:
 
 def _worker_count() -> int:
     """Worker processes for :func:`_format_chunk`: one per core this process may use; 0 (format here) on one
-    core or inside a daemonic process (which may not start children)."""
+    core, off Linux (the workers are forked) or inside a daemonic process (which may not start children)."""
     import multiprocessing
     import os
+    import sys
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cores < 2 or multiprocessing.current_process().daemon else cores
+    usable = sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
+    return cores if usable and cores >= 2 else 0
 
 
-def _formatted_in_workers(jobs: Iterator[tuple[int, int, bytes]], workers: int) -> Iterator[tuple[tuple, TextBatch | None]]:
-    """(job, :func:`_format_chunk` of it) in order, from ``workers`` processes kept a few chunks ahead (memory
-    stays a few chunks); the workers are stopped however the reading ends."""
-    import collections
+def _worker_pool(workers: int):
+    """``workers`` forked processes (fork: nothing is imported again, a script without a ``__main__`` guard
+    is not run again), with no cyclic GC (it would walk every row tuple)."""
+    import gc
     import multiprocessing
 
-    import gc
+    return multiprocessing.get_context("fork").Pool(workers, initializer=gc.disable)
 
-    # spawn: safe beside the reading thread; no cyclic GC in the workers either (it would walk every row tuple)
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=gc.disable)
-    try:
-        window: collections.deque = collections.deque()
-        for job in jobs:
-            window.append((job, pool.apply_async(_format_chunk, (job,))))
-            if len(window) > 2 * workers:
-                job, result = window.popleft()
-                yield job, result.get()
-        while window:
+
+def _formatted_in(pool, jobs: Iterator[tuple[int, int, bytes]], workers: int) -> Iterator[tuple[tuple, TextBatch | None]]:
+    """(job, :func:`_format_chunk` of it) in order, from the ``pool``'s ``workers`` kept a few chunks ahead (memory
+    stays a few chunks)."""
+    import collections
+
+    window: collections.deque = collections.deque()
+    for job in jobs:
+        window.append((job, pool.apply_async(_format_chunk, (job,))))
+        if len(window) > 2 * workers:
             job, result = window.popleft()
             yield job, result.get()
-    finally:
-        pool.terminate()
-        pool.join()
+    while window:
+        job, result = window.popleft()
+        yield job, result.get()
 
 
 def _kept(report: Report, row: tuple[bytes, ...], flag: bytes, min_rating: float | None, read_only: bool) -> bool:
