@@ -345,7 +345,7 @@ class SequenceDataset(SequentialDataset):
         would double the data in memory; the training loaders read them from ``split`` and
         :attr:`sequences` (``split.train_target_positions``, ``split.train_sequences``).
         """
-        self.split = compute_split(self.config, self.sequences, self.session_cuts)
+        self.split = compute_split(self.config, self.sequences, getattr(self, "session_cuts", None))
         train = self.copy(self.all_interactions[torch.zeros(0, dtype=torch.long)])
         train.target_positions = None
         views = [train]
