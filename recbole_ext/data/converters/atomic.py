@@ -382,14 +382,14 @@ def write_inter(
         for user, rows in part.user_runs:
             user_counts[user] += rows
             n += rows
-        items |= part.items  # a batch's own set first: ~2x fewer probes of the large one
+        if min_user_inter <= 1:  # with a threshold the items are those of the kept users: pass 2 counts them
+            items |= part.items  # a batch's own set first: ~2x fewer probes of the large one
     if min_user_inter <= 1:
         out = target
         out.rows = n
         users = set(user_counts)
     else:
         spool = target
-        items = set()  # counted again below, over the kept users' rows
         spool.close()
         out = files.open(f"{name}.inter", INTER_FIELDS)
         out._f.flush()
