@@ -170,29 +170,41 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         scale = 1.0 / max(int(mask.sum()), 1)
         per_row = mask.sum(1).to(torch.float32)  # [R] m_r
+        # Layouts measured fastest for these shapes (bf16, 565 x 50 x 3,706): the logits product reads the
+        # item table transposed and contiguous, and the items' gradient is accumulated transposed
+        # ([H, n] += h^T @ probs: 1.8x faster than probs^T @ h, which reads the probabilities across rows).
+        # The chunks' logits and probabilities reuse two buffers: a fresh 4 MiB tensor per chunk comes
+        # from the kernel as new pages, and faulting them in cost as much as the product (~1 ms a chunk).
         w = weight[1:].to(compute_dtype)  # [n - 1, H]
+        w_t = w.T.contiguous()  # [H, n - 1]
         b = None if bias is None else bias[1:].to(compute_dtype)  # added to logits already in compute_dtype
+        h_all = hidden.to(compute_dtype)  # [R, H]
         device = hidden.device
         grad_hidden = torch.zeros(rows, hidden.size(1), dtype=torch.float32, device=device) if needs_grad else None
-        grad_w = torch.zeros(classes, weight.size(1), dtype=torch.float32, device=device) if needs_grad else None
+        grad_w_t = torch.zeros(weight.size(1), classes, dtype=torch.float32, device=device) if needs_grad else None
         grad_b = torch.zeros(classes, dtype=torch.float32, device=device) if needs_grad and bias is not None else None
         total = torch.zeros((), dtype=torch.float32, device=device)
         row_step, item_step = chunk_sizes(rows, classes, budget_mb)
 
         def raw_logits(h, lo, hi):  # [C, hi - lo] in compute_dtype
-            out = h @ w[lo:hi].T
+            out = h @ w_t[:, lo:hi]
             return out if b is None else out.add_(b[lo:hi])
 
+        buffers = None
         for r0 in range(0, rows, row_step):
             r1 = min(rows, r0 + row_step)
-            h = hidden[r0:r1].to(compute_dtype)  # [C, H]
+            h = h_all[r0:r1]  # [C, H]
             tgt = (targets[r0:r1] - 1).clamp(min=0)  # [C, T] class index
             counted = mask[r0:r1]
             if item_step == classes:  # whole rows: one fused softmax, kept for the gradients
-                raw = raw_logits(h, 0, classes)  # [C, n - 1]
+                if buffers is None:  # the chunk's logits and probabilities, allocated once for all chunks
+                    buffers = torch.empty(2, row_step, classes, dtype=compute_dtype, device=device)
+                raw = torch.mm(h, w_t, out=buffers[0, : r1 - r0])  # [C, n - 1]
+                if b is not None:
+                    raw.add_(b)
                 # torch's softmax accumulates its max and sum in float32 whatever the dtype; its output
                 # stays in the logits' dtype (bfloat16 under bf16: what the gradient products read)
-                probs = torch.softmax(raw, dim=1)  # [C, n - 1]
+                probs = torch.ops.aten._softmax.out(raw, 1, False, out=buffers[1, : r1 - r0])  # [C, n - 1]
                 log_p = probs.gather(1, tgt).to(torch.float32).log()  # [C, T]
                 lost = counted & torch.isinf(log_p)  # the target's probability underflowed: exact log-sum-exp
                 if bool(lost.any()):
@@ -214,21 +226,25 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
             if not needs_grad:
                 continue
             m = per_row[r0:r1].unsqueeze(1)  # [C, 1]
-            row_of, class_of = counted.nonzero(as_tuple=True)[0], tgt[counted]  # the counted targets
-            grad_hidden[r0:r1].index_add_(0, row_of, w[class_of].to(torch.float32), alpha=-scale)
-            grad_w.index_add_(0, class_of, h[row_of].to(torch.float32), alpha=-scale)
-            if grad_b is not None:
-                grad_b.index_add_(0, class_of, torch.ones_like(class_of, dtype=torch.float32), alpha=-scale)
-            h_m = (h * m.to(h.dtype)).to(compute_dtype)  # [C, H]: row r weighted by m_r
+            h_m_t = (h * m.to(h.dtype)).T.contiguous()  # [H, C]: row r weighted by m_r
             for i0 in range(0, classes, item_step):
                 i1 = min(classes, i0 + item_step)
                 if item_step != classes:
                     probs = torch.exp(raw_logits(h, i0, i1).to(torch.float32).sub_(lse))  # [C, i1 - i0]
                 probs_c = probs.to(compute_dtype)
                 grad_hidden[r0:r1] += (probs_c @ w[i0:i1]).to(torch.float32).mul_(m * scale)
-                grad_w[i0:i1] += (probs_c.T @ h_m).to(torch.float32).mul_(scale)
+                grad_w_t[:, i0:i1] += (h_m_t @ probs_c).to(torch.float32)
                 if grad_b is not None:
                     grad_b[i0:i1] += (m.T.to(probs.dtype) @ probs).squeeze(0).to(torch.float32).mul_(scale)
+        grad_w = None
+        if needs_grad:  # the one-hot part, for every counted target at once
+            row_of, column = mask.nonzero(as_tuple=True)
+            class_of = targets[row_of, column] - 1
+            grad_hidden.index_add_(0, row_of, w[class_of].to(torch.float32), alpha=-scale)
+            grad_w = grad_w_t.T.mul_(scale)  # [n - 1, H], a transposed view
+            grad_w.index_add_(0, class_of, h_all[row_of].to(torch.float32), alpha=-scale)
+            if grad_b is not None:
+                grad_b.index_add_(0, class_of, torch.ones_like(class_of, dtype=torch.float32), alpha=-scale)
         if needs_grad:
             ctx.save_for_backward(grad_hidden, grad_w, grad_b)
             ctx.has_bias = grad_b is not None

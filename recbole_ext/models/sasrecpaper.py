@@ -54,6 +54,7 @@ from recbole_ext.models.layers import Dropout, TransformerBlock
 LOSSES = ("BCE", "gBCE", "SSM", "CE")
 BLOCK_NORMS = ("post", "pre")
 HIDDEN_ACTS = ("relu", "gelu")  # what torch.nn.TransformerEncoderLayer takes by name
+LENGTH_GROUPS = 3  # training rows are encoded in this many groups of similar length (see SASRecPaper.encode)
 
 
 
@@ -127,33 +128,69 @@ class SASRecPaper(SASRec):
     def attention_mask(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Additive float [B * heads, L, L]: -inf where a query may not attend (later items, padding
         keys), 0 where it may (a query always attends to itself). Built once per batch, as the float
-        mask every block takes as is (a bool mask would be converted in each block)."""
+        mask every block takes as is (a bool mask would be converted in each block); bfloat16 under
+        autocast to bfloat16 (0 and -inf are exact in it)."""
         length = item_seq.size(1)
         causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()  # [L, L]
         allowed = causal.unsqueeze(0) & (item_seq != 0).unsqueeze(1)  # [B, L, L]
         allowed = allowed | torch.eye(length, dtype=torch.bool, device=item_seq.device).unsqueeze(0)
-        mask = torch.zeros(allowed.shape, device=item_seq.device).masked_fill_(~allowed, float("-inf"))
+        device = item_seq.device
+        # in the dtype the attention scores have (bfloat16 under precision bf16): not cast again in every block
+        dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else torch.float32
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
         return mask if self.n_heads == 1 else mask.repeat_interleave(self.n_heads, dim=0)
 
     def encode(self, item_seq: torch.Tensor, position: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden state of every position of ``item_seq`` [B, L] (as laid out, 0 = padding): [B, L, H];
         with ``position`` [B] (a real item of each row) only that position's: [B, H], the last block
-        computing that one row of each sequence (half the work of a 2-block encoder)."""
-        keep = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)  # [B, L, 1]
-        position_ids = torch.arange(item_seq.size(1), device=item_seq.device).unsqueeze(0)  # [1, L]
+        computing that one row of each sequence (half the work of a 2-block encoder).
+
+        Every position: the rows are encoded in :data:`LENGTH_GROUPS` groups of similar length, each
+        over the columns that hold its rows' items only (the last ``m`` of a left-padded row, the
+        first ``m`` otherwise, with their own position embeddings); the other columns are padding,
+        which no real position attends to and whose output is 0, so the numbers are those of encoding
+        every row whole (a test), at about 60% of the work on ML-1M (lengths 18 .. 200, median 94).
+        """
+        if position is not None:
+            return self.encode_columns(item_seq, 0, position)
+        hidden = None
+        for rows, lo, hi in self.length_groups(item_seq):
+            part = self.encode_columns(item_seq[rows, lo:hi], lo)  # [g, hi - lo, H]
+            if hidden is None:
+                hidden = part.new_zeros(*item_seq.shape, part.size(-1))  # [B, L, H]
+            hidden[rows.unsqueeze(1), torch.arange(lo, hi, device=rows.device)] = part  # in place: no copies
+        return hidden
+
+    def length_groups(self, item_seq: torch.Tensor) -> list[tuple[torch.Tensor, int, int]]:
+        """``(rows, lo, hi)``: the rows sorted by length in up to :data:`LENGTH_GROUPS` groups of equal
+        size, each with the columns ``lo .. hi - 1`` that hold all of its rows' items."""
+        width = item_seq.size(1)
+        lengths = (item_seq != 0).sum(1)  # [B]
+        order = lengths.argsort(descending=True)
+        groups = []
+        for rows in order.tensor_split(min(LENGTH_GROUPS, len(order))):
+            longest = max(int(lengths[rows[0]]), 1)  # sorted: the group's first row is its longest
+            groups.append((rows, width - longest, width) if self.pad_left else (rows, 0, longest))
+        return groups
+
+    def encode_columns(self, item_seq: torch.Tensor, first: int, position: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`encode` of whole rows ``item_seq`` [B, W] that are the columns ``first .. first + W - 1``
+        of the model's sequences (their position embeddings): [B, W, H], or [B, H] at ``position``."""
+        keep = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)  # [B, W, 1]
+        position_ids = torch.arange(first, first + item_seq.size(1), device=item_seq.device).unsqueeze(0)  # [1, W]
         hidden = self.item_embedding(item_seq) * self.embedding_scale + self.position_embedding(position_ids)
         if self.embedding_layer_norm:  # the tutorial: dropout, then LayerNorm
             hidden = self.LayerNorm(self.dropout(hidden))
         else:
             hidden = self.dropout(hidden)
-        hidden = hidden * keep  # [B, L, H]
-        mask = self.attention_mask(item_seq)  # [B * heads, L, L]
+        hidden = hidden * keep  # [B, W, H]
+        mask = self.attention_mask(item_seq)  # [B * heads, W, W]
         last = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
             if position is not None and index == last:  # the rows asked for only: real items, keep = 1
                 return self.final_layer_norm(block.forward_rows(hidden, position, mask)).squeeze(1)  # [B, H]
             hidden = block(hidden, src_mask=mask) * keep
-        return self.final_layer_norm(hidden) * keep  # [B, L, H]
+        return self.final_layer_norm(hidden) * keep  # [B, W, H]
 
     def layout(self, values: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """Left-aligned ``values`` [B, L, ...] as the encoder sees them (right-aligned if ``pad_left``)."""

@@ -68,7 +68,7 @@ def test_padding_is_never_attended_to(tmp_path, form):
     model.eval()
     item_seq = model.layout(batch["item_id_list"], batch["item_length"])  # [B, L]
     assert bool((item_seq == 0).any()), "fixture needs padded rows"
-    clean = model.encode(item_seq)
+    clean = model.encode_columns(item_seq, 0)
     noise = torch.Generator().manual_seed(0)
 
     def poison(module, args, kwargs):  # random values at padding positions before every block
@@ -77,16 +77,45 @@ def test_padding_is_never_attended_to(tmp_path, form):
         return (hidden, *args[1:]), kwargs
 
     handles = [block.register_forward_pre_hook(poison, with_kwargs=True) for block in model.blocks]
-    poisoned = model.encode(item_seq)
+    poisoned = model.encode_columns(item_seq, 0)
     real = item_seq != 0
     assert torch.allclose(clean[real], poisoned[real], atol=1e-5)
     # control: with no mask at all padding leaks in, and the check above catches it
     length = item_seq.size(1)
     model.attention_mask = lambda seq: torch.zeros(length, length, dtype=torch.bool)
-    leaky = model.encode(item_seq)
+    leaky = model.encode_columns(item_seq, 0)
     for handle in handles:
         handle.remove()
     assert not torch.allclose(clean[real], leaky[real], atol=1e-5)
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_rows_grouped_by_length_give_the_numbers_of_whole_rows(tmp_path, form, monkeypatch):
+    model, batch, *_ = model_and_batch(tmp_path, **FORMS[form])
+    model.eval()
+    item_seq = model.layout(batch["item_id_list"], batch["item_length"])  # [B, L]
+    lengths = (item_seq != 0).sum(1)
+    monkeypatch.setattr("recbole_ext.models.sasrecpaper.LENGTH_GROUPS", 3)
+    groups = model.length_groups(item_seq)
+    assert len(groups) == 3 and sorted(torch.cat([rows for rows, _, _ in groups]).tolist()) == list(range(len(item_seq)))
+    assert any(hi - lo < item_seq.size(1) for _, lo, hi in groups), "fixture needs a group shorter than L"
+    for rows, lo, hi in groups:  # every item of a group's rows is inside its columns
+        assert int(lengths[rows].max()) == hi - lo and bool((item_seq[rows][:, :lo] == 0).all())
+        assert bool((item_seq[rows][:, hi:] == 0).all())
+    whole = model.encode_columns(item_seq, 0)
+    grouped = model.encode(item_seq)
+    assert torch.allclose(grouped, whole, atol=1e-5) and bool((grouped[item_seq == 0] == 0).all())
+    # and the gradients the loss sends back are the same
+    model.train()
+    for dropout in (m for m in model.modules() if isinstance(m, torch.nn.Dropout)):
+        assert dropout.p == 0.0
+    grads = []
+    for encode in (lambda seq: model.encode_columns(seq, 0), model.encode):
+        model.zero_grad()
+        monkeypatch.setattr(model, "encode", encode)
+        model.calculate_loss(batch).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
 
 
 def test_predict_and_full_sort_predict_shapes(tmp_path):
