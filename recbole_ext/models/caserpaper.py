@@ -37,14 +37,19 @@ import torch
 from recbole.model.sequential_recommender.caser import Caser
 from recbole.utils import InputType
 from torch import nn
+from torch.nn import functional as F
 
 from recbole_ext.models import losses
 from recbole_ext.models.parent import ParentConfig
 from recbole_ext.data.sampling import NegativeArgs
 from recbole_ext.data.user_sequences import right_align
 from recbole_ext.data.windows import WindowDataLoader
+from recbole_ext.models.layers import Dropout
 
 LOSSES = ("BPR", "BCE", "CE")
+# The horizontal convolutions run as one product with a [L k, nh L (L + 1) / 2] matrix of the filters while
+# it has at most this many entries (L 5, k 100, nh 16: 120,000); longer windows are unfolded per height.
+PRODUCT_FORM_MAX_ENTRIES = 2_000_000
 
 
 
@@ -99,6 +104,9 @@ class CaserPaper(Caser):
         self.fc1 = nn.Linear(self.fc1_dim_v + self.fc1_dim_h, k)  # -> z
         self.output_embedding = nn.Embedding(self.n_items, 2 * k)  # V
         self.output_bias = nn.Embedding(self.n_items, 1)  # b
+        self.dropout = Dropout(self.dropout_prob)  # nn.Dropout's numbers, a faster mask on the CPU
+        length = self.max_seq_length
+        self.horizontal_as_product = length * self.embedding_size * self.n_h * length * (length + 1) // 2 <= PRODUCT_FORM_MAX_ENTRIES
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -120,7 +128,11 @@ class CaserPaper(Caser):
 
         The convolutions are computed as matrix products with the ``conv_v`` / ``conv_h``
         weights (the same numbers as ``nn.Conv2d``; on CPU, oneDNN's convolution with one input
-        channel was ~20x slower than these products for the d2l sizes).
+        channel was ~20x slower than these products for the d2l sizes). Every horizontal filter at
+        every position is one column of a single product ``emb [B, L k] @ M [L k, C]``, ``M`` holding
+        the filters' weights at their offsets (:meth:`horizontal_filter_matrix`), then ReLU and the
+        max over each height's positions: 2x the multiply-adds of unfolding the windows per height,
+        but one product and no unfold backward (2x faster a step on ML-1M, L 5, k 100).
         """
         emb = self.item_embedding(item_seq)  # [B, L, k]
         parts = []
@@ -128,7 +140,13 @@ class CaserPaper(Caser):
             weight = self.conv_v.weight.view(self.n_v, -1)  # [nv, L]
             out_v = torch.einsum("cl,blk->bck", weight, emb) + self.conv_v.bias.view(1, -1, 1)  # [B, nv, k]
             parts.append(out_v.reshape(-1, self.fc1_dim_v))  # [B, nv * k]
-        if self.use_horizontal:  # d filters of h x k for each height h, ReLU, max over time
+        if self.use_horizontal and self.horizontal_as_product:  # d filters of h x k per height, in one product
+            bias = torch.cat([conv.bias.repeat(self.max_seq_length - conv.kernel_size[0] + 1) for conv in self.conv_h])
+            conv_out = self.ac_conv(torch.addmm(bias, emb.reshape(emb.size(0), -1), self.horizontal_filter_matrix()))
+            for columns in conv_out.split([self.n_h * (self.max_seq_length - conv.kernel_size[0] + 1)
+                                           for conv in self.conv_h], dim=1):  # [B, (L - h + 1) nh] per height
+                parts.append(columns.view(emb.size(0), -1, self.n_h).amax(dim=1))  # [B, nh]: max over time
+        elif self.use_horizontal:  # d filters of h x k for each height h, ReLU, max over time
             for conv in self.conv_h:
                 height = conv.kernel_size[0]
                 windows = emb.unfold(1, height, 1).transpose(2, 3).flatten(2)  # [B, L - h + 1, h * k]
@@ -137,6 +155,18 @@ class CaserPaper(Caser):
         out = self.dropout(torch.cat(parts, dim=1))  # [B, nv * k + nh * L]
         z = self.ac_fc(self.fc1(out))  # [B, k]
         return torch.cat([z, self.user_embedding(user)], dim=1)  # [B, 2k]
+
+    def horizontal_filter_matrix(self) -> torch.Tensor:
+        """The horizontal filters as one matrix ``M`` [L k, C] for ``emb [B, L k] @ M``: column ``(h, t, f)``
+        (heights h = 1..L in order, then positions t = 0..L - h, then filters) holds filter f of height h
+        (its h x k weights) at rows ``t k .. (t + h) k - 1``, zeros elsewhere."""
+        length, k = self.max_seq_length, self.embedding_size
+        blocks = []
+        for conv in self.conv_h:
+            height = conv.kernel_size[0]
+            weight = conv.weight.view(self.n_h, height * k).T  # [h k, nh]: row j k + c is offset j, channel c
+            blocks += [F.pad(weight, (0, 0, t * k, (length - height - t) * k)) for t in range(length - height + 1)]
+        return torch.cat(blocks, dim=1)  # [L k, C]
 
     def score(self, seq_output: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """``V_i . [z, p_u] + b_i`` for ``items`` [B, ...] against ``seq_output`` [B, 2k] -> [B, ...]."""

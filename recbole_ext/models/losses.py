@@ -236,29 +236,28 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
                 grad_w_t[:, i0:i1] += (h_m_t @ probs_c).to(torch.float32)
                 if grad_b is not None:
                     grad_b[i0:i1] += (m.T.to(probs.dtype) @ probs).squeeze(0).to(torch.float32).mul_(scale)
-        grad_w = None
-        if needs_grad:  # the one-hot part, for every counted target at once
+        if needs_grad:  # the one-hot part, for every counted target at once (the items' in the backward)
             row_of, column = mask.nonzero(as_tuple=True)
             class_of = targets[row_of, column] - 1
             grad_hidden.index_add_(0, row_of, w[class_of].to(torch.float32), alpha=-scale)
-            grad_w = grad_w_t.T.mul_(scale)  # [n - 1, H], a transposed view
-            grad_w.index_add_(0, class_of, h_all[row_of].to(torch.float32), alpha=-scale)
             if grad_b is not None:
                 grad_b.index_add_(0, class_of, torch.ones_like(class_of, dtype=torch.float32), alpha=-scale)
-        if needs_grad:
-            ctx.save_for_backward(grad_hidden, grad_w, grad_b)
+            ctx.save_for_backward(grad_hidden, grad_w_t.mul_(scale), grad_b, class_of, h_all[row_of])
+            ctx.scale = scale
             ctx.has_bias = grad_b is not None
             ctx.shapes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         return total * scale
 
     @staticmethod
     def backward(ctx, grad_output):
-        grad_hidden, grad_w, grad_b = ctx.saved_tensors
+        grad_hidden, grad_w_t, grad_b, class_of, picked = ctx.saved_tensors
         hidden_dtype, weight_dtype, bias_dtype = ctx.shapes
         d_hidden = (grad_hidden * grad_output).to(hidden_dtype) if ctx.needs_input_grad[0] else None
         d_weight = None
-        if ctx.needs_input_grad[1]:
-            d_weight = torch.cat([torch.zeros_like(grad_w[:1]), grad_w * grad_output]).to(weight_dtype)
+        if ctx.needs_input_grad[1]:  # the softmax part [H, n - 1] transposed, then each counted target's one-hot
+            d_weight = torch.cat([torch.zeros_like(grad_w_t[:, :1].T), grad_w_t.T * grad_output])  # [n, H]
+            d_weight[1:].index_add_(0, class_of, picked.to(torch.float32) * (-ctx.scale * grad_output))
+            d_weight = d_weight.to(weight_dtype)
         d_bias = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             d_bias = torch.cat([torch.zeros_like(grad_b[:1]), grad_b * grad_output]).to(bias_dtype)

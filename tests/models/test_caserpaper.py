@@ -77,8 +77,12 @@ def test_score_is_output_embedding_dot_z_and_user_plus_bias(tiny):
     assert torch.allclose(model.predict(interaction), expected, atol=1e-6)
 
 
-def test_matrix_product_convolutions_equal_conv2d(tiny):
+@pytest.mark.parametrize("form", ["one product", "unfolded per height"])
+def test_matrix_product_convolutions_equal_conv2d(tiny, form, monkeypatch):
+    if form == "unfolded per height":  # what windows too long for the product form use
+        monkeypatch.setattr("recbole_ext.models.caserpaper.PRODUCT_FORM_MAX_ENTRIES", 0)
     model, _ = make_model(tiny, dropout_prob=0.0)
+    assert model.horizontal_as_product == (form == "one product")
     model.eval()
     interaction = batch(model, n=6)
     user, seq = interaction[model.USER_ID], interaction[model.ITEM_SEQ]
@@ -87,7 +91,14 @@ def test_matrix_product_convolutions_equal_conv2d(tiny):
     out_h = [F.relu(conv(emb).squeeze(3)).amax(dim=2) for conv in model.conv_h]
     z = F.relu(model.fc1(torch.cat([out_v, *out_h], dim=1)))
     expected = torch.cat([z, model.user_embedding(user)], dim=1)
-    assert torch.allclose(model.forward(user, seq), expected, atol=1e-5)
+    expected.square().sum().backward()
+    stock_grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    got = model.forward(user, seq)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.square().sum().backward()
+    for stock, ours in zip(stock_grads, (p.grad for p in model.parameters())):
+        assert (stock is None and ours is None) or torch.allclose(stock, ours, atol=1e-5)
 
 
 def test_short_histories_are_right_aligned_for_scoring(tiny):
