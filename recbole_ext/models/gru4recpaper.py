@@ -52,6 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recbole_ext.models import losses
+from recbole_ext.models.layers import Dropout
 from recbole_ext.models.parent import ParentConfig
 from recbole_ext.data.sessions import SessionDataLoader, session_gap
 from recbole_ext.models.optim import ExtendedTrainer
@@ -166,8 +167,8 @@ class GRU4RecPaper(GRU4Rec):
         else:  # one-hot: the first layer's input weights as a table of 3 H per item
             self.item_embedding = nn.Embedding(self.n_items, 3 * self.layers[0], padding_idx=0)
             n_input = 3 * self.layers[0]
-        self.embed_dropout = nn.Dropout(float(config["dropout_p_embed"]))
-        self.hidden_dropout = nn.Dropout(float(config["dropout_p_hidden"]))
+        self.embed_dropout = Dropout(float(config["dropout_p_embed"]))  # nn.Dropout with a faster mask on the CPU
+        self.hidden_dropout = Dropout(float(config["dropout_p_hidden"]))
         sizes = [n_input, *self.layers]
         self.gru_stack = nn.ModuleList(
             nn.GRU(sizes[i], sizes[i + 1], num_layers=1, bias=True, batch_first=True) for i in range(len(self.layers))
