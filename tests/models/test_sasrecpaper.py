@@ -105,6 +105,8 @@ def test_rows_grouped_by_length_give_the_numbers_of_whole_rows(tmp_path, form, m
     whole = model.encode_columns(item_seq, 0)
     grouped = model.encode(item_seq)
     assert torch.allclose(grouped, whole, atol=1e-5) and bool((grouped[item_seq == 0] == 0).all())
+    last = torch.full_like(lengths, item_seq.size(1) - 1) if model.pad_left else lengths - 1  # evaluation's rows
+    assert torch.allclose(model.encode(item_seq, last), model.encode_columns(item_seq, 0, last), atol=1e-5)
     # and the gradients the loss sends back are the same
     model.train()
     for dropout in (m for m in model.modules() if isinstance(m, torch.nn.Dropout)):
