@@ -119,8 +119,8 @@ def chunked_softmax_ce(
 
     Gradients are formed in the forward pass, chunk by chunk (``softmax - one_hot`` times the
     chunk's rows and items), and kept ([R, H] and [n, H], the sizes of the inputs): the backward
-    only scales them by the incoming gradient, so nothing is recomputed. They are formed only when
-    an input requires a gradient.
+    only scales them by the incoming gradient (and adds the counted targets' one-hot part to the
+    items'), so nothing is recomputed. They are formed only when an input requires a gradient.
 
     Precision: under ``torch.autocast`` with bfloat16 (``precision: bf16``) the three products run
     in bfloat16 (AMX / AVX-512-bf16 on CPUs that have it, tensor cores on CUDA); the softmax
@@ -175,8 +175,9 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         # ([H, n] += h^T @ probs: 1.8x faster than probs^T @ h, which reads the probabilities across rows).
         # The chunks' logits and probabilities reuse two buffers: a fresh 4 MiB tensor per chunk comes
         # from the kernel as new pages, and faulting them in cost as much as the product (~1 ms a chunk).
+        row_step, item_step = chunk_sizes(rows, classes, budget_mb)
         w = weight[1:].to(compute_dtype)  # [n - 1, H]
-        w_t = w.T.contiguous()  # [H, n - 1]
+        w_t = w.T.contiguous() if item_step == classes else w.T  # [H, n - 1]; no copy of a catalogue in item chunks
         b = None if bias is None else bias[1:].to(compute_dtype)  # added to logits already in compute_dtype
         h_all = hidden.to(compute_dtype)  # [R, H]
         device = hidden.device
@@ -184,7 +185,6 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         grad_w_t = torch.zeros(weight.size(1), classes, dtype=torch.float32, device=device) if needs_grad else None
         grad_b = torch.zeros(classes, dtype=torch.float32, device=device) if needs_grad and bias is not None else None
         total = torch.zeros((), dtype=torch.float32, device=device)
-        row_step, item_step = chunk_sizes(rows, classes, budget_mb)
 
         def raw_logits(h, lo, hi):  # [C, hi - lo] in compute_dtype
             out = h @ w_t[:, lo:hi]
