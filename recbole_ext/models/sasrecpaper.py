@@ -169,13 +169,12 @@ class SASRecPaper(SASRec):
         """``(rows, lo, hi)``: the rows sorted by length in up to :data:`LENGTH_GROUPS` groups of equal
         size, each with the columns ``lo .. hi - 1`` that hold all of its rows' items."""
         width = item_seq.size(1)
-        lengths = (item_seq != 0).sum(1)  # [B]
-        order = lengths.argsort(descending=True)
-        groups = []
-        for rows in order.tensor_split(min(LENGTH_GROUPS, len(order))):
-            longest = max(int(lengths[rows[0]]), 1)  # sorted: the group's first row is its longest
-            groups.append((rows, width - longest, width) if self.pad_left else (rows, 0, longest))
-        return groups
+        lengths, order = (item_seq != 0).sum(1).sort(descending=True)  # [B]
+        groups = min(LENGTH_GROUPS, len(order))
+        # sorted: each group's first row is its longest; read back in one sync
+        longest = torch.stack([part[0] for part in lengths.tensor_split(groups)]).clamp(min=1).tolist()
+        return [(rows, width - m, width) if self.pad_left else (rows, 0, m)
+                for rows, m in zip(order.tensor_split(groups), longest)]
 
     def encode_columns(self, item_seq: torch.Tensor, first: int, position: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`encode` of whole rows ``item_seq`` [B, W] that are the columns ``first .. first + W - 1``
