@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recbole_ext.models import losses
-from recbole_ext.models.layers import Dropout
+from recbole_ext.models.layers import GRU, Dropout
 from recbole_ext.models.parent import ParentConfig
 from recbole_ext.data.sessions import SessionDataLoader, session_gap
 from recbole_ext.models.optim import ExtendedTrainer
@@ -171,7 +171,7 @@ class GRU4RecPaper(GRU4Rec):
         self.hidden_dropout = Dropout(float(config["dropout_p_hidden"]))
         sizes = [n_input, *self.layers]
         self.gru_stack = nn.ModuleList(
-            nn.GRU(sizes[i], sizes[i + 1], num_layers=1, bias=True, batch_first=True) for i in range(len(self.layers))
+            GRU(sizes[i], sizes[i + 1], num_layers=1, bias=True, batch_first=True) for i in range(len(self.layers))
         )
         self.one_hot = not self.constrained and self.embedding_size == 0
         self.reset_parameters()

@@ -44,6 +44,7 @@ from torch.nn import functional as F
 
 DEFAULT_BUDGET_MB = 8.0  # float32 logits of one chunk: 8 MiB is 565 rows of ML-1M's 3,707 items
 MIN_CHUNK_ROWS = 64  # below this many rows a chunk's products run as slow matrix-vector products
+MASKED_LOGIT = -1e30  # a masked column where a whole row may be masked: exp(MASKED_LOGIT - l) is 0, never nan
 
 
 def _masked_mean(per_position: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -268,6 +269,7 @@ def shared_negatives_softmax_ce(
     hidden: torch.Tensor, target_emb: torch.Tensor, target_bias: torch.Tensor, targets: torch.Tensor,
     sample_emb: torch.Tensor, sample_bias: torch.Tensor, samples: torch.Tensor,
     target_offset: torch.Tensor | None = None, sample_offset: torch.Tensor | None = None,
+    budget_mb: float = DEFAULT_BUDGET_MB,
 ) -> torch.Tensor:
     """GRU4Rec's cross-entropy over in-batch and shared negatives, fused: the same loss and gradients as
     :func:`sampled_softmax` over ``[pos, in-batch targets, samples]`` with the own column and every
@@ -278,12 +280,23 @@ def shared_negatives_softmax_ce(
     of ``samples`` [S]. Row (t, b) scores column j < B as ``hidden[t, b] . target_emb[t, j] +
     target_bias[t, j]`` (its own column j = b is the positive) and the samples after them;
     ``target_offset`` [L, B] / ``sample_offset`` [S] are added to the columns (logQ). The mean over the
-    real positions (``targets != 0``). The ``[L, B, B]`` and ``[L * B, S]`` logits become the
-    probabilities in place and then the gradients (``softmax - one_hot``), which enter the gradient
-    products directly; no ``[L, B, B + S]`` concatenation, mask or log-softmax output is kept.
+    real positions (``targets != 0``).
+
+    The small ``[L, B, B]`` in-batch logits are made whole; the ``[L B, S]`` sampled logits one chunk of
+    rows at a time (at most ``budget_mb`` MiB of float32, at least ``MIN_CHUNK_ROWS`` rows, in one reused
+    buffer), each chunk turned into its probabilities and gradients (``softmax - one_hot``) in place and
+    multiplied into the hidden states' and samples' gradients at once, as :func:`chunked_softmax_ce` does:
+    nothing of size ``L B S`` is kept for the backward.
+
+    Precision: under ``torch.autocast`` with bfloat16 (``precision: bf16``) the sampled block's three
+    products run in bfloat16; its logits are added to their biases, and the softmax, the loss and every
+    gradient are accumulated, in float32. The in-batch block is float32 throughout.
     """
-    return _SharedNegativesCE.apply(hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples,
-                                    target_offset, sample_offset)
+    device_type = hidden.device.type
+    compute_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else torch.float32
+    with torch.autocast(device_type, enabled=False):
+        return _SharedNegativesCE.apply(hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples,
+                                        target_offset, sample_offset, compute_dtype, float(budget_mb))
 
 
 class _SharedNegativesCE(torch.autograd.Function):
@@ -291,61 +304,82 @@ class _SharedNegativesCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples, target_offset,
-                sample_offset):  # noqa: D401
+                sample_offset, compute_dtype, budget_mb):  # noqa: D401
         ctx.dtypes = tuple(t.dtype for t in (hidden, target_emb, target_bias, sample_emb, sample_bias))
-        with torch.autocast(hidden.device.type, enabled=False):  # float32 throughout, as the unfused loss
-            return _SharedNegativesCE._forward(ctx, *(t.float() for t in (hidden, target_emb, target_bias, sample_emb,
-                                                                         sample_bias)), targets, samples,
-                                               target_offset, sample_offset)
-
-    @staticmethod
-    def _forward(ctx, hidden, target_emb, target_bias, sample_emb, sample_bias, targets, samples, target_offset,
-                 sample_offset):
+        hidden, target_emb, target_bias, sample_emb, sample_bias = (
+            t.float() for t in (hidden, target_emb, target_bias, sample_emb, sample_bias))
         steps, batch, width = hidden.shape
+        rows, n_samples = steps * batch, sample_emb.size(0)
+        device = hidden.device
+        # the in-batch block, whole and float32: [L, B, B], row (t, b) = flat row t B + b
         columns = target_bias if target_offset is None else target_bias + target_offset  # [L, B]
         in_batch = torch.baddbmm(columns.unsqueeze(1), hidden, target_emb.transpose(1, 2))  # [L, B, B]
-        flat = hidden.reshape(steps * batch, width)
-        sample_columns = sample_bias if sample_offset is None else sample_bias + sample_offset
-        # the product, then its bias in place: addmm first copies the bias into all L B S logits (1.35x slower)
-        sampled = (flat @ sample_emb.T).add_(sample_columns)  # [L * B, S]
-        own = torch.eye(batch, dtype=torch.bool, device=hidden.device)  # [B, B]
+        own = torch.eye(batch, dtype=torch.bool, device=device)  # [B, B]
         same = targets.unsqueeze(2) == targets.unsqueeze(1)  # [L, B, B] column j holds row b's item
         in_batch.masked_fill_((same & ~own) | (targets == 0).unsqueeze(1), float("-inf"))
-        rows, columns_hit = _equal_pairs(targets.reshape(-1), samples)  # a sample that is the row's own target
-        sampled[rows, columns_hit] = float("-inf")
-        real = targets != 0  # [L, B]
-        pos = torch.diagonal(in_batch, dim1=1, dim2=2).clone()  # [L, B]
-        # log-sum-exp over both blocks with one shared max per row, the exponentials made in place
-        top = torch.maximum(in_batch.amax(2), sampled.amax(1).view(steps, batch))  # [L, B]
-        top = torch.where(real, top, torch.full_like(top, float("inf")))  # padding rows: every probability 0
-        in_batch.sub_(top.unsqueeze(2)).exp_()
-        sampled.sub_(top.reshape(-1, 1)).exp_()
-        total = in_batch.sum(2) + sampled.sum(1).view(steps, batch)  # [L, B]
-        count = max(int(real.sum()), 1)
-        loss = torch.where(real, top + total.log() - pos, torch.zeros_like(pos)).sum() / count
-        # the gradient of the mean with respect to the logits: (softmax - one_hot) / count
-        weight = torch.where(real, 1.0 / (total * count), torch.zeros_like(total))  # [L, B]
-        in_batch.mul_(weight.unsqueeze(2))
-        sampled.mul_(weight.reshape(-1, 1))
-        torch.diagonal(in_batch, dim1=1, dim2=2).sub_(real.to(hidden.dtype) / count)
-        ctx.save_for_backward(hidden, target_emb, sample_emb, in_batch, sampled.view(steps, batch, -1))
-        return loss
+        # only the real positions are scored against the samples (ML-1M's session chunks: 13% padding)
+        real = (targets.reshape(-1) != 0).nonzero().squeeze(1)  # [P] flat row t B + b of each real position
+        count = max(real.numel(), 1)
+        in_rows = in_batch.view(rows, batch)[real]  # [P, B] a copy: becomes the gradients in place
+        pos = in_rows.gather(1, (real % batch).unsqueeze(1)).squeeze(1)  # [P] the own column
+        # the sampled block, chunk by chunk of real positions
+        sample_columns = sample_bias if sample_offset is None else sample_bias + sample_offset  # [S]
+        hit_rows, hit_columns = _equal_pairs(targets.reshape(-1)[real], samples)  # a sample that is the row's target
+        flat = hidden.reshape(rows, width)[real].to(compute_dtype)  # [P, H]
+        s = sample_emb.to(compute_dtype)  # [S, H]
+        s_t = s.T.contiguous()  # [H, S]: the layout the logits product reads fastest (as chunked_softmax_ce)
+        row_step = chunk_sizes(len(real), n_samples, budget_mb)[0]  # at least MIN_CHUNK_ROWS rows; S never chunked
+        # three buffers reused by every chunk: the float32 logits and probabilities, and the products' own dtype
+        logits, probs = torch.empty(2, row_step, n_samples, dtype=torch.float32, device=device)
+        cast = probs if compute_dtype == torch.float32 else torch.empty_like(probs, dtype=compute_dtype)
+        needs_grad = any(ctx.needs_input_grad[:5])
+        grad_real = torch.empty(len(real), width, dtype=torch.float32, device=device) if needs_grad else None
+        grad_s_t = torch.zeros(width, n_samples, dtype=torch.float32, device=device) if needs_grad else None
+        grad_sample_bias = torch.zeros(n_samples, dtype=torch.float32, device=device) if needs_grad else None
+        loss = torch.zeros((), dtype=torch.float32, device=device)
+        for r0 in range(0, len(real), row_step):
+            r1 = min(len(real), r0 + row_step)
+            h = flat[r0:r1]  # [C, H]
+            part = torch.mm(h, s_t, out=cast[: r1 - r0])  # [C, S] in compute_dtype
+            part = logits[: r1 - r0].copy_(part).add_(sample_columns)  # float32 from here on
+            inside = (hit_rows >= r0) & (hit_rows < r1)
+            part[hit_rows[inside] - r0, hit_columns[inside]] = MASKED_LOGIT
+            # torch's fused softmax (one pass where exp_ alone took longer); its largest probability, at the
+            # largest logit, is 1 / sum_j exp(l_j - max), so the block's log-sum-exp costs two row maxima
+            top = part.amax(1)  # [C]
+            p = torch.ops.aten._softmax.out(part, 1, False, out=probs[: r1 - r0])  # [C, S]
+            sampled_lse = top - p.amax(1).log()  # [C]
+            in_part = in_rows[r0:r1]  # [C, B]
+            lse = torch.logaddexp(sampled_lse, torch.logsumexp(in_part, 1))  # [C] over both blocks
+            loss += (lse - pos[r0:r1]).sum()
+            if not needs_grad:
+                continue
+            # the gradient of the mean with respect to the logits: (softmax over both blocks - one_hot) / count
+            in_part.sub_(lse.unsqueeze(1)).exp_().div_(count)
+            p.mul_(torch.exp(sampled_lse - lse).div_(count).unsqueeze(1))
+            grad_sample_bias += p.sum(0)
+            g = p if cast is probs else cast[: r1 - r0].copy_(p)  # [C, S] in compute_dtype
+            grad_real[r0:r1] = g @ s
+            grad_s_t += h.T @ g
+        if needs_grad:
+            in_rows[torch.arange(len(real), device=device), real % batch] -= 1.0 / count  # the one-hot part
+            grad_in_batch = torch.zeros(rows, batch, dtype=torch.float32, device=device).index_copy_(0, real, in_rows)
+            grad_hidden = torch.zeros(rows, width, dtype=torch.float32, device=device).index_copy_(0, real, grad_real)
+            ctx.save_for_backward(hidden, target_emb, grad_in_batch.view(steps, batch, batch),
+                                  grad_hidden.view(steps, batch, width), grad_s_t, grad_sample_bias)
+        return loss / count
 
     @staticmethod
     def backward(ctx, grad_output):
-        hidden, target_emb, sample_emb, g_in, g_s = ctx.saved_tensors
-        steps, batch, width = hidden.shape
-        if not bool(grad_output == 1):  # the loss itself (grad 1) needs no [L, B, S] product
-            g_in, g_s = g_in * grad_output, g_s * grad_output
-        d_hidden = torch.bmm(g_in, target_emb) + (g_s.view(steps * batch, -1) @ sample_emb).view(steps, batch, width)
+        hidden, target_emb, g_in, grad_hidden, grad_s_t, grad_sample_bias = ctx.saved_tensors
+        if not bool(grad_output == 1):  # the loss itself (grad 1): no scaling
+            g_in, grad_hidden = g_in * grad_output, grad_hidden * grad_output
+            grad_s_t, grad_sample_bias = grad_s_t * grad_output, grad_sample_bias * grad_output
+        d_hidden = torch.baddbmm(grad_hidden, g_in, target_emb)  # [L, B, H]
         d_target_emb = torch.bmm(g_in.transpose(1, 2), hidden)  # [L, B, H]
         d_target_bias = g_in.sum(1)  # [L, B]
-        # [H, S] from the [L B, S] gradients as stored, then transposed: reading them across rows
-        # (g_s^T @ hidden) made a transposed copy of all L B S of them first
-        d_sample_emb = (hidden.reshape(steps * batch, width).T @ g_s.view(steps * batch, -1)).T  # [S, H]
-        d_sample_bias = g_s.sum((0, 1))  # [S]
-        grads = (d_hidden, d_target_emb, d_target_bias, d_sample_emb, d_sample_bias)
-        return (*(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)), None, None, None, None)
+        grads = (d_hidden, d_target_emb, d_target_bias, grad_s_t.T, grad_sample_bias)
+        return (*(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)), None, None, None, None, None, None)
 
 
 def _equal_pairs(keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

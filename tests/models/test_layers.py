@@ -1,11 +1,12 @@
-"""recbole_ext.models.layers: the CPU dropout and the transformer block that uses it."""
+"""recbole_ext.models.layers: the CPU dropout, the transformer block that uses it, and the CPU GRU."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from recbole_ext.models.layers import Dropout, TransformerBlock, dropout, keep_scale
+from recbole_ext.models.layers import GRU, Dropout, TransformerBlock, dropout, keep_scale
 
 
 def test_dropout_drops_p_of_the_entries_and_keeps_the_mean():
@@ -71,3 +72,37 @@ def test_forward_rows_equals_the_full_layer_at_those_rows():
         position = torch.tensor([5, 3, 5, 1])
         full = block(x, src_mask=mask)[torch.arange(4), position]
         assert torch.allclose(block.forward_rows(x, position, mask).squeeze(1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("in_width, width", [(7, 5), (12, 12)])
+def test_gru_equals_torchs_gru_outputs_and_gradients(in_width, width):
+    """layers.GRU's own CPU recurrence: the outputs, h_n and every gradient (input, both weights, both
+    biases) of nn.GRU with the same state dict, float32 to 1e-5; under bf16 autocast it runs in float32."""
+    torch.manual_seed(0)
+    reference = torch.nn.GRU(in_width, width, batch_first=True)
+    ours = GRU(in_width, width, batch_first=True)
+    ours.load_state_dict(reference.state_dict())
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    x = torch.randn(4, 9, in_width, requires_grad=True)
+    upstream = torch.randn(4, 9, width)
+    (expected, expected_h), (got, got_h) = reference(x), ours(x)
+    assert torch.allclose(got, expected, atol=1e-6) and torch.allclose(got_h, expected_h, atol=1e-6)
+    expected_grads = torch.autograd.grad((expected * upstream).sum(), (x, *reference.parameters()))
+    got_grads = torch.autograd.grad((got * upstream).sum(), (x, *ours.parameters()))
+    for g, e in zip(got_grads, expected_grads):
+        assert torch.allclose(g, e, rtol=1e-5, atol=1e-6), (g - e).abs().max()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.allclose(ours(x)[0], expected, atol=1e-6)
+
+
+def test_gru_with_an_initial_state_or_frozen_input_weights():
+    """A given h_0 goes to nn.GRU's own path; frozen input weights (GRU4RecPaper's one-hot input) get no
+    gradient while the input still does."""
+    torch.manual_seed(0)
+    gru = GRU(6, 4, batch_first=True)
+    x = torch.randn(3, 5, 6, requires_grad=True)
+    h0 = torch.randn(1, 3, 4)
+    assert torch.allclose(gru(x, h0)[0], torch.nn.GRU.forward(gru, x, h0)[0])
+    gru.weight_ih_l0.requires_grad_(False)
+    gru(x)[0].sum().backward()
+    assert gru.weight_ih_l0.grad is None and x.grad is not None and gru.weight_hh_l0.grad is not None

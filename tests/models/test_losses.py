@@ -128,15 +128,16 @@ def test_chunk_sizes_respect_the_budget():
 
 
 @pytest.mark.parametrize("with_offsets", [False, True])
-def test_shared_negatives_ce_equals_the_unfused_loss_and_gradients(with_offsets):
+@pytest.mark.parametrize("steps, batch, budget_mb", [(5, 7, 8.0), (20, 10, 1e-6)])  # 1 chunk; 64-row chunks
+def test_shared_negatives_ce_equals_the_unfused_loss_and_gradients(with_offsets, steps, batch, budget_mb):
     """GRU4Rec's CE over in-batch and shared negatives, fused: the value and every gradient of the
     log-softmax over [pos, masked in-batch targets, masked samples] (duplicates, padding, a sample equal to a
-    target, logQ offsets), float32 to 1e-5 relative."""
+    target, logQ offsets), float32 to 1e-5 relative, in one chunk of rows and in several."""
     from recbole_ext.models.gru4recpaper import in_batch_candidates
     from recbole_ext.models.losses import sampled_softmax, shared_negatives_softmax_ce
 
     torch.manual_seed(0)
-    steps, batch, width, n_items, n_samples = 5, 7, 6, 12, 9
+    width, n_items, n_samples = 6, 12, 9
     targets = torch.randint(1, n_items, (batch, steps))
     targets[0, 3:] = 0  # a short row: padding
     targets[2, 1] = targets[4, 1]  # two rows with the same target at one step
@@ -159,8 +160,36 @@ def test_shared_negatives_ce_equals_the_unfused_loss_and_gradients(with_offsets)
     targets_t = targets.t()
     offsets = (-logq * log_count[targets_t], -logq * alpha * log_count[samples]) if with_offsets else (None, None)
     got = shared_negatives_softmax_ce(hidden.transpose(0, 1), out_emb[targets_t], out_bias[targets_t], targets_t,
-                                      out_emb[samples], out_bias[samples], samples, *offsets)
+                                      out_emb[samples], out_bias[samples], samples, *offsets, budget_mb=budget_mb)
     got_grads = torch.autograd.grad(2.5 * got, (hidden, out_emb, out_bias))  # a scaled loss: grad_output 2.5
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7)
     for g, e in zip(got_grads, expected_grads):
         assert torch.allclose(g, 2.5 * e, rtol=1e-5, atol=1e-6), (g - 2.5 * e).abs().max()
+
+
+def test_shared_negatives_ce_in_bf16_stays_near_float32():
+    """Under bf16 autocast the sampled block's products run in bfloat16 and everything else in float32: the
+    loss and gradients stay within bfloat16's rounding of the float32 ones, and come back float32."""
+    from recbole_ext.models.losses import shared_negatives_softmax_ce
+
+    torch.manual_seed(0)
+    steps, batch, width, n_items, n_samples = 20, 16, 32, 300, 100
+    targets = torch.randint(1, n_items, (steps, batch))
+    targets[10:, 0] = 0
+    samples = torch.randint(1, n_items, (n_samples,))
+    out_emb = (0.3 * torch.randn(n_items, width)).requires_grad_()
+    out_bias = (0.1 * torch.randn(n_items)).requires_grad_()
+    hidden = torch.randn(steps, batch, width, requires_grad=True)
+
+    def loss_and_grads():
+        loss = shared_negatives_softmax_ce(hidden, out_emb[targets], out_bias[targets], targets, out_emb[samples],
+                                           out_bias[samples], samples, budget_mb=1e-6)
+        return loss, torch.autograd.grad(loss, (hidden, out_emb, out_bias))
+
+    loss32, grads32 = loss_and_grads()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss16, grads16 = loss_and_grads()
+    assert loss16.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads16)
+    assert abs(loss16.item() - loss32.item()) < 1e-2 * loss32.item()
+    for g16, g32 in zip(grads16, grads32):
+        assert (g16 - g32).norm() < 2e-2 * g32.norm(), ((g16 - g32).norm() / g32.norm()).item()
