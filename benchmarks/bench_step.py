@@ -25,9 +25,10 @@ product costs two products, so a product's share of a step is 3x its forward):
 * CaserPaper, ``B`` windows of ``L`` items, ``k`` embedding width, ``nv``/``nh`` filters: dense
   ``3 (2 B nv L k + sum_h 2 B (L - h + 1) h k nh + 2 B (nv k + nh L) k)``; scoring
   ``3 (2 B n 2k)`` (CE, one softmax per window); bytes ~0.
-* GRU4RecPaper, ``B`` rows of ``L`` steps, GRU widths ``E -> H``, ``S`` shared samples: dense
-  ``3 (2 B L 3H (E + H))`` per layer; scoring ``3 (2 L B (B + S) H)``; bytes: the scores,
-  ``3 L B (B + S) 4``.
+* GRU4RecPaper, ``B`` rows of ``L`` steps, ``P`` real (non-padding) positions, GRU widths ``E -> H``,
+  ``S`` shared samples: dense ``3 (2 B L 3H (E + H))`` per layer; scoring ``3 (2 (L B B + P S) H)``
+  (the in-batch targets at every position, the samples at the real ones); bytes: the in-batch
+  scores, ``3 L B B 4`` (the sampled block's chunk is reused, as the fused softmax's).
 
 **The measured peak**: in the same run, this machine's matrix-product throughput at each group's
 shape (dense: ``[B L, H] x [H, 3H]``; attention: ``bmm [B, L, H] x [B, H, L]``; scoring: one
@@ -95,11 +96,12 @@ def step_cost(model: Any, batch: Any, config: Any) -> dict[str, Any]:
         b, length = seq.shape
         sizes = [model.item_embedding.embedding_dim if not model.one_hot else 0, *model.layers]
         dense = sum(2 * b * length * 3 * sizes[i + 1] * (sizes[i] + sizes[i + 1]) for i in range(len(model.layers)))
-        cols = b + model.n_sample
-        return {"flops": {"dense": 3 * dense, "scoring": 3 * 2 * length * b * cols * model.layers[-1]},
-                "bytes": 3 * length * b * cols * 4,
-                "shapes": {"dense": ("mm", b, model.layers[-1], 3 * model.layers[-1]),
-                           "scoring": ("bmm", length, b, model.layers[-1], cols)}}
+        p = int((batch[model.POS_ITEM_ID] != 0).sum())
+        width, samples = model.layers[-1], model.n_sample
+        rows = min(p, _chunk_rows(p, samples + 1))  # the sampled block's chunk of real positions
+        return {"flops": {"dense": 3 * dense, "scoring": 3 * 2 * (length * b * b + p * samples) * width},
+                "bytes": 3 * length * b * b * 4,
+                "shapes": {"dense": ("mm", b, width, 3 * width), "scoring": ("mm", max(rows, 1), width, samples)}}
     raise SystemExit(f"bench_step: no FLOP formula for {name}; models: {', '.join(ENCODERS)}")
 
 

@@ -14,6 +14,10 @@ patches recbole 1.2.1 for today's numpy, pandas, hyperopt and torch.
 
 from importlib import import_module
 
+from recbole_ext.memory import bound_onednn_cache
+
+bound_onednn_cache()  # before torch compiles its first oneDNN kernel: recbole_ext.memory says why
+
 __all__ = ["MODELS", "RecboleExtError", "build_config", "run"]
 __version__ = "0.3.0"  # the one version number (setup.py reads it)
 
