@@ -31,7 +31,11 @@ Differs from the paper / official code:
       run through ``nn.GRU`` at once (same loss as session-parallel mini-batches within a chunk;
       the hidden state restarts from zero at each chunk, as on RecBole's evaluation rows, instead
       of being carried through a longer session). Measured faster on CPU than stepping a
-      ``GRUCell`` per position, and it keeps RecBole's ``Trainer``.
+      ``GRUCell`` per position, and it keeps RecBole's ``Trainer``. On the CPU the layers are
+      :class:`recbole_ext.models.layers.GRU` (``nn.GRU``'s parameters and numbers, one autograd
+      function for the whole recurrence).
+    - The gradient flows back through all the steps of a chunk (the official code carries the hidden
+      state from step to step but detaches it, so each step's loss reaches one step back).
     - A "mini-batch step" is one position index across the ``train_batch_size`` chunks of a batch;
       the extra negatives are drawn once per batch of chunks (official: once per step).
     - Negatives equal to the row's target (its own column, or another session's identical target
