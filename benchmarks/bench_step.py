@@ -1,7 +1,7 @@
 """Roofline benchmark of one training step: where the time goes, and how far it is from this machine's peak.
 
     python benchmarks/bench_step.py --data_path atomic_data                     # the three ML-1M presets
-    python benchmarks/bench_step.py --data_path atomic_data --precision fp32 bf16 --baseline 1810e44 --epoch
+    python benchmarks/bench_step.py --data_path atomic_data --precision fp32 bf16 --baseline 1810e44 --epoch --rounds 3
     python benchmarks/bench_step.py --dataset tiny --data_path DIR --steps 2 --set MAX_ITEM_LIST_LENGTH=10  # smoke
 
 For each model with its preset (default SASRecPaper ``sasrec-ml1m-ce``, CaserPaper ``caser-ml1m-ce``,
@@ -40,6 +40,10 @@ the step's time as a multiple of it (1.0 = at the measured peak).
 ``--baseline REV`` measures the same steps on another commit of this repository (its package
 extracted with ``git archive`` and run in a subprocess, float32, same threads) and prints the
 ratios; ``--epoch`` also times one whole training epoch (``Trainer._train_epoch``) per row.
+``--rounds N`` repeats the whole measurement N times, this commit then the baseline each round:
+the table gives the medians over the rounds and each ratio is the median of the ratios round by
+round (this machine's speed drifted by up to ~30% between runs minutes apart, which two
+measurements ten minutes apart would take for the code's).
 ``--publish`` writes the table into docs/results.md (section ``step-roofline``).
 """
 
@@ -49,6 +53,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -193,6 +198,36 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
             "threads": torch.get_num_threads(), "package": str(Path(sys.modules["recbole_ext"].__file__).parent)}
 
 
+def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One row per model and precision, measured in this process."""
+    rows = []
+    for spec in args.models:
+        model_name, _, preset = spec.partition("=")
+        for precision in args.precision:
+            print(f"[bench_step] {model_name} ({preset or 'defaults'}), {precision} ...", flush=True)
+            row = measure(model_name, preset, args, precision)
+            row["code"] = "this commit"
+            rows.append(row)
+    return rows
+
+
+def merge_rounds(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (model, code, precision): each phase's and the epoch's median over the rounds, with every
+    round's step and epoch kept (``step_rounds``, ``epoch_rounds``) for the ratios round by round."""
+    merged = []
+    for first in rounds[0]:
+        key = (first["model"], first["code"], first["precision"])
+        same = [row for rows in rounds for row in rows if (row["model"], row["code"], row["precision"]) == key]
+        row = dict(first)
+        row["phases_ms"] = {phase: statistics.median(r["phases_ms"][phase] for r in same) for phase in PHASES}
+        row["step_ms"] = sum(row["phases_ms"].values())
+        row["step_rounds"] = [r["step_ms"] for r in same]
+        row["epoch_rounds"] = [r["epoch_s"] for r in same]
+        row["epoch_s"] = statistics.median(row["epoch_rounds"]) if None not in row["epoch_rounds"] else None
+        merged.append(row)
+    return merged
+
+
 def _autocast(precision: str, device: Any) -> Any:
     if precision == "fp32":
         return contextlib.nullcontext
@@ -334,18 +369,27 @@ def peak_table(rows: list[dict[str, Any]], bandwidth: float) -> str:
 
 
 def ratios(rows: list[dict[str, Any]]) -> str:
+    """Baseline over this commit, per model and precision: the median of the ratios round by round (each
+    round's two measurements minutes apart), and every round's ratio when there were several."""
     lines = []
     for row in rows:
         if row["code"] == "this commit":
             continue
         for ours in rows:
             if ours["code"] == "this commit" and ours["model"] == row["model"]:
-                line = (f"{row['model']} {ours['precision']}: step {row['step_ms'] / ours['step_ms']:.2f}x faster than "
-                        f"{row['code']}")
+                line = f"{row['model']} {ours['precision']}: step {_ratio(row['step_rounds'], ours['step_rounds'])} " \
+                       f"faster than {row['code']}"
                 if ours["epoch_s"] and row["epoch_s"]:
-                    line += f", epoch {row['epoch_s'] / ours['epoch_s']:.2f}x ({row['epoch_s']:.1f} s -> {ours['epoch_s']:.1f} s)"
+                    line += (f", epoch {_ratio(row['epoch_rounds'], ours['epoch_rounds'])} ({row['epoch_s']:.1f} s -> "
+                             f"{ours['epoch_s']:.1f} s)")
                 lines.append(line)
     return "\n".join(f"- {line}" for line in lines)
+
+
+def _ratio(baseline: list[float], ours: list[float]) -> str:
+    each = [b / o for b, o in zip(baseline, ours)]
+    text = f"{statistics.median(each):.2f}x"
+    return text if len(each) == 1 else text + " (rounds: " + ", ".join(f"{r:.2f}" for r in each) + ")"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,28 +407,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="overrides for every row (MODEL:KEY=VALUE for one model's rows)")
     parser.add_argument("--epoch", action="store_true", help="also time one whole training epoch per row")
     parser.add_argument("--baseline", default=None, metavar="REV", help="also measure commit REV (float32)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure this commit then the baseline this many times; medians and ratios per round")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
 
-    rows = []
-    for spec in args.models:
-        model_name, _, preset = spec.partition("=")
-        for precision in args.precision:
-            print(f"[bench_step] {model_name} ({preset or 'defaults'}), {precision} ...", flush=True)
-            row = measure(model_name, preset, args, precision)
-            row["code"] = "this commit"
-            rows.append(row)
     if args.child_out:
+        rows = measure_all(args)
         for row in rows:
             row["cost"]["shapes"] = {k: list(v) for k, v in row["cost"]["shapes"].items()}
         Path(args.child_out).write_text(json.dumps(rows))
         return 0
-    if args.baseline:
-        print(f"[bench_step] baseline {args.baseline} ...", flush=True)
-        rows += baseline_rows(args.baseline, child_arguments(args))
+    rounds = []  # each round measures this commit, then the baseline: a drift of the machine's speed hits both
+    for round_index in range(args.rounds):
+        if args.rounds > 1:
+            print(f"[bench_step] round {round_index + 1} of {args.rounds}", flush=True)
+        rows = measure_all(args)
+        if args.baseline:
+            print(f"[bench_step] baseline {args.baseline} ...", flush=True)
+            rows += baseline_rows(args.baseline, child_arguments(args))
+        rounds.append(rows)
+    rows = merge_rounds(rounds)
     bandwidth = copy_bandwidth()
     peak_cache: dict[str, Any] = {}
     for row in rows:
@@ -397,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: (r["model"], r["code"] != "this commit", r["precision"]))
     body = (table(rows, bandwidth, args.epoch) + "\n\nMeasured peak at each group's shape (same run):\n\n"
             + peak_table(rows, bandwidth) + ("\n\n" + ratios(rows) if args.baseline else "")
-            + f"\n\n{args.threads} torch threads; median of {args.steps} steps after {args.warmup} warm-up steps; "
+            + f"\n\n{args.threads} torch threads; median of {args.steps} steps after {args.warmup} warm-up steps"
+            + (f", then the median of {args.rounds} rounds" if args.rounds > 1 else "") + "; "
             f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after.")
     print(body)
     if args.publish:

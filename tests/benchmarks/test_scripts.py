@@ -141,6 +141,15 @@ def test_bench_step(data, tmp_path):
     assert "x roofline" in out and "Measured peak at each group's shape" in out
 
 
+def test_bench_step_rounds_against_a_baseline(data, tmp_path):
+    """--rounds 2 --baseline HEAD: this commit, then HEAD's package, twice; the ratios round by round."""
+    out = run_script("bench_step.py", "--dataset", "tiny", "--data_path", str(data), "--steps", "1", "--warmup", "0",
+                     "--models", "GRU4RecPaper=gru4rec-ml1m", "--precision", "fp32", "--rounds", "2",
+                     "--baseline", "HEAD", "--set", *SMALL_SEQ, cwd=tmp_path)
+    assert out.count("[bench_step] baseline HEAD") == 2 and "| GRU4RecPaper | HEAD | fp32 |" in out
+    assert "GRU4RecPaper fp32: step " in out and "(rounds: " in out and "the median of 2 rounds" in out
+
+
 def test_bench_grid(data, tmp_path):
     out = run_script("bench_grid.py", "--models", "SASRecPaper", "--datasets", "tiny", "--seed_list", "2020",
                      "--in_process", "--out", str(tmp_path / "grid"), "--set", f"data_path={data}", "--set", "epochs=1",
