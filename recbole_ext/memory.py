@@ -5,8 +5,8 @@ torch runs bfloat16 products (and some float32 ones) through oneDNN, which compi
 by default), each with its own buffers. Our training batches change shape from batch to batch
 (SASRecPaper's length groups, GRU4RecPaper's real positions, the last batch of an epoch), so a long
 run filled that cache and its resident memory climbed epoch after epoch: ``sasrec-ml1m-ce`` on
-ML-1M held 866 MiB at its first step, 1,828 MiB after 3 epochs and 2,607 MiB after 30 minutes; with
-the cache bounded to 64 kernels, 1,277 MiB after 3 epochs at the same epoch time (2026-12-07, the
+ML-1M held 866 MiB at its first step, 1,869 MiB after 4 epochs and 2,607 MiB after 30 minutes; with
+the cache bounded to 64 kernels, 1,277 MiB after 4 epochs at the same epoch time (2026-12-07, the
 2-core CPU of docs/speed.md). oneDNN reads the variable when it first compiles a kernel, so it is
 set on import, before any product has run, unless it is set already (then yours is kept).
 """

@@ -32,7 +32,9 @@ negative counts (``None``: all). ``s_j`` is the softmax of the counted negative 
 * :func:`top1`: ``mean_j s(neg_j - pos) + s(neg_j^2)``;
 * :func:`bpr_max`: ``-log sum_j s_j s(pos - neg_j) + bpreg sum_j s_j neg_j^2``;
 * :func:`top1_max`: ``sum_j s_j (s(neg_j - pos) + s(neg_j^2))``;
-* cross-entropy: :func:`sampled_softmax` with the masked negatives set to ``-inf``.
+* cross-entropy: :func:`sampled_softmax` with the masked negatives set to ``-inf``;
+  :func:`shared_negatives_softmax_ce` the same loss fused, from the hidden states and embeddings
+  (what GRU4RecPaper trains with for ``CE``).
 """
 
 from __future__ import annotations
@@ -282,11 +284,14 @@ def shared_negatives_softmax_ce(
     ``target_offset`` [L, B] / ``sample_offset`` [S] are added to the columns (logQ). The mean over the
     real positions (``targets != 0``).
 
-    The small ``[L, B, B]`` in-batch logits are made whole; the ``[L B, S]`` sampled logits one chunk of
-    rows at a time (at most ``budget_mb`` MiB of float32, at least ``MIN_CHUNK_ROWS`` rows, in one reused
-    buffer), each chunk turned into its probabilities and gradients (``softmax - one_hot``) in place and
-    multiplied into the hidden states' and samples' gradients at once, as :func:`chunked_softmax_ce` does:
-    nothing of size ``L B S`` is kept for the backward.
+    The small ``[L, B, B]`` in-batch logits are made whole; the sampled logits only at the ``P`` real
+    positions, ``[P, S]``, one chunk of rows at a time (at most ``budget_mb`` MiB of float32, at least
+    ``MIN_CHUNK_ROWS`` rows, in buffers reused by every chunk), each chunk turned into its probabilities
+    by torch's fused softmax (the chunk's log-sum-exp is read from its largest probability, which sits at
+    the largest logit and is ``1 / sum_j exp(l_j - max)``), then into gradients (``softmax - one_hot``)
+    in place, multiplied into the hidden states' and samples' gradients at once, as
+    :func:`chunked_softmax_ce` does: nothing of size ``P S`` is kept for the backward. A masked sample
+    column is ``MASKED_LOGIT``, not ``-inf``, so a row whose samples are all masked stays finite.
 
     Precision: under ``torch.autocast`` with bfloat16 (``precision: bf16``) the sampled block's three
     products run in bfloat16; its logits are added to their biases, and the softmax, the loss and every
