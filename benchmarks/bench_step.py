@@ -42,8 +42,8 @@ extracted with ``git archive`` and run in a subprocess, float32, same threads) a
 ratios; ``--epoch`` also times one whole training epoch (``Trainer._train_epoch``) per row.
 ``--rounds N`` repeats the whole measurement N times, this commit then the baseline each round:
 the table gives the medians over the rounds and each ratio is the median of the ratios round by
-round (this machine's speed drifted by up to ~30% between runs minutes apart, which two
-measurements ten minutes apart would take for the code's).
+round (this machine's speed drifted by up to ~30% between runs minutes apart: with one round that
+drift is read as the code's).
 ``--publish`` writes the table into docs/results.md (section ``step-roofline``).
 """
 
@@ -412,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
     load_before = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
 

@@ -136,7 +136,7 @@ class TransformerBlock(nn.TransformerEncoderLayer):
 
 class GRU(nn.GRU):
     """``nn.GRU`` (same parameters and state dict) whose one-layer, batch-first pass from a zero state
-    runs on the CPU as :class:`_GRUSequence`: six tensor operations a step forward and five back, where
+    runs on the CPU as :class:`_GRUSequence`: six tensor operations a step forward and four back, where
     torch's CPU GRU, a composite of small operations recorded one by one by autograd, spent ~15 ms of a
     GRU4RecPaper ML-1M step (64 rows x 50 steps, width 100) in some 2,000 of them; this one ~10 ms (the
     bf16 step 52.4 -> 49.4 ms, alternating the two in one process, 2026-12-07). Every other
@@ -164,8 +164,10 @@ class _GRUSequence(torch.autograd.Function):
     Backward: with ``dh`` the gradient reaching ``h'``, every gate's gradient is ``dh`` times a factor
     that does not depend on ``dh`` (``A = (1 - z)(1 - n^2)`` for ``n``'s pre-activation,
     ``(h - n) z (1 - z)`` for ``z``'s, ``A gh_n r (1 - r)`` for ``r``'s; ``gh_n``'s is ``A r``): the
-    factors of all steps are formed at once before the loop, which then runs two products with ``dh``, a
-    matrix product and two additions a step. The weights' gradients are one product each after it.
+    factors of all steps are formed at once before the loop, which then runs what the recurrence needs
+    (``dh`` plus the step's output gradient, ``gh``'s gradient, ``dh z + gh's gradient @ W_hh``: four
+    operations a step); the input gates' gradients (every step's ``dh`` times its factors) and the
+    weights' follow in a few whole-sequence operations.
     """
 
     @staticmethod
@@ -180,12 +182,16 @@ class _GRUSequence(torch.autograd.Function):
         out = torch.empty(steps + 1, batch, width, dtype=x.dtype, device=x.device)  # out[0] = h_0 = 0
         out[0].zero_()
         w_hh_t = weight_hh.T
+        # every step's views made at once (unbind), not ten slicing calls a step
+        gi_rz, gi_n = gi[..., : 2 * width].unbind(0), gi[..., 2 * width:].unbind(0)
+        gh_all, gh_rz, gh_n = gh.unbind(0), gh[..., : 2 * width].unbind(0), gh[..., 2 * width:].unbind(0)
+        rz_all, r, z = rz.unbind(0), rz[..., :width].unbind(0), rz[..., width:].unbind(0)
+        n_all, h_all = n.unbind(0), out.unbind(0)
         for t in range(steps):
-            h = out[t]
-            torch.addmm(bias_hh, h, w_hh_t, out=gh[t])
-            torch.add(gi[t, :, : 2 * width], gh[t, :, : 2 * width], out=rz[t]).sigmoid_()
-            torch.addcmul(gi[t, :, 2 * width:], rz[t, :, :width], gh[t, :, 2 * width:], out=n[t]).tanh_()
-            torch.lerp(n[t], h, rz[t, :, width:], out=out[t + 1])
+            torch.addmm(bias_hh, h_all[t], w_hh_t, out=gh_all[t])
+            torch.add(gi_rz[t], gh_rz[t], out=rz_all[t]).sigmoid_()
+            torch.addcmul(gi_n[t], r[t], gh_n[t], out=n_all[t]).tanh_()
+            torch.lerp(n_all[t], h_all[t], z[t], out=h_all[t + 1])
         ctx.save_for_backward(x_t, weight_ih, weight_hh, gh, rz, n, out)
         return out[1:].transpose(0, 1)  # [B, L, H], a view of the step-major outputs
 
@@ -199,16 +205,17 @@ class _GRUSequence(torch.autograd.Function):
         factors = torch.cat([d_n * gh[..., 2 * width:] * r * (1 - r), (h_prev - n) * z * (1 - z), d_n], dim=2)
         factors_h = torch.cat([factors[..., : 2 * width], d_n * r], dim=2)  # the same for gh's three parts
         factors, factors_h = factors.view(steps, batch, 3, width), factors_h.view(steps, batch, 3, width)
-        d_gi = torch.empty(steps, batch, 3, width, dtype=n.dtype, device=n.device)
-        d_gh = torch.empty_like(d_gi)
-        grad_steps = grad_out.transpose(0, 1)  # [L, B, H]
+        d_gh = torch.empty(steps, batch, 3, width, dtype=n.dtype, device=n.device)
+        dh_all = torch.empty(steps, batch, width, dtype=n.dtype, device=n.device)  # the gradient reaching each h
+        grad_steps, z_steps, factors_h_steps = grad_out.transpose(0, 1).unbind(0), z.unbind(0), factors_h.unbind(0)
+        d_gh_steps, dh_steps = d_gh.unbind(0), dh_all.unbind(0)
         dh = torch.zeros(batch, width, dtype=n.dtype, device=n.device)
-        for t in range(steps - 1, -1, -1):
-            dh = dh + grad_steps[t]
-            torch.mul(factors[t], dh.unsqueeze(1), out=d_gi[t])
-            torch.mul(factors_h[t], dh.unsqueeze(1), out=d_gh[t])
-            dh = torch.addmm(dh * z[t], d_gh[t].view(batch, 3 * width), weight_hh)
-        d_gi, d_gh = d_gi.view(steps * batch, 3 * width), d_gh.view(steps * batch, 3 * width)
+        for t in range(steps - 1, -1, -1):  # only what the recurrence needs: gh's gradient and the next dh
+            dh = torch.add(dh, grad_steps[t], out=dh_steps[t])
+            torch.mul(factors_h_steps[t], dh.unsqueeze(1), out=d_gh_steps[t])
+            dh = torch.addmm(dh * z_steps[t], d_gh_steps[t].view(batch, 3 * width), weight_hh)
+        d_gi = (factors * dh_all.unsqueeze(2)).view(steps * batch, 3 * width)  # every step's at once
+        d_gh = d_gh.view(steps * batch, 3 * width)
         d_x = d_w_ih = d_b_ih = d_w_hh = d_b_hh = None
         if ctx.needs_input_grad[0]:
             d_x = (d_gi @ weight_ih).view(steps, batch, -1).transpose(0, 1)  # [B, L, E]

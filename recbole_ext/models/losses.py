@@ -334,9 +334,9 @@ class _SharedNegativesCE(torch.autograd.Function):
         s = sample_emb.to(compute_dtype)  # [S, H]
         s_t = s.T.contiguous()  # [H, S]: the layout the logits product reads fastest (as chunked_softmax_ce)
         row_step = chunk_sizes(len(real), n_samples, budget_mb)[0]  # at least MIN_CHUNK_ROWS rows; S never chunked
-        # three buffers reused by every chunk: the float32 logits and probabilities, and the products' own dtype
+        # buffers reused by every chunk: the float32 logits and probabilities, and in bfloat16 the products' own
         logits, probs = torch.empty(2, row_step, n_samples, dtype=torch.float32, device=device)
-        cast = probs if compute_dtype == torch.float32 else torch.empty_like(probs, dtype=compute_dtype)
+        cast = logits if compute_dtype == torch.float32 else torch.empty_like(probs, dtype=compute_dtype)
         needs_grad = any(ctx.needs_input_grad[:5])
         grad_real = torch.empty(len(real), width, dtype=torch.float32, device=device) if needs_grad else None
         grad_s_t = torch.zeros(width, n_samples, dtype=torch.float32, device=device) if needs_grad else None
@@ -346,7 +346,9 @@ class _SharedNegativesCE(torch.autograd.Function):
             r1 = min(len(real), r0 + row_step)
             h = flat[r0:r1]  # [C, H]
             part = torch.mm(h, s_t, out=cast[: r1 - r0])  # [C, S] in compute_dtype
-            part = logits[: r1 - r0].copy_(part).add_(sample_columns)  # float32 from here on
+            if cast is not logits:
+                part = logits[: r1 - r0].copy_(part)  # float32 from here on
+            part.add_(sample_columns)
             inside = (hit_rows >= r0) & (hit_rows < r1)
             part[hit_rows[inside] - r0, hit_columns[inside]] = MASKED_LOGIT
             # torch's fused softmax (one pass where exp_ alone took longer); its largest probability, at the
@@ -363,7 +365,7 @@ class _SharedNegativesCE(torch.autograd.Function):
             in_part.sub_(lse.unsqueeze(1)).exp_().div_(count)
             p.mul_(torch.exp(sampled_lse - lse).div_(count).unsqueeze(1))
             grad_sample_bias += p.sum(0)
-            g = p if cast is probs else cast[: r1 - r0].copy_(p)  # [C, S] in compute_dtype
+            g = p if cast is logits else cast[: r1 - r0].copy_(p)  # [C, S] in compute_dtype
             grad_real[r0:r1] = g @ s
             grad_s_t += h.T @ g
         if needs_grad:
