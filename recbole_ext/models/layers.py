@@ -140,13 +140,15 @@ class GRU(nn.GRU):
     torch's CPU GRU, a composite of small operations recorded one by one by autograd, spent ~15 ms of a
     GRU4RecPaper ML-1M step (64 rows x 50 steps, width 100) in some 2,000 of them; this one ~10 ms (the
     bf16 step 52.4 -> 49.4 ms, alternating the two in one process, 2026-12-07). Every other
-    case (CUDA's cuDNN kernel, several layers, a given initial state, packed sequences) is ``nn.GRU``.
+    case (CUDA's cuDNN kernel, several layers, a given initial state, packed sequences, and no gradient
+    to come, as in evaluation, where this one would keep every gate of a big batch) is ``nn.GRU``.
     Under autocast the recurrence runs in float32, as it would run no faster in bfloat16 (measured).
     """
 
     def forward(self, input, hx=None):  # noqa: A002  (nn.GRU's names)
         ours = (hx is None and isinstance(input, torch.Tensor) and input.device.type == "cpu" and input.dim() == 3
-                and self.num_layers == 1 and not self.bidirectional and self.batch_first and self.bias)
+                and self.num_layers == 1 and not self.bidirectional and self.batch_first and self.bias
+                and torch.is_grad_enabled())  # without a backward to come nn.GRU keeps less (evaluation's big batches)
         if not ours:
             return super().forward(input, hx)
         with torch.autocast("cpu", enabled=False):  # the weights' dtype (float32), whatever autocast made the input

@@ -93,6 +93,8 @@ def test_gru_equals_torchs_gru_outputs_and_gradients(in_width, width):
         assert torch.allclose(g, e, rtol=1e-5, atol=1e-6), (g - e).abs().max()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.allclose(ours(x)[0], expected, atol=1e-6)
+    with torch.no_grad():  # evaluation: nn.GRU's own path
+        assert torch.allclose(ours(x)[0], expected, atol=1e-6)
 
 
 def test_gru_with_an_initial_state_or_frozen_input_weights():
