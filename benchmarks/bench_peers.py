@@ -26,6 +26,10 @@ Libraries (``--libraries``):
   created under ``--venvs`` on first use: RecTools pins pandas < 3 and numpy < 2), trained by
   ``benchmarks/peers/rectools_sasrec.py`` on the ``train`` rows until the budget; the last epoch's
   model (no early stopping, no validation inside the budget; the preset's ``epochs`` as its upper bound).
+- ``rectools-flat``: RecTools 0.19's fast-transformers ``FlatSASRecNet`` (same virtualenv), a bare network
+  trained by ``benchmarks/peers/rectools_flat_sasrec.py`` with the package's own sequence builder and
+  Lightning wrapper (``UniSRecLightning``, softmax loss) until the budget; the last epoch's model. Its
+  feed-forward is 4x wider than the preset's (its block's own), GELU, pre-LayerNorm.
 - ``replay``: RePlay 0.22 ``SasRec`` in a virtualenv of its own (``benchmarks/peers/replay.txt``), trained
   by ``benchmarks/peers/replay_sasrec.py`` with Lightning until the budget, every item of the
   dataset in its vocabulary (as ours); the last epoch's model; seen items masked before its top K.
@@ -63,8 +67,12 @@ from recbole_ext.split import write_interactions, write_split
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
-LIBRARIES = ("ours", "recbole", "rectools", "replay")
-PEER_LIBRARIES = ("rectools", "replay")  # in virtualenvs of their own
+LIBRARIES = ("ours", "recbole", "rectools", "rectools-flat", "replay")
+PEER_RUNNERS = {  # library -> (its virtualenv: benchmarks/peers/<venv>.txt, its runner under benchmarks/peers/)
+    "rectools": ("rectools", "rectools_sasrec.py"),
+    "rectools-flat": ("rectools", "rectools_flat_sasrec.py"),
+    "replay": ("replay", "replay_sasrec.py"),
+}
 K = 20  # list length written by every library; the table reads @10
 
 
@@ -118,7 +126,7 @@ def venv_python(name: str, venvs: Path) -> Path:
 
 def peer_hparams(name: str, config) -> dict:
     """The preset's architecture and training hyperparameters in a peer's names (module docstring)."""
-    if name == "rectools":
+    if name.startswith("rectools"):
         return {"n_blocks": config["n_layers"], "n_heads": config["n_heads"], "n_factors": config["hidden_size"],
                 "dropout_rate": config["hidden_dropout_prob"], "session_max_len": config["MAX_ITEM_LIST_LENGTH"],
                 "loss": "softmax" if config["loss_type"] == "CE" else "BCE", "lr": config["learning_rate"],
@@ -130,13 +138,18 @@ def peer_hparams(name: str, config) -> dict:
 
 
 def run_peer(name: str, args: argparse.Namespace, config, out: Path) -> dict:
-    """A peer's runner (``benchmarks/peers/<name>_sasrec.py``) in the peer's own virtualenv."""
-    python = venv_python(name, args.venvs)
-    subprocess.run([str(python), str(PEERS / f"{name}_sasrec.py"), "--interactions", str(out / "interactions.tsv"),
-                    "--out", str(out / name), "--budget", str(args.budget), "--threads", str(args.threads),
-                    "--k", str(K), "--seed", str(config["seed"]), "--max_epochs", str(config["epochs"]),
-                    "--hparams", json.dumps(peer_hparams(name, config))],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=peer_environment())
+    """A peer's runner (``PEER_RUNNERS``) in the peer's own virtualenv."""
+    venv, runner = PEER_RUNNERS[name]
+    python = venv_python(venv, args.venvs)
+    log = out / f"{name}.log"
+    with log.open("w") as output:
+        finished = subprocess.run([str(python), str(PEERS / runner), "--interactions", str(out / "interactions.tsv"),
+                                   "--out", str(out / name), "--budget", str(args.budget), "--threads", str(args.threads),
+                                   "--k", str(K), "--seed", str(config["seed"]), "--max_epochs", str(config["epochs"]),
+                                   "--hparams", json.dumps(peer_hparams(name, config))],
+                                  stdout=output, stderr=subprocess.STDOUT, env=peer_environment())
+    if finished.returncode:
+        raise SystemExit(f"bench_peers.py: {name}'s runner failed (exit {finished.returncode}); its output is in {log}")
     run = json.loads((out / name / "run.json").read_text())
     return {**run, "library": f"{run['library']} ({run['model']})", "valid": out / name / "valid.tsv",
             "test": out / name / "test.tsv"}
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for library in args.libraries:
         started = time.perf_counter()
-        run = run_peer(library, args, config, out) if library in PEER_LIBRARIES else run_ours_or_recbole(library, args, config, out)
+        run = run_peer(library, args, config, out) if library in PEER_RUNNERS else run_ours_or_recbole(library, args, config, out)
         for phase in ("valid", "test"):
             scored = evaluate(out / "split.tsv", run[phase], phase, (10, 20), out / "interactions.tsv")
             run[f"{phase}_metrics"], run[f"{phase}_problems"] = scored["metrics"], scored["problems"]
