@@ -21,7 +21,9 @@ Libraries (``--libraries``):
   evaluator scores equal its run's own ``test_result`` (checked and printed).
 - ``recbole``: stock RecBole ``SASRec`` through the same data path (our split, exact order), the
   preset's architecture; RecBole trains one row per prefix (128 rows per batch, not 128 users) with
-  CE on the last position, post-LayerNorm blocks and GELU (its own model), validation every epoch.
+  CE on the last position, post-LayerNorm blocks and GELU (its own model), validation every epoch. The
+  time cap stops a run after an epoch's validation, and on ML-1M one epoch (~1M prefix rows) outlasts a
+  900 or 1,800 s budget: leave it out there (its ML-1M row is in docs/results.md#gpu-ml1m-cpu-sasrec).
 - ``rectools``: RecTools 0.19 ``SASRecModel`` in a virtualenv of its own (``benchmarks/peers/rectools.txt``,
   created under ``--venvs`` on first use: RecTools pins pandas < 3 and numpy < 2), trained by
   ``benchmarks/peers/rectools_sasrec.py`` on the ``train`` rows until the budget; the last epoch's
@@ -39,9 +41,10 @@ n_layers -> n_layers / n_blocks / block_count; n_heads -> n_heads / n_heads / he
 -> hidden_size (and inner_size) / n_factors / hidden_size; hidden_dropout_prob, attn_dropout_prob ->
 the same / dropout_rate / dropout_rate; MAX_ITEM_LIST_LENGTH -> the same / session_max_len /
 max_seq_len; loss_type CE -> CE / loss "softmax" / loss_type "CE"; learning_rate -> learning_rate / lr
-/ the optimizer factory's learning_rate (Adam in all four; RePlay's betas 0.9 / 0.98 as the paper);
+/ the optimizer factory's learning_rate (Adam in all five; RePlay's betas 0.9 / 0.98 as the paper);
 train_batch_size -> train_batch_size (prefix rows) / batch_size (users) / the loader's batch_size
-(users). What does not map: our pre-LayerNorm blocks, embedding scale and left padding (RecBole's
+(users); FlatSASRecNet takes SASRecModel's names (its dropout for every dropout, Adam betas 0.9 / 0.98). What
+does not map: our pre-LayerNorm blocks, embedding scale and left padding (RecBole's
 SASRec is post-LN with GELU; RecTools' and RePlay's blocks are their own), bf16 training (ours only),
 and early stopping (the peers train to the budget).
 """
