@@ -10,7 +10,8 @@ exact order kept: each row's timestamp is its ``position``), ``SequenceBatchData
 ``UniSRecLightning`` for the loss (``softmax``: cross-entropy over every item, padding excluded) and
 the optimiser (Adam, betas 0.9 / 0.98 as RecTools' ``SASRecModel``), trained with Lightning until
 ``--budget`` seconds (``max_time``) or ``--max_epochs``; the last epoch's model. The item vocabulary
-is the items of the train rows (``build_sequences``' own); history items outside it are dropped.
+is the items of the train rows (``build_sequences``' own); history items outside it are dropped (a
+user left with none gets no list: the evaluator counts a miss).
 Each validation user's history is its train rows, each test user's its train and valid rows; the
 history's items are masked and the top ``--k`` written as ``valid.tsv`` / ``test.tsv`` (user_id,
 item_id, rank; original ids) with ``run.json``. Imports nothing of recbole_ext.
@@ -95,19 +96,19 @@ def main() -> int:
         targets = set(rows.loc[rows["phase"] == phase, "user_code"])
         known = rows[rows["phase"].isin(history) & rows["user_code"].isin(targets)].sort_values("position", kind="stable")
         sequences = {user: internal[group.to_numpy()] for user, group in known.groupby("user_code")["item_code"]}
+        sequences = {user: sequence[sequence > 0] for user, sequence in sequences.items()}  # in the vocabulary
         lines = ["user_id\titem_id\trank"]
-        ordered = sorted(sequences)
+        ordered = sorted(user for user, sequence in sequences.items() if len(sequence))  # else no list: a miss
         with torch.no_grad():
             for start in range(0, len(ordered), PREDICT_BATCH):
                 batch_users = ordered[start:start + PREDICT_BATCH]
                 batch = torch.zeros(len(batch_users), max_len, dtype=torch.long)  # left-padded, as build_sequences
                 for row, user in enumerate(batch_users):
-                    sequence = sequences[user][sequences[user] > 0][-max_len:]
+                    sequence = sequences[user][-max_len:]
                     batch[row, max_len - len(sequence):] = torch.from_numpy(sequence)
                 scores = net.encode_last(batch) @ net.all_item_embeddings().T  # [B, N]: internal ids 1..N
                 for row, user in enumerate(batch_users):
-                    seen = sequences[user][sequences[user] > 0] - 1
-                    scores[row, torch.from_numpy(seen)] = -torch.inf
+                    scores[row, torch.from_numpy(sequences[user] - 1)] = -torch.inf  # seen items
                 top = scores.topk(min(args.k, scores.shape[1]), dim=1).indices.numpy()
                 for row, user in enumerate(batch_users):
                     lines += [f"{users[user]}\t{items[known_items[i].item()]}\t{rank}"
