@@ -123,7 +123,9 @@ def chunked_softmax_ce(
     Gradients are formed in the forward pass, chunk by chunk (``softmax - one_hot`` times the
     chunk's rows and items), and kept ([R, H] and [n, H], the sizes of the inputs): the backward
     only scales them by the incoming gradient (and adds the counted targets' one-hot part to the
-    items'), so nothing is recomputed. They are formed only when an input requires a gradient.
+    items'), so nothing is recomputed. They are formed only when an input requires a gradient. The
+    bias enters the logits product (``addmm``) and its gradient is one more row of the items'
+    gradient product (the rows' weights ``m_r`` beside ``m_r h_r``), not products of its own.
 
     Precision: under ``torch.autocast`` with bfloat16 (``precision: bf16``) the three products run
     in bfloat16 (AMX / AVX-512-bf16 on CPUs that have it, tensor cores on CUDA); the softmax
@@ -185,8 +187,10 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         h_all = hidden.to(compute_dtype)  # [R, H]
         device = hidden.device
         grad_hidden = torch.zeros(rows, hidden.size(1), dtype=torch.float32, device=device) if needs_grad else None
-        grad_w_t = torch.zeros(weight.size(1), classes, dtype=torch.float32, device=device) if needs_grad else None
-        grad_b = torch.zeros(classes, dtype=torch.float32, device=device) if needs_grad and bias is not None else None
+        # The items' gradient, transposed, with the bias's as one more row: [H (+ 1), n - 1], one product per chunk
+        with_bias = bias is not None
+        grad_wb_t = (torch.zeros(weight.size(1) + with_bias, classes, dtype=torch.float32, device=device)
+                     if needs_grad else None)
         total = torch.zeros((), dtype=torch.float32, device=device)
 
         def raw_logits(h, lo, hi):  # [C, hi - lo] in compute_dtype
@@ -202,9 +206,8 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
             if item_step == classes:  # whole rows: one fused softmax, kept for the gradients
                 if buffers is None:  # the chunk's logits and probabilities, allocated once for all chunks
                     buffers = torch.empty(2, row_step, classes, dtype=compute_dtype, device=device)
-                raw = torch.mm(h, w_t, out=buffers[0, : r1 - r0])  # [C, n - 1]
-                if b is not None:
-                    raw.add_(b)
+                out = buffers[0, : r1 - r0]  # [C, n - 1]
+                raw = torch.mm(h, w_t, out=out) if b is None else torch.addmm(b, h, w_t, out=out)
                 # torch's softmax accumulates its max and sum in float32 whatever the dtype; its output
                 # stays in the logits' dtype (bfloat16 under bf16: what the gradient products read)
                 probs = torch.ops.aten._softmax.out(raw, 1, False, out=buffers[1, : r1 - r0])  # [C, n - 1]
@@ -229,25 +232,26 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
             if not needs_grad:
                 continue
             m = per_row[r0:r1].unsqueeze(1)  # [C, 1]
-            h_m_t = (h * m.to(h.dtype)).T.contiguous()  # [H, C]: row r weighted by m_r
+            h_m = h * m.to(h.dtype)  # [C, H]: row r weighted by m_r
+            h_m_t = (torch.cat([h_m, m.to(h.dtype)], dim=1) if with_bias else h_m).T.contiguous()  # [H (+ 1), C]
             for i0 in range(0, classes, item_step):
                 i1 = min(classes, i0 + item_step)
                 if item_step != classes:
                     probs = torch.exp(raw_logits(h, i0, i1).to(torch.float32).sub_(lse))  # [C, i1 - i0]
                 probs_c = probs.to(compute_dtype)
                 grad_hidden[r0:r1] += (probs_c @ w[i0:i1]).to(torch.float32).mul_(m * scale)
-                grad_w_t[:, i0:i1] += (h_m_t @ probs_c).to(torch.float32)
-                if grad_b is not None:
-                    grad_b[i0:i1] += (m.T.to(probs.dtype) @ probs).squeeze(0).to(torch.float32).mul_(scale)
+                grad_wb_t[:, i0:i1] += (h_m_t @ probs_c).to(torch.float32)
         if needs_grad:  # the one-hot part, for every counted target at once (the items' in the backward)
             row_of, column = mask.nonzero(as_tuple=True)
             class_of = targets[row_of, column] - 1
             grad_hidden.index_add_(0, row_of, w[class_of].to(torch.float32), alpha=-scale)
-            if grad_b is not None:
+            grad_wb_t.mul_(scale)
+            grad_w_t, grad_b = grad_wb_t[: weight.size(1)], (grad_wb_t[-1] if with_bias else None)
+            if with_bias:
                 grad_b.index_add_(0, class_of, torch.ones_like(class_of, dtype=torch.float32), alpha=-scale)
-            ctx.save_for_backward(grad_hidden, grad_w_t.mul_(scale), grad_b, class_of, h_all[row_of])
+            ctx.save_for_backward(grad_hidden, grad_w_t, grad_b, class_of, h_all[row_of])
             ctx.scale = scale
-            ctx.has_bias = grad_b is not None
+            ctx.has_bias = with_bias
             ctx.shapes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         return total * scale
 

@@ -1,7 +1,7 @@
 """The trainer of a run, composed in one place (:func:`trainer_class_for`) from RecBole's (or the model's
-own) and the mixins this package adds: ranking in item chunks (:class:`RankingTrainer`), ``precision``
-(:func:`recbole_ext.precision.with_precision`) and data-parallel training
-(:func:`recbole_ext.training.distributed.data_parallel`).
+own) and the mixins this package adds: fused Adam (:func:`recbole_ext.models.optim.with_fused_adam`),
+ranking in item chunks (:class:`RankingTrainer`), ``precision`` (:func:`recbole_ext.precision.with_precision`)
+and data-parallel training (:func:`recbole_ext.training.distributed.data_parallel`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from recbole.utils import ModelType, get_trainer
 
+from recbole_ext.models.optim import with_fused_adam
 from recbole_ext.protocols import Candidates, ranks_in_item_chunks
 from recbole_ext.training import distributed
 from recbole_ext.precision import with_precision
@@ -21,8 +22,8 @@ def trainer_class_for(config: Any, world: distributed.World | None = None) -> ty
     """The trainer class of ``config``'s run: the model's own (e.g. one that knows more optimizers) or
     RecBole's; for sequential models ranking with :class:`RankingTrainer` (in item chunks where the model
     and metrics allow); under ``precision: bf16`` with autocast; under torchrun (``world``) data-parallel."""
-    trainer_class = getattr(config.model_class, "trainer_class", None) or get_trainer(
-        config["MODEL_TYPE"], config["model"])
+    trainer_class = with_fused_adam(getattr(config.model_class, "trainer_class", None) or get_trainer(
+        config["MODEL_TYPE"], config["model"]))
     if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:  # our evaluation loaders: Candidates, item chunks
         trainer_class = ranking(trainer_class, chunked=ranks_in_item_chunks(config),
                                 ties_against_target=config["split_protocol"] == "session")

@@ -44,3 +44,39 @@ def test_options_build_and_adagradm_trainer(tiny_dataset):
     assert isinstance(trainer.optimizer, AdagradM) and trainer.optimizer.param_groups[0]["momentum"] == 0.2
     with pytest.raises(ConfigError, match="loss_type='hinge' is not allowed for GRU4RecPaper: use one of CE"):
         build_config("GRU4RecPaper", name, overrides={**SMALL, "data_path": str(data_path), "loss_type": "hinge"})
+
+
+def test_fused_adam_is_the_same_update_as_recboles_adam(tiny_dataset):
+    """Every run's trainer rebuilds RecBole's adam / adamw as torch's fused kernels (same lr, weight_decay,
+    betas, eps): after a few steps the parameters agree with the plain update's to float32 rounding."""
+    from recbole.trainer import Trainer
+
+    from recbole_ext.models.optim import fused_adam_takes, with_fused_adam
+    from recbole_ext.training.trainers import trainer_class_for
+
+    data_path, name = tiny_dataset
+    for learner, optimizer_class in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        config = build_config("SASRecPaper", name, overrides={
+            **FAST, "data_path": str(data_path), "learner": learner, "learning_rate": 0.01, "weight_decay": 0.1,
+            "state": "WARNING"})
+        train, _, _ = make_loaders(config, load_dataset(config))
+        batches = [interaction for _, interaction in zip(range(3), train)]
+        models = []
+        for trainer_class in (Trainer, trainer_class_for(config)):
+            torch.manual_seed(0)
+            model = config.model_class(config, train._dataset)
+            trainer = trainer_class(config, model)
+            assert type(trainer.optimizer) is optimizer_class
+            assert trainer.optimizer.defaults["fused"] is (trainer_class is not Trainer or None)
+            assert trainer.optimizer.defaults["lr"] == 0.01 and trainer.optimizer.defaults["weight_decay"] == 0.1
+            torch.manual_seed(1)  # the same dropout masks
+            for interaction in batches:
+                trainer.optimizer.zero_grad()
+                model.calculate_loss(interaction).backward()
+                trainer.optimizer.step()
+            models.append(model)
+        for plain, fused in zip(*(m.parameters() for m in models)):
+            torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
+    config["learner"] = "sgd"
+    assert type(with_fused_adam(Trainer)(config, config.model_class(config, train._dataset)).optimizer) is torch.optim.SGD
+    assert not fused_adam_takes([torch.zeros(2, dtype=torch.long)]) and not fused_adam_takes([])
