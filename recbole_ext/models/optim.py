@@ -97,15 +97,16 @@ def fused_adam_takes(params: Iterable[torch.Tensor]) -> bool:
 
 def with_fused_adam(trainer_class: type) -> type:
     """``trainer_class`` whose ``adam`` / ``adamw`` optimizers are torch's fused ones where :func:`fused_adam_takes`
-    (module docstring); built by RecBole first (its warnings, its arguments), then rebuilt with its groups and
-    defaults plus ``fused=True``. Every other learner is left as built."""
+    (module docstring); built by RecBole first (its warnings, its arguments), then rebuilt from its groups (each
+    group's own settings kept) and defaults with ``fused=True``. Every other learner is left as built."""
 
     class FusedAdamTrainer(trainer_class):
         def _build_optimizer(self, **kwargs):
             optimizer = super()._build_optimizer(**kwargs)
             if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
                 return optimizer
-            groups = [{"params": group["params"]} for group in optimizer.param_groups]
+            groups = [{key: value for key, value in group.items() if key not in ("fused", "foreach")}
+                      for group in optimizer.param_groups]
             if not fused_adam_takes(p for group in groups for p in group["params"]):
                 return optimizer
             settings = {key: optimizer.defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "amsgrad")}

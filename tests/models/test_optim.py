@@ -67,7 +67,8 @@ def test_fused_adam_is_the_same_update_as_recboles_adam(tiny_dataset):
             model = config.model_class(config, train._dataset)
             trainer = trainer_class(config, model)
             assert type(trainer.optimizer) is optimizer_class
-            assert trainer.optimizer.defaults["fused"] is (trainer_class is not Trainer or None)
+            assert bool(trainer.optimizer.defaults["fused"]) is (trainer_class is not Trainer)
+            assert all(group["fused"] for group in trainer.optimizer.param_groups) is (trainer_class is not Trainer)
             assert trainer.optimizer.defaults["lr"] == 0.01 and trainer.optimizer.defaults["weight_decay"] == 0.1
             torch.manual_seed(1)  # the same dropout masks
             for interaction in batches:
@@ -77,6 +78,12 @@ def test_fused_adam_is_the_same_update_as_recboles_adam(tiny_dataset):
             models.append(model)
         for plain, fused in zip(*(m.parameters() for m in models)):
             torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
+    trainer = with_fused_adam(Trainer)(config, model)
+    weights, rest = [p for n, p in model.named_parameters() if n.endswith("weight")], [
+        p for n, p in model.named_parameters() if not n.endswith("weight")]
+    per_group = trainer._build_optimizer(params=[{"params": weights}, {"params": rest, "lr": 0.5}])
+    assert [group["lr"] for group in per_group.param_groups] == [0.01, 0.5]  # each group's own settings kept
+    assert all(group["fused"] for group in per_group.param_groups)
     config["learner"] = "sgd"
-    assert type(with_fused_adam(Trainer)(config, config.model_class(config, train._dataset)).optimizer) is torch.optim.SGD
+    assert type(with_fused_adam(Trainer)(config, model).optimizer) is torch.optim.SGD
     assert not fused_adam_takes([torch.zeros(2, dtype=torch.long)]) and not fused_adam_takes([])
