@@ -12,7 +12,9 @@
    targets (history: everything before the target, seen items filtered: the ``full_masked``
    protocol). ``recbole_ext.evaluate`` scores every list against ``split.tsv``.
 3. Printed (and published with ``--publish NAME``): per library, seconds per epoch, epochs in the
-   budget, peak RSS, validation and test NDCG@10 / HR@10, and the ratios to ours.
+   budget, peak RSS, validation and test NDCG@10 / HR@10, and the ratios to ours. A peer's epochs are
+   its whole ones and its seconds per epoch run to the last whole epoch's end (an epoch cut by the
+   budget counts in neither; ``benchmarks/peers/peer_run.py``); ours stop after an epoch's validation.
 
 Libraries (``--libraries``):
 

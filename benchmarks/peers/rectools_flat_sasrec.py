@@ -22,15 +22,13 @@ item_id, rank; original ids) with ``run.json``. Imports nothing of recbole_ext.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
-from peer_run import parse_arguments, write_run  # beside this file
+from peer_run import fit_within_budget, parse_arguments, write_run  # beside this file
 
 PREDICT_BATCH = 256
 
@@ -81,18 +79,7 @@ def main() -> int:
     module = UniSRecLightning(EncoderForLightning(net), [{"params": net.parameters(), "lr": hp["lr"],
                                                           "betas": (0.9, 0.98)}], loss="softmax", optimizer="adam")
     loader = torch.utils.data.DataLoader(SequenceBatchDataset(x, y), batch_size=hp["batch_size"], shuffle=True)
-    epoch_ends: list[float] = []
-
-    class EpochClock(pl.Callback):
-        def on_train_epoch_end(self, trainer, pl_module):
-            epoch_ends.append(time.perf_counter())
-
-    trainer = pl.Trainer(max_epochs=args.max_epochs, max_time=dt.timedelta(seconds=args.budget), accelerator="cpu",
-                         devices=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
-                         enable_checkpointing=False, callbacks=[EpochClock()])
-    started = time.perf_counter()
-    trainer.fit(module, loader)
-    seconds = time.perf_counter() - started
+    epoch_ends, started, seconds = fit_within_budget(pl, module, loader, args)
 
     internal = np.zeros(len(items), dtype=np.int64)  # item code -> 1..N (0: outside the vocabulary)
     internal[known_items.numpy()] = np.arange(1, len(known_items) + 1)
@@ -120,7 +107,7 @@ def main() -> int:
                     lines += [f"{users[user]}\t{items[known_items[i].item()]}\t{rank}"
                               for rank, i in enumerate(top[row], start=1)]
         (args.out / f"{phase}.tsv").write_text("\n".join(lines) + "\n")
-    write_run(args, f"RecTools {__version__}", "FlatSASRecNet", len(epoch_ends), seconds)
+    write_run(args, f"RecTools {__version__}", "FlatSASRecNet", epoch_ends, started, seconds)
     return 0
 
 

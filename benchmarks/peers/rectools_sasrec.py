@@ -14,13 +14,12 @@ versions). Imports nothing of recbole_ext: bench_peers.py scores the lists with
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 import warnings
 
 import pandas as pd
-from peer_run import parse_arguments, write_run  # beside this file
+from peer_run import budget_trainer, parse_arguments, write_run  # beside this file
 
 
 def main() -> int:
@@ -37,18 +36,9 @@ def main() -> int:
 
     epoch_ends: list[float] = []
 
-    class EpochClock(pl.Callback):
-        def on_train_epoch_end(self, trainer, pl_module):
-            epoch_ends.append(time.perf_counter())
-
-    def trainer():
-        return pl.Trainer(max_epochs=args.max_epochs, max_time=dt.timedelta(seconds=args.budget), deterministic=False,
-                          enable_progress_bar=False, enable_model_summary=False, logger=False,
-                          enable_checkpointing=False, devices=1, accelerator="cpu", callbacks=[EpochClock()])
-
     columns = Columns.Interactions
     train = rows[rows["phase"] == "train"][columns]
-    model = SASRecModel(**json.loads(args.hparams), get_trainer_func=trainer)
+    model = SASRecModel(**json.loads(args.hparams), get_trainer_func=lambda: budget_trainer(pl, args, epoch_ends))
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
     model.fit(Dataset.construct(train))
@@ -60,7 +50,7 @@ def main() -> int:
         recs = model.recommend(users=users, dataset=known, k=args.k, filter_viewed=True,
                                on_unsupported_targets="warn")
         recs[[Columns.User, Columns.Item, Columns.Rank]].to_csv(args.out / f"{phase}.tsv", sep="\t", index=False)
-    write_run(args, f"RecTools {__version__}", "SASRecModel", len(epoch_ends), seconds)
+    write_run(args, f"RecTools {__version__}", "SASRecModel", epoch_ends, started, seconds)
     return 0
 
 

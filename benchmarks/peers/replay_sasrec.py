@@ -12,15 +12,13 @@ item_id, rank; original ids) and ``run.json``. Imports nothing of recbole_ext.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
-from peer_run import parse_arguments, write_run  # beside this file
+from peer_run import fit_within_budget, parse_arguments, write_run  # beside this file
 
 
 def main() -> int:
@@ -56,18 +54,7 @@ def main() -> int:
     model = SasRec(tensors, block_count=hp["block_count"], head_count=hp["head_count"], hidden_size=hp["hidden_size"],
                    max_seq_len=hp["max_seq_len"], dropout_rate=hp["dropout_rate"], loss_type=hp["loss_type"],
                    optimizer_factory=FatOptimizerFactory(learning_rate=hp["lr"]))
-    epoch_ends: list[float] = []
-
-    class EpochClock(L.Callback):
-        def on_train_epoch_end(self, trainer, pl_module):
-            epoch_ends.append(time.perf_counter())
-
-    trainer = L.Trainer(max_epochs=args.max_epochs, max_time=dt.timedelta(seconds=args.budget), accelerator="cpu",
-                        devices=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
-                        enable_checkpointing=False, callbacks=[EpochClock()])
-    started = time.perf_counter()
-    trainer.fit(model, loader)
-    seconds = time.perf_counter() - started
+    epoch_ends, started, seconds = fit_within_budget(L, model, loader, args)
 
     encoder = tokenizer.item_id_encoder
     item_of = {index: item for item, index in encoder.mapping["item_id"].items()}
@@ -91,7 +78,7 @@ def main() -> int:
                     top = row.topk(min(args.k, len(row))).indices.tolist()
                     lines += [f"{user}\t{item_of[i]}\t{rank}" for rank, i in enumerate(top, start=1)]
         (args.out / f"{phase}.tsv").write_text("\n".join(lines) + "\n")
-    write_run(args, f"RePlay {replay.__version__}", "SasRec", len(epoch_ends), seconds)
+    write_run(args, f"RePlay {replay.__version__}", "SasRec", epoch_ends, started, seconds)
     return 0
 
 
