@@ -44,8 +44,12 @@ from typing import Any, Callable
 import torch
 from torch.nn import functional as F
 
-DEFAULT_BUDGET_MB = 8.0  # float32 logits of one chunk: 8 MiB is 565 rows of ML-1M's 3,707 items
+DEFAULT_BUDGET_MB = 8.0  # float32 logits of one chunk: 8 MiB holds 565 rows of ML-1M's 3,707 items (chunks of 512)
 MIN_CHUNK_ROWS = 64  # below this many rows a chunk's products run as slow matrix-vector products
+# A chunk's products take a multiple of ROW_QUANTUM rows (zero rows after the real ones): oneDNN, which runs
+# bfloat16 products on the CPU, compiles and keeps code for every new shape, so rows that changed with
+# every batch (the real positions) grew a bf16 run's memory by ~1 MiB a step (docs/speed.md, "Memory").
+ROW_QUANTUM = 64
 MASKED_LOGIT = -1e30  # a masked column where a whole row may be masked: exp(MASKED_LOGIT - l) is 0, never nan
 
 
@@ -116,7 +120,9 @@ def chunked_softmax_ce(
     with column 0 at ``-inf``.
 
     Memory: the float32 logits of one chunk, at most ``budget_mb`` MiB (at least
-    ``MIN_CHUNK_ROWS`` rows): rows are taken ``budget / (4 n)`` at a time; when fewer than
+    ``MIN_CHUNK_ROWS`` rows): rows are taken ``budget / (4 n)`` at a time, rounded down to a multiple
+    of ``ROW_QUANTUM`` (the rows are padded to one with rows that count nothing, so that the products
+    see few distinct shapes: see ``ROW_QUANTUM``); when fewer than
     ``MIN_CHUNK_ROWS`` rows fit, items are chunked too and each row chunk makes two passes (its
     log-sum-exp, then its gradients), so the budget holds for any catalogue size. Never [R x n].
 
@@ -149,17 +155,31 @@ def chunked_softmax_ce(
 def chunk_sizes(rows: int, classes: int, budget_mb: float) -> tuple[int, int]:
     """(rows, items) of one chunk of float32 logits within ``budget_mb`` MiB (see :func:`chunked_softmax_ce`).
 
-    >>> chunk_sizes(25_600, 3_706, 8.0)   # ML-1M: whole rows of logits, 565 rows a chunk
-    (565, 3706)
+    >>> chunk_sizes(25_600, 3_706, 8.0)   # ML-1M: whole rows of logits, 512 rows a chunk
+    (512, 3706)
+    >>> chunk_sizes(100, 3_706, 8.0)   # fewer rows than fit: all of them, padded to ROW_QUANTUM
+    (128, 3706)
     >>> chunk_sizes(25_600, 2_360_151, 8.0)   # GoodReads' 2.36M items: 64 rows x 32,768 items
     (64, 32768)
     """
     budget = max(1, int(budget_mb * 2**20 / 4))  # float32 entries
     classes = max(classes, 1)
-    if budget // classes >= MIN_CHUNK_ROWS:
-        return max(1, min(rows, budget // classes)), classes
-    row_step = max(1, min(rows, MIN_CHUNK_ROWS))
-    return row_step, max(1, min(classes, budget // row_step))
+    if budget // classes >= MIN_CHUNK_ROWS:  # a multiple of ROW_QUANTUM (MIN_CHUNK_ROWS is one)
+        return min(_padded(rows), budget // classes // ROW_QUANTUM * ROW_QUANTUM), classes
+    return MIN_CHUNK_ROWS, max(1, min(classes, budget // MIN_CHUNK_ROWS))
+
+
+def _padded(rows: int) -> int:
+    """``rows`` rounded up to a multiple of ``ROW_QUANTUM`` (at least one)."""
+    return max(1, -(-rows // ROW_QUANTUM)) * ROW_QUANTUM
+
+
+def _pad_rows(x: torch.Tensor, value: Any = 0) -> torch.Tensor:
+    """``x`` with rows of ``value`` appended up to :func:`_padded` of its rows (``x`` itself when none are)."""
+    extra = _padded(x.size(0)) - x.size(0)
+    if extra == 0:
+        return x
+    return torch.cat([x, torch.full((extra, *x.shape[1:]), value, dtype=x.dtype, device=x.device)])
 
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
@@ -175,7 +195,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         scale = 1.0 / max(int(mask.sum()), 1)
         per_row = mask.sum(1).to(torch.float32)  # [R] m_r
-        # Layouts measured fastest for these shapes (bf16, 565 x 50 x 3,706): the logits product reads the
+        # Layouts measured fastest for these shapes (bf16, 565 x 50 x 3,706; chunks are 512 rows now): the logits product reads the
         # item table transposed and contiguous, and the items' gradient is accumulated transposed
         # ([H, n] += h^T @ probs: 1.8x faster than probs^T @ h, which reads the probabilities across rows).
         # The chunks' logits and probabilities reuse two buffers: a fresh 4 MiB tensor per chunk comes
@@ -184,9 +204,12 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         w = weight[1:].to(compute_dtype)  # [n - 1, H]
         w_t = w.T.contiguous() if item_step == classes else w.T  # [H, n - 1]; no copy of a catalogue in item chunks
         b = None if bias is None else bias[1:].to(compute_dtype)  # added to logits already in compute_dtype
-        h_all = hidden.to(compute_dtype)  # [R, H]
+        # rows padded to a multiple of ROW_QUANTUM, so that every chunk's products do: a padding row is a zero
+        # hidden state with no counted target (m_r = 0), so it adds nothing to the loss or any gradient
+        h_all, targets, mask, per_row = (_pad_rows(t) for t in (hidden.to(compute_dtype), targets, mask, per_row))
         device = hidden.device
-        grad_hidden = torch.zeros(rows, hidden.size(1), dtype=torch.float32, device=device) if needs_grad else None
+        grad_hidden = (torch.zeros(len(h_all), hidden.size(1), dtype=torch.float32, device=device)
+                       if needs_grad else None)
         # The items' gradient, transposed, with the bias's as one more row: [H (+ 1), n - 1], one product per chunk
         with_bias = bias is not None
         grad_wb_t = (torch.zeros(weight.size(1) + with_bias, classes, dtype=torch.float32, device=device)
@@ -198,8 +221,8 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
             return out if b is None else out.add_(b[lo:hi])
 
         buffers = None
-        for r0 in range(0, rows, row_step):
-            r1 = min(rows, r0 + row_step)
+        for r0 in range(0, len(h_all), row_step):
+            r1 = min(len(h_all), r0 + row_step)
             h = h_all[r0:r1]  # [C, H]
             tgt = (targets[r0:r1] - 1).clamp(min=0)  # [C, T] class index
             counted = mask[r0:r1]
@@ -249,7 +272,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
             grad_w_t, grad_b = grad_wb_t[: weight.size(1)], (grad_wb_t[-1] if with_bias else None)
             if with_bias:
                 grad_b.index_add_(0, class_of, torch.ones_like(class_of, dtype=torch.float32), alpha=-scale)
-            ctx.save_for_backward(grad_hidden, grad_w_t, grad_b, class_of, h_all[row_of])
+            ctx.save_for_backward(grad_hidden[:rows], grad_w_t, grad_b, class_of, h_all[row_of])
             ctx.scale = scale
             ctx.has_bias = with_bias
             ctx.shapes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
@@ -290,7 +313,8 @@ def shared_negatives_softmax_ce(
 
     The small ``[L, B, B]`` in-batch logits are made whole; the sampled logits only at the ``P`` real
     positions, ``[P, S]``, one chunk of rows at a time (at most ``budget_mb`` MiB of float32, at least
-    ``MIN_CHUNK_ROWS`` rows, in buffers reused by every chunk), each chunk turned into its probabilities
+    ``MIN_CHUNK_ROWS`` rows, in buffers reused by every chunk; the products' rows padded with zero rows to a
+    multiple of ``ROW_QUANTUM``), each chunk turned into its probabilities
     by torch's fused softmax (the chunk's log-sum-exp is read from its largest probability, which sits at
     the largest logit and is ``1 / sum_j exp(l_j - max)``), then into gradients (``softmax - one_hot``)
     in place, multiplied into the hidden states' and samples' gradients at once, as
@@ -334,10 +358,10 @@ class _SharedNegativesCE(torch.autograd.Function):
         # the sampled block, chunk by chunk of real positions
         sample_columns = sample_bias if sample_offset is None else sample_bias + sample_offset  # [S]
         hit_rows, hit_columns = _equal_pairs(targets.reshape(-1)[real], samples)  # a sample that is the row's target
-        flat = hidden.reshape(rows, width)[real].to(compute_dtype)  # [P, H]
+        flat = _pad_rows(hidden.reshape(rows, width)[real].to(compute_dtype))  # [P padded, H]
         s = sample_emb.to(compute_dtype)  # [S, H]
         s_t = s.T.contiguous()  # [H, S]: the layout the logits product reads fastest (as chunked_softmax_ce)
-        row_step = chunk_sizes(len(real), n_samples, budget_mb)[0]  # at least MIN_CHUNK_ROWS rows; S never chunked
+        row_step = chunk_sizes(len(real), n_samples, budget_mb)[0]  # a multiple of ROW_QUANTUM; S never chunked
         # buffers reused by every chunk: the float32 logits and probabilities, and in bfloat16 the products' own
         logits, probs = torch.empty(2, row_step, n_samples, dtype=torch.float32, device=device)
         cast = logits if compute_dtype == torch.float32 else torch.empty_like(probs, dtype=compute_dtype)
@@ -348,8 +372,8 @@ class _SharedNegativesCE(torch.autograd.Function):
         loss = torch.zeros((), dtype=torch.float32, device=device)
         for r0 in range(0, len(real), row_step):
             r1 = min(len(real), r0 + row_step)
-            h = flat[r0:r1]  # [C, H]
-            part = torch.mm(h, s_t, out=cast[: r1 - r0])  # [C, S] in compute_dtype
+            h = flat[r0: r0 + _padded(r1 - r0)]  # [C padded, H]: the products' rows, zeros after the C real ones
+            part = torch.mm(h, s_t, out=cast[: len(h)])[: r1 - r0]  # [C, S] in compute_dtype
             if cast is not logits:
                 part = logits[: r1 - r0].copy_(part)  # float32 from here on
             part.add_(sample_columns)
@@ -369,8 +393,9 @@ class _SharedNegativesCE(torch.autograd.Function):
             in_part.sub_(lse.unsqueeze(1)).exp_().div_(count)
             p.mul_(torch.exp(sampled_lse - lse).div_(count).unsqueeze(1))
             grad_sample_bias += p.sum(0)
-            g = p if cast is logits else cast[: r1 - r0].copy_(p)  # [C, S] in compute_dtype
-            grad_real[r0:r1] = g @ s
+            probs[r1 - r0: len(h)].zero_()  # the padding rows: no gradient
+            g = probs[: len(h)] if cast is logits else cast[: len(h)].copy_(probs[: len(h)])  # [C padded, S]
+            grad_real[r0:r1] = (g @ s)[: r1 - r0]
             grad_s_t += h.T @ g
         if needs_grad:
             in_rows[torch.arange(len(real), device=device), real % batch] -= 1.0 / count  # the one-hot part
