@@ -216,9 +216,8 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
                      if needs_grad else None)
         total = torch.zeros((), dtype=torch.float32, device=device)
 
-        def raw_logits(h, lo, hi):  # [C, hi - lo] in compute_dtype
-            out = h @ w_t[:, lo:hi]
-            return out if b is None else out.add_(b[lo:hi])
+        def raw_logits(h, lo, hi):  # [C, hi - lo] in compute_dtype, the bias inside the product as for whole rows
+            return h @ w_t[:, lo:hi] if b is None else torch.addmm(b[lo:hi], h, w_t[:, lo:hi])
 
         buffers = None
         for r0 in range(0, len(h_all), row_step):
