@@ -44,7 +44,7 @@ from typing import Any, Callable
 import torch
 from torch.nn import functional as F
 
-DEFAULT_BUDGET_MB = 8.0  # float32 logits of one chunk: 8 MiB holds 565 rows of ML-1M's 3,707 items (chunks of 512)
+DEFAULT_BUDGET_MB = 8.0  # float32 logits of one chunk: 8 MiB holds 565 rows of ML-1M's items (taken as 512)
 MIN_CHUNK_ROWS = 64  # below this many rows a chunk's products run as slow matrix-vector products
 # A chunk's products take a multiple of ROW_QUANTUM rows (zero rows after the real ones): oneDNN, which runs
 # bfloat16 products on the CPU, compiles and keeps code for every new shape, so rows that changed with
@@ -195,7 +195,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         scale = 1.0 / max(int(mask.sum()), 1)
         per_row = mask.sum(1).to(torch.float32)  # [R] m_r
-        # Layouts measured fastest for these shapes (bf16, 565 x 50 x 3,706; chunks are 512 rows now): the logits product reads the
+        # Layouts measured fastest for these shapes (bf16, 565 x 50 x 3,706): the logits product reads the
         # item table transposed and contiguous, and the items' gradient is accumulated transposed
         # ([H, n] += h^T @ probs: 1.8x faster than probs^T @ h, which reads the probabilities across rows).
         # The chunks' logits and probabilities reuse two buffers: a fresh 4 MiB tensor per chunk comes

@@ -193,3 +193,28 @@ def test_shared_negatives_ce_in_bf16_stays_near_float32():
     assert abs(loss16.item() - loss32.item()) < 1e-2 * loss32.item()
     for g16, g32 in zip(grads16, grads32):
         assert (g16 - g32).norm() < 2e-2 * g32.norm(), ((g16 - g32).norm() / g32.norm()).item()
+
+
+def test_the_products_see_rows_in_multiples_of_the_quantum():
+    """Both fused losses pad the rows of their products to a multiple of ``ROW_QUANTUM`` (a batch's real
+    positions change every step, and every new shape of a bf16 product leaves memory behind in oneDNN:
+    docs/speed.md): 100 rows, and 70 real positions of GRU4Rec's 77, reach the products as 128."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from recbole_ext.models.losses import shared_negatives_softmax_ce
+
+    hidden, weight, bias, targets, mask = inputs(100, 40, 8, 1, True)
+    steps, batch, width, n_samples = 7, 11, 8, 13
+    gru_targets = torch.randint(1, 30, (steps, batch))
+    gru_targets[:, 0] = 0  # one row of padding: 70 real positions
+    gru_hidden = torch.randn(steps, batch, width, requires_grad=True)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        losses.chunked_softmax_ce(hidden, weight, targets, mask, bias=bias).backward()
+        shared_negatives_softmax_ce(gru_hidden, torch.randn(steps, batch, width), torch.zeros(steps, batch),
+                                    gru_targets, torch.randn(n_samples, width), torch.zeros(n_samples),
+                                    torch.randint(1, 30, (n_samples,))).backward()
+    products = [[dim for shape in event.input_shapes if len(shape) == 2 for dim in shape]
+                for event in prof.events() if event.name in ("aten::mm", "aten::addmm")]
+    assert len(products) == 6  # three a loss
+    for dims in products:
+        assert 128 in dims and 100 not in dims and 70 not in dims, dims
