@@ -174,12 +174,12 @@ def _padded(rows: int) -> int:
     return max(1, -(-rows // ROW_QUANTUM)) * ROW_QUANTUM
 
 
-def _pad_rows(x: torch.Tensor, value: Any = 0) -> torch.Tensor:
-    """``x`` with rows of ``value`` appended up to :func:`_padded` of its rows (``x`` itself when none are)."""
+def _pad_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with zero rows appended up to :func:`_padded` of its rows (``x`` itself when none are)."""
     extra = _padded(x.size(0)) - x.size(0)
     if extra == 0:
         return x
-    return torch.cat([x, torch.full((extra, *x.shape[1:]), value, dtype=x.dtype, device=x.device)])
+    return torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
 
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
