@@ -36,7 +36,7 @@ from recbole.utils import ModelType
 
 from recbole_ext.data.converters import DEFAULT_NAMES as CONVERTER_NAMES
 from recbole_ext.data.converters import SOURCES as CONVERTER_SOURCES
-from recbole_ext import checks
+from recbole_ext import checks, precision
 from recbole_ext.torchrun import gpu_of_this_rank, launched
 from recbole_ext.errors import ConfigError, UnknownDatasetError
 from recbole_ext.models import is_stock, resolve_model
@@ -72,6 +72,7 @@ def build_config(
         except (NameError, SyntaxError, TypeError, ValueError, NotImplementedError, RuntimeError) as error:
             raise checks.reworded_recbole_error(error) from None  # RecBole eval()s values, checks metrics
     checks.check_device(config, user_keys)
+    config["precision"] = precision.resolve(config["precision"], config["device"])  # auto: bf16 where native
     check_dataset(config)
     check_override_types(config, config_dict, overrides or {})
     if not is_stock(model_class):

@@ -1,4 +1,4 @@
-"""``precision``: the arithmetic of a training step (``fp32``, the default, or ``bf16``).
+"""``precision``: the arithmetic of a training step (``fp32``, the default; ``bf16``; or ``auto``).
 
 ``bf16`` runs each training step's forward pass under ``torch.autocast`` with bfloat16, on the
 CPU (oneDNN's AVX-512-bf16 / AMX kernels) and on CUDA alike: products and convolutions in
@@ -7,35 +7,73 @@ layer norms, softmaxes and losses in float32 (autocast's own lists, and
 :func:`recbole_ext.models.losses.chunked_softmax_ce` keeps its log-sum-exp and gradients in float32).
 Evaluation always runs in float32, so rankings and metrics are computed as before.
 
-bfloat16 needs a device that computes it natively: a CPU with AVX-512-bf16 or AMX (oneDNN says
-so), or a CUDA GPU of compute capability 8.0 or newer; elsewhere it is refused before any work
-(:func:`unsupported`), rather than emulated at a loss.
+bfloat16 needs a device that computes it natively: a CPU with AVX-512-bf16 or AMX, or a CUDA GPU
+of compute capability 8.0 or newer; elsewhere ``bf16`` is refused before any work
+(:func:`unsupported`), rather than emulated at a loss. oneDNN's own answer
+(``torch.ops.mkldnn._is_mkldnn_bf16_supported()``) is yes on any AVX-512 CPU, where it emulates
+bfloat16: there a bfloat16 product ran at half float32's speed (2026-12-07, a 2-core AVX-512 Xeon
+without AVX-512-bf16: 39 against 79 GFLOP/s at SASRecPaper's logits shape) and a SASRecPaper epoch
+took ~2.7x as long, so :func:`cpu_computes_bf16` reads the CPU's own flags instead.
+
+``auto`` (the presets' value) is ``bf16`` where the device computes it natively and ``fp32``
+elsewhere, resolved once when the configuration is built (:func:`resolve`): the run's saved
+``config.yaml`` and its result say which it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware that oneDNN uses: AVX-512-bf16 or AMX (torch's
+    own CPU feature checks, else the x86 flags in ``/proc/cpuinfo``)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # torch without these private checks: read the flags the kernel reports
+        pass
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = {flag for line in text.splitlines() if line.split(":")[0].strip() == "flags"
+             for flag in line.split(":", 1)[1].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def computes_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bfloat16 natively (see :func:`cpu_computes_bf16`; CUDA: capability 8.0+)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and cpu_computes_bf16()
+
+
+def resolve(precision: str | None, device: torch.device | str) -> str:
+    """The precision a run trains in: ``auto`` becomes ``bf16`` where ``device`` computes it natively, else
+    ``fp32``; ``None`` is ``fp32``; ``fp32`` and ``bf16`` stay as they are."""
+    if precision == "auto":
+        return "bf16" if computes_bf16(device) else "fp32"
+    return precision or "fp32"
 
 
 def unsupported(precision: str, device: torch.device | str) -> str | None:
     """Why ``precision`` cannot run on ``device`` (one line naming the fix), or None."""
     device = torch.device(device)
-    if precision != "bf16":
+    if precision != "bf16" or computes_bf16(device):
         return None
     if device.type == "cuda":
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False):
-            return None
         return (f"precision=bf16 needs a GPU with native bfloat16 (compute capability 8.0+); {device} has none: "
                 "use precision=fp32.")
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return None
     return (f"precision=bf16 needs a CPU with AVX-512-bf16 or AMX (see the flags in /proc/cpuinfo); this {device.type} "
-            "has neither: use precision=fp32.")
+            "has neither (bfloat16 would be emulated at about half float32's speed): use precision=fp32, or "
+            "precision=auto.")
 
 
 def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:

@@ -249,6 +249,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, resume: bo
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(config["device"]) / 2**20, 1) if on_cuda else None,
         "device": str(config["device"]),
         "torch_threads": torch.get_num_threads(),
+        "precision": config["precision"],  # as trained: precision auto resolved (recbole_ext.precision)
         "seed": config["seed"],
         "data_notes": data_notes,
         "resumed": resumed_from is not None,
