@@ -42,7 +42,10 @@ def caption(command: str | None = None, load_before: float | None = None) -> str
     The commit is the one the measuring process started at (a long benchmark may outlive it).
     """
     info = machine()
-    where = f"{info.get('cores')} cores {info.get('cpu')}" + (f", {info['ram_gib']} GiB" if "ram_gib" in info else "")
+    where = f"{info.get('cores')} cores {info.get('cpu')}"
+    if info.get("cpu_model"):  # two CPUs of one name may differ in bfloat16 (precision auto trains fp32 without it)
+        where += f" ({info['cpu_model']}, {'with' if info.get('cpu_bf16') else 'without'} AVX-512-bf16 / AMX)"
+    where += f", {info['ram_gib']} GiB" if "ram_gib" in info else ""
     if info.get("gpu") not in (None, "none"):
         where += f", GPU {info['gpu']}"
     load_now = os.getloadavg()[0]

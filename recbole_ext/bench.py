@@ -520,9 +520,19 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), or None."""
+    try:
+        with open("/proc/cpuinfo") as lines:
+            return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    except OSError:
+        return None
+
+
 def machine() -> dict[str, Any]:
     """The machine a measurement ran on: CPU, cores, memory, OS, Python, torch, GPU and the load average."""
     info: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    info["cpu_model"] = cpu_model()
     try:
         import psutil
 
@@ -535,6 +545,9 @@ def machine() -> dict[str, Any]:
         import torch
 
         info["torch"] = torch.__version__
+        from recbole_ext.precision import cpu_computes_bf16
+
+        info["cpu_bf16"] = cpu_computes_bf16()  # bfloat16 in hardware (AVX-512-bf16 / AMX): what precision auto uses
         info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     except ImportError:
         pass
