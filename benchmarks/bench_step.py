@@ -39,7 +39,10 @@ the step's time as a multiple of it (1.0 = at the measured peak).
 
 ``--baseline REV`` measures the same steps on another commit of this repository (its package
 extracted with ``git archive`` and run in a subprocess, float32, same threads) and prints the
-ratios; ``--epoch`` also times one whole training epoch (``Trainer._train_epoch``) per row.
+ratios; ``--epoch`` also times one whole training epoch (``Trainer._train_epoch``) per row. The
+baseline reads its own preset files: where a preset changed since REV, ``--set`` its old values
+for both sides, or the ratio compares two networks (``sasrec-ml1m-ce`` was d 50, dropout 0.2 until
+2026-12-07: ``--set SASRecPaper:hidden_size=50 SASRecPaper:inner_size=50``; dropout costs the same).
 ``--rounds N`` repeats the whole measurement N times, this commit then the baseline each round:
 the table gives the medians over the rounds and each ratio is the median of the ratios round by
 round (this machine's speed drifted by up to ~30% between runs minutes apart: with one round that
