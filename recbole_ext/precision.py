@@ -12,8 +12,8 @@ of compute capability 8.0 or newer; elsewhere ``bf16`` is refused before any wor
 (:func:`unsupported`), rather than emulated at a loss. oneDNN's own answer
 (``torch.ops.mkldnn._is_mkldnn_bf16_supported()``) is yes on any AVX-512 CPU, where it emulates
 bfloat16: there a bfloat16 product ran at half float32's speed (2026-12-07, a 2-core AVX-512 Xeon
-without AVX-512-bf16: 39 against 79 GFLOP/s at SASRecPaper's logits shape) and a SASRecPaper epoch
-took ~2.7x as long, so :func:`cpu_computes_bf16` reads the CPU's own flags instead.
+without AVX-512-bf16: 39 against 79 GFLOP/s at SASRecPaper's logits shape) and the ML-1M presets'
+epochs took 1.7-2.4x as long (docs/speed.md), so :func:`cpu_computes_bf16` reads the CPU's own features.
 
 ``auto`` (the presets' value) is ``bf16`` where the device computes it natively and ``fp32``
 elsewhere, resolved once when the configuration is built (:func:`resolve`): the run's saved
