@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,11 +47,8 @@ def test_auto_trains_in_bf16_where_the_cpu_computes_it(tiny_dataset, monkeypatch
 def test_emulating_avx512_is_not_native_bf16():
     """oneDNN says bf16 is supported on any AVX-512 CPU (it emulates it there, at half float32's speed);
     native bfloat16 is what the CPU's flags say: AVX-512-bf16 or AMX."""
-    flags = set()
-    for line in open("/proc/cpuinfo") if sys.platform == "linux" else []:
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if sys.platform == "linux" else []
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
     if not flags:
         pytest.skip("no x86 flags in /proc/cpuinfo")
     assert precision.cpu_computes_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
