@@ -47,6 +47,9 @@ for both sides, or the ratio compares two networks (``sasrec-ml1m-ce`` was d 50,
 the table gives the medians over the rounds and each ratio is the median of the ratios round by
 round (this machine's speed drifted by up to ~30% between runs minutes apart: with one round that
 drift is read as the code's).
+``--profile K`` also runs K more steps of each row (this commit's) under ``torch.profiler`` and prints
+the operations that took the most time, in milliseconds a step (self time: an operation's own work,
+not that of the operations it calls), with their share of the profiled steps and their calls a step.
 ``--publish`` writes the table into docs/results.md (section ``step-roofline``).
 """
 
@@ -189,6 +192,9 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
         trainer = trainer_class_for(config)(config, model)
         cast = _autocast(precision, config["device"])
         phases = _time_phases(model, train_data, trainer, args.steps, args.warmup, cast)
+        if args.profile:
+            print(f"[bench_step] {model_name} {precision}: the top operations over {args.profile} profiled steps\n"
+                  + profile_table(model, train_data, trainer, args.profile, cast), flush=True)
         cost = step_cost(model, phases.pop("last_batch"), config)
         epoch = None
         if args.epoch:
@@ -283,6 +289,35 @@ def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int,
     result: dict[str, Any] = {phase: sorted(values)[len(values) // 2] for phase, values in samples.items()}
     result["last_batch"] = batch
     return result
+
+
+def profile_table(model: Any, loader: Any, trainer: Any, steps: int, cast: Any, top: int = 15) -> str:
+    """``steps`` whole training steps under ``torch.profiler``: the ``top`` operations by self time, a
+    Markdown table in milliseconds a step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model.train()
+    batches = iter(loader)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                batch = next(batches)
+            batch = batch.to(trainer.device)
+            with cast():
+                loss = model.calculate_loss(batch)
+            loss.backward()
+            trainer.optimizer.step()
+            trainer.optimizer.zero_grad()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    lines = ["| operation | ms a step | share | calls a step |", "|---|---:|---:|---:|"]
+    for event in events[:top]:
+        lines.append(f"| {event.key} | {event.self_cpu_time_total / 1000 / steps:.1f} | "
+                     f"{100 * event.self_cpu_time_total / total:.0f}% | {event.count / steps:g} |")
+    return "\n".join(lines)
 
 
 def peaks(cost: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -412,11 +447,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default=None, metavar="REV", help="also measure commit REV (float32)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure this commit then the baseline this many times; medians and ratios per round")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="also profile K steps of each row and print its top operations")
     parser.add_argument("--publish", action="store_true", help="write the table into docs/results.md")
     parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, not {args.rounds}")
+    if args.profile < 0:
+        parser.error(f"--profile must be 0 (off) or a number of steps, not {args.profile}")
     load_before = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
     if "bf16" in args.precision and not args.child_out:

@@ -134,10 +134,12 @@ def test_bench_scale(tmp_path):
 def test_bench_step(data, tmp_path):
     out = run_script("bench_step.py", "--dataset", "tiny", "--data_path", str(data), "--steps", "2", "--warmup", "1",
                      "--models", "SASRecPaper=sasrec-ml1m-ce", "CaserPaper=caser-ml1m-ce", "GRU4RecPaper=gru4rec-ml1m",
-                     "--precision", "fp32", "--epoch", "--set", *SMALL_SEQ, "CaserPaper:MAX_ITEM_LIST_LENGTH=4",
-                     "CaserPaper:n_targets=2", cwd=tmp_path)
+                     "--precision", "fp32", "--epoch", "--profile", "1", "--set", *SMALL_SEQ,
+                     "CaserPaper:MAX_ITEM_LIST_LENGTH=4", "CaserPaper:n_targets=2", cwd=tmp_path)
     for model in ("SASRecPaper", "CaserPaper", "GRU4RecPaper"):
         assert f"| {model} | this commit | fp32 |" in out
+        assert f"[bench_step] {model} fp32: the top operations over 1 profiled steps" in out
+    assert out.count("| operation | ms a step | share | calls a step |") == 3
     assert "x roofline" in out and "Measured peak at each group's shape" in out
 
 
