@@ -245,6 +245,14 @@ def _autocast(precision: str, device: Any) -> Any:
     return lambda: autocast(precision, device)
 
 
+def _endless(loader: Any) -> Any:
+    """The loader's batches, epoch after epoch."""
+    while True:
+        if len(loader) == 0:
+            raise SystemExit("bench_step: the training loader has no batches; give a dataset with training rows.")
+        yield from loader
+
+
 def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int, cast: Any) -> dict[str, Any]:
     """Median milliseconds of each phase over ``steps`` steps (see the module docstring)."""
     encoder = ENCODERS[type(model).__name__]
@@ -259,16 +267,11 @@ def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int,
     setattr(model, encoder, timed_encoder)
     model.train()
     samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
-    batches = iter(loader)
+    batches = _endless(loader)
     batch = None
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            batch = next(batches)
-        batch = batch.to(trainer.device)
+        batch = next(batches).to(trainer.device)
         t1 = time.perf_counter()
         with cast():
             loss = model.calculate_loss(batch)
@@ -297,15 +300,10 @@ def profile_table(model: Any, loader: Any, trainer: Any, steps: int, cast: Any, 
     from torch.profiler import ProfilerActivity, profile
 
     model.train()
-    batches = iter(loader)
+    batches = _endless(loader)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
-            try:
-                batch = next(batches)
-            except StopIteration:
-                batches = iter(loader)
-                batch = next(batches)
-            batch = batch.to(trainer.device)
+            batch = next(batches).to(trainer.device)
             with cast():
                 loss = model.calculate_loss(batch)
             loss.backward()
