@@ -47,7 +47,9 @@ for both sides, or the ratio compares two networks (``sasrec-ml1m-ce`` was d 50,
 the table gives the medians over the rounds and each ratio is the median of the ratios round by
 round (this machine's speed drifted by up to ~30% between runs minutes apart: with one round that
 drift is read as the code's).
-``--profile K`` also runs K more steps of each row (this commit's) under ``torch.profiler`` and prints
+On a machine with a GPU the rows run on it, as a run would (``--set device=cpu`` keeps them on the
+CPU): every clock read first waits for the GPU's queued work, and the peaks and the bandwidth are the
+GPU's. ``--profile K`` also runs K more steps of each row (this commit's) under ``torch.profiler`` and prints
 the operations that took the most time, in milliseconds a step (self time: an operation's own work,
 not that of the operations it calls), with their share of the profiled steps and their calls a step.
 ``--publish`` writes the table into docs/results.md (section ``step-roofline``).
@@ -124,34 +126,51 @@ def _chunk_rows(rows: int, n_items: int) -> int:
     return chunk_sizes(rows, n_items - 1, DEFAULT_BUDGET_MB)[0]
 
 
-def product_throughput(shape: tuple, dtype: torch.dtype, repeats: int = 5) -> float:
-    """GFLOP/s of one matrix product of ``shape`` in ``dtype`` on this machine (best of ``repeats``)."""
+def device_words(device: str, threads: int) -> str:
+    """Where the rows ran, for the table's caption."""
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)} ({device}), {threads} CPU threads"
+    return f"{threads} torch threads"
+
+
+def _sync(device: Any) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously: a clock read without it times the launch)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def product_throughput(shape: tuple, dtype: torch.dtype, device: Any = "cpu", repeats: int = 5) -> float:
+    """GFLOP/s of one matrix product of ``shape`` in ``dtype`` on ``device`` (best of ``repeats``)."""
     if shape[0] == "mm":
         _, m, k, n = shape
-        a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+        a, b = torch.randn(m, k, device=device).to(dtype), torch.randn(k, n, device=device).to(dtype)
         flops, op = 2 * m * k * n, torch.mm
     else:
         _, batch, m, k, n = shape
-        a, b = torch.randn(batch, m, k).to(dtype), torch.randn(batch, k, n).to(dtype)
+        a, b = (torch.randn(batch, m, k, device=device).to(dtype), torch.randn(batch, k, n, device=device).to(dtype))
         flops, op = 2 * batch * m * k * n, torch.bmm
     op(a, b)
     best = float("inf")
     for _ in range(repeats):
+        _sync(device)
         start = time.perf_counter()
         for _ in range(3):
             op(a, b)
+        _sync(device)
         best = min(best, (time.perf_counter() - start) / 3)
     return flops / best / 1e9
 
 
-def copy_bandwidth(mib: int = 256) -> float:
-    """GB/s of a large copy (read + write), best of 3."""
-    x = torch.empty(mib * 2**20 // 4)
+def copy_bandwidth(device: Any = "cpu", mib: int = 256) -> float:
+    """GB/s of a large copy (read + write) on ``device``, best of 3."""
+    x = torch.empty(mib * 2**20 // 4, device=device)
     y = torch.empty_like(x)
     best = float("inf")
     for _ in range(3):
+        _sync(device)
         start = time.perf_counter()
         y.copy_(x)
+        _sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * x.numel() * 4 / best / 1e9
 
@@ -198,13 +217,16 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
         cost = step_cost(model, phases.pop("last_batch"), config)
         epoch = None
         if args.epoch:
+            _sync(trainer.device)
             start = time.perf_counter()
             trainer._train_epoch(train_data, 0, show_progress=False)
+            _sync(trainer.device)
             epoch = time.perf_counter() - start
         trainer.tensorboard.close()
     return {"model": model_name, "preset": preset, "precision": precision, "phases_ms": phases,
             "step_ms": sum(phases.values()), "cost": cost, "epoch_s": epoch, "steps_per_epoch": len(train_data),
-            "threads": torch.get_num_threads(), "package": str(Path(sys.modules["recbole_ext"].__file__).parent)}
+            "threads": torch.get_num_threads(), "device": str(trainer.device),
+            "package": str(Path(sys.modules["recbole_ext"].__file__).parent)}
 
 
 def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -261,6 +283,7 @@ def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int,
 
     def timed_encoder(*a: Any, **k: Any) -> Any:
         out = original(*a, **k)
+        _sync(trainer.device)
         marks["encoded"] = time.perf_counter()
         return out
 
@@ -269,20 +292,26 @@ def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int,
     samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
     batches = _endless(loader)
     batch = None
+    device = trainer.device
     for i in range(warmup + steps):
+        _sync(device)
         t0 = time.perf_counter()
-        batch = next(batches).to(trainer.device)
+        batch = next(batches).to(device)
+        _sync(device)
         t1 = time.perf_counter()
         with cast():
             loss = model.calculate_loss(batch)
+        _sync(device)
         t2 = time.perf_counter()
         encoded = marks.pop("encoded", t1)
         loss.backward()
+        _sync(device)
         t3 = time.perf_counter()
         if trainer.clip_grad_norm:
             torch.nn.utils.clip_grad_norm_(model.parameters(), **trainer.clip_grad_norm)
         trainer.optimizer.step()
         trainer.optimizer.zero_grad()
+        _sync(device)
         t4 = time.perf_counter()
         if i >= warmup:
             for phase, seconds in zip(PHASES, (t1 - t0, encoded - t1, t2 - encoded, t3 - t2, t4 - t3)):
@@ -318,8 +347,9 @@ def profile_table(model: Any, loader: Any, trainer: Any, steps: int, cast: Any, 
     return "\n".join(lines)
 
 
-def peaks(cost: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {group: {"fp32": product_throughput(shape, torch.float32), "bf16": product_throughput(shape, torch.bfloat16)}
+def peaks(cost: dict[str, Any], device: Any = "cpu") -> dict[str, dict[str, float]]:
+    return {group: {"fp32": product_throughput(shape, torch.float32, device),
+                    "bf16": product_throughput(shape, torch.bfloat16, device)}
             for group, shape in cost["shapes"].items()}
 
 
@@ -459,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     if "bf16" in args.precision and not args.child_out:
         from recbole_ext.precision import unsupported
 
-        why_not = unsupported("bf16", "cpu")
+        why_not = unsupported("bf16", "cuda" if torch.cuda.is_available() and "device=cpu" not in args.set else "cpu")
         if why_not:
             print(f"[bench_step] bf16 rows left out: {why_not}", flush=True)
             args.precision = [p for p in args.precision if p != "bf16"] or ["fp32"]
@@ -480,19 +510,21 @@ def main(argv: list[str] | None = None) -> int:
             rows += baseline_rows(args.baseline, child_arguments(args))
         rounds.append(rows)
     rows = merge_rounds(rounds)
-    bandwidth = copy_bandwidth()
+    device = rows[0]["device"]  # every row's: the runs take the machine's GPU where there is one (RecBole's choice)
+    bandwidth = copy_bandwidth(device)
     peak_cache: dict[str, Any] = {}
     for row in rows:
         row["cost"]["shapes"] = {k: tuple(v) for k, v in row["cost"]["shapes"].items()}
         key = f"{row['model']}"
         if key not in peak_cache:
-            peak_cache[key] = peaks(row["cost"])
+            peak_cache[key] = peaks(row["cost"], device)
         row["peak"] = peak_cache[key]
         row["roofline_ms"] = roofline_ms(row["cost"], row["peak"], bandwidth, row["precision"])
     rows.sort(key=lambda r: (r["model"], r["code"] != "this commit", r["precision"]))
     body = (table(rows, bandwidth, args.epoch) + "\n\nMeasured peak at each group's shape (same run):\n\n"
             + peak_table(rows, bandwidth) + ("\n\n" + ratios(rows) if args.baseline else "")
-            + f"\n\n{args.threads} torch threads; median of {args.steps} steps after {args.warmup} warm-up steps"
+            + f"\n\n{device_words(device, args.threads)}; median of {args.steps} steps after {args.warmup} warm-up "
+            "steps"
             + (f", then the median of {args.rounds} rounds" if args.rounds > 1 else "") + "; "
             f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after.")
     print(body)
