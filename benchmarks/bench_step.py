@@ -43,6 +43,8 @@ ratios; ``--epoch`` also times one whole training epoch (``Trainer._train_epoch`
 baseline reads its own preset files: where a preset changed since REV, ``--set`` its old values
 for both sides, or the ratio compares two networks (``sasrec-ml1m-ce`` was d 50, dropout 0.2 until
 2026-12-07: ``--set SASRecPaper:hidden_size=50 SASRecPaper:inner_size=50``; dropout costs the same).
+REV may also be a ``.tar`` of that package (``git archive -o 1810e44.tar 1810e44 recbole_ext``), for a
+machine without the repository's history (the lent GPU machine); its rows are named after the file.
 ``--rounds N`` repeats the whole measurement N times, this commit then the baseline each round:
 the table gives the medians over the rounds and each ratio is the median of the ratios round by
 round (this machine's speed drifted by up to ~30% between runs minutes apart: with one round that
@@ -365,13 +367,17 @@ def roofline_ms(cost: dict[str, Any], peak: dict[str, dict[str, float]], bandwid
 def baseline_rows(rev: str, argv: list[str]) -> list[dict[str, Any]]:
     """This script's measurement on the package of commit ``rev`` (float32), in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="bench-step-baseline-") as tree:
-        archive = subprocess.run(["git", "archive", "--format=tar", rev, "recbole_ext"], cwd=REPO,
-                                 capture_output=True, check=False)
-        if archive.returncode != 0:
-            raise SystemExit(f"bench_step: git archive {rev} failed: {archive.stderr.decode().strip()}; "
-                             "give a commit of this repository (e.g. --baseline 1810e44).")
         archive_file = Path(tree) / "baseline.tar"
-        archive_file.write_bytes(archive.stdout)
+        if rev.endswith(".tar") and Path(rev).is_file():  # made where the history is: git archive REV recbole_ext
+            archive_file.write_bytes(Path(rev).read_bytes())
+        else:
+            archive = subprocess.run(["git", "archive", "--format=tar", rev, "recbole_ext"], cwd=REPO,
+                                     capture_output=True, check=False)
+            if archive.returncode != 0:
+                raise SystemExit(f"bench_step: git archive {rev} failed: {archive.stderr.decode().strip()}; "
+                                 "give a commit of this repository (e.g. --baseline 1810e44), or a .tar of "
+                                 "its package made where the history is (git archive -o REV.tar REV recbole_ext).")
+            archive_file.write_bytes(archive.stdout)
         with tarfile.open(archive_file) as tar:
             tar.extractall(tree, filter="data")
         out = Path(tree) / "rows.json"
@@ -383,7 +389,7 @@ def baseline_rows(rev: str, argv: list[str]) -> list[dict[str, Any]]:
     for row in rows:
         if not row["package"].startswith(tree):
             raise SystemExit(f"bench_step: the baseline imported {row['package']}, not commit {rev}'s package.")
-        row["code"] = rev
+        row["code"] = Path(rev).stem if rev.endswith(".tar") else rev
     return rows
 
 

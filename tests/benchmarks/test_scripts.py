@@ -152,6 +152,16 @@ def test_bench_step_rounds_against_a_baseline(data, tmp_path):
     assert "GRU4RecPaper fp32: step " in out and "(rounds: " in out and "the median of 2 rounds" in out
 
 
+def test_bench_step_baseline_from_an_archive(data, tmp_path):
+    """--baseline REV.tar: the package archived where the history is, for a machine without it (the GPU's)."""
+    archive = tmp_path / "base.tar"
+    subprocess.run(["git", "archive", "-o", str(archive), "HEAD", "recbole_ext"], cwd=REPO_ROOT, check=True)
+    out = run_script("bench_step.py", "--dataset", "tiny", "--data_path", str(data), "--steps", "1", "--warmup", "0",
+                     "--models", "GRU4RecPaper=gru4rec-ml1m", "--precision", "fp32", "--baseline", str(archive),
+                     "--set", *SMALL_SEQ, cwd=tmp_path)
+    assert "| GRU4RecPaper | base | fp32 |" in out and "GRU4RecPaper fp32: step " in out
+
+
 def test_bench_grid(data, tmp_path):
     out = run_script("bench_grid.py", "--models", "SASRecPaper", "--datasets", "tiny", "--seed_list", "2020",
                      "--in_process", "--out", str(tmp_path / "grid"), "--set", f"data_path={data}", "--set", "epochs=1",
