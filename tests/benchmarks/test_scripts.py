@@ -177,3 +177,11 @@ def test_bench_peers(data, tmp_path):
     assert "recbole-ext (SASRecPaper)" in out and "RecBole 1.2.1 (SASRec)" in out
     assert out.count("the evaluator reproduces its run's own test_result") == 2
 
+
+def test_device_check_script_parses_and_says_how_to_use_it():
+    """benchmarks/device_check.sh runs on a lent GPU (its dry run needs .device/, made by its prepare step)."""
+    script = BENCHMARKS / "device_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage: bash benchmarks/device_check.sh prepare|run" in proc.stderr
+
