@@ -40,7 +40,7 @@ prepare() {
 
 run() {
     if [ "$TINY" = 1 ]; then
-        step_args=(--steps 1 --warmup 0); cap=5; limits=(120 60 60); tests=(tests/test_precision.py)
+        step_args=(--steps 1 --warmup 0); cap=5; limits=(120 150 60); tests=(tests/test_precision.py)
     else
         step_args=(--steps 10 --epoch); cap=240; limits=(180 270 150); tests=(tests -m "not slow")
     fi
