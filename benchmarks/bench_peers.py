@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run['library']}: {run['epochs']} epochs, {run['seconds_per_epoch']:.1f} s/epoch, test NDCG@10 "
               f"{run['test_metrics']['ndcg@10']:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
         rows.append(run)
-    table = render(rows, args)
+    table = render(rows, args, config)
     print(table)
     (out / "results.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
     if args.publish:
@@ -213,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(rows: list[dict], args: argparse.Namespace) -> str:
+def render(rows: list[dict], args: argparse.Namespace, config) -> str:
     ours = next((row for row in rows if row["library"].startswith("recbole-ext")), None)
-    lines = [f"Preset `{args.preset}` on {args.dataset}, {args.budget:g} s of training per library, {args.threads} "
-             "thread(s); every list scored by `recbole_ext.evaluate` (full ranking, seen items masked).", "",
+    values = (f"d {config['hidden_size']}, {config['n_layers']} blocks, {config['n_heads']} head(s), dropout "
+              f"{config['hidden_dropout_prob']}, length {config['MAX_ITEM_LIST_LENGTH']}, batch "
+              f"{config['train_batch_size']}, lr {config['learning_rate']}")
+    lines = [f"Preset `{args.preset}` ({values}; every peer given the same where it maps) on {args.dataset}, "
+             f"{args.budget:g} s of training per library, {args.threads} thread(s); every list scored by "
+             "`recbole_ext.evaluate` (full ranking, seen items masked).", "",
              "| library | epochs | s/epoch | peak RSS MiB | valid NDCG@10 | valid HR@10 | test NDCG@10 | test HR@10 "
              "| s/epoch vs ours | test NDCG@10 vs ours |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:

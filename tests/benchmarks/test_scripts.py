@@ -176,6 +176,7 @@ def test_bench_peers(data, tmp_path):
                      *(f"--set={s}" for s in [*SMALL_SEQ, "hidden_size=16", "inner_size=16", "epochs=1"]), cwd=tmp_path)
     assert "recbole-ext (SASRecPaper)" in out and "RecBole 1.2.1 (SASRec)" in out
     assert out.count("the evaluator reproduces its run's own test_result") == 2
+    assert "Preset `sasrec-ml1m-ce` (d 16, 2 blocks, 1 head(s), dropout 0.1, length 10, batch 64, lr 0.001;" in out
 
 
 def test_device_check_script_parses_and_says_how_to_use_it():
