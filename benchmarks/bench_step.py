@@ -277,6 +277,14 @@ def _endless(loader: Any) -> Any:
         yield from loader
 
 
+def _optimiser_step(model: Any, trainer: Any) -> None:
+    """The step's last phase, as the trainer runs it: gradient clipping (if configured), the update, zeroing."""
+    if trainer.clip_grad_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), **trainer.clip_grad_norm)
+    trainer.optimizer.step()
+    trainer.optimizer.zero_grad()
+
+
 def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int, cast: Any) -> dict[str, Any]:
     """Median milliseconds of each phase over ``steps`` steps (see the module docstring)."""
     encoder = ENCODERS[type(model).__name__]
@@ -309,10 +317,7 @@ def _time_phases(model: Any, loader: Any, trainer: Any, steps: int, warmup: int,
         loss.backward()
         _sync(device)
         t3 = time.perf_counter()
-        if trainer.clip_grad_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), **trainer.clip_grad_norm)
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad()
+        _optimiser_step(model, trainer)
         _sync(device)
         t4 = time.perf_counter()
         if i >= warmup:
@@ -338,8 +343,7 @@ def profile_table(model: Any, loader: Any, trainer: Any, steps: int, cast: Any, 
             with cast():
                 loss = model.calculate_loss(batch)
             loss.backward()
-            trainer.optimizer.step()
-            trainer.optimizer.zero_grad()
+            _optimiser_step(model, trainer)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     lines = ["| operation | ms a step | share | calls a step |", "|---|---:|---:|---:|"]
