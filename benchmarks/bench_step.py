@@ -178,19 +178,10 @@ def copy_bandwidth(device: Any = "cpu", mib: int = 256) -> float:
 
 
 # ----------------------------------------------------------------------------------------- timing
-def measure(model_name: str, preset: str, args: argparse.Namespace, precision: str) -> dict[str, Any]:
-    """Time ``args.steps`` steps of one model by phase (and an epoch with ``--epoch``) in this process."""
-    from recbole.utils import init_seed
-
+def row_config(model_name: str, preset: str, args: argparse.Namespace, precision: str) -> Any:
+    """The RecBole configuration of one row: the preset, ``--data_path``, the precision and ``--set``."""
     import recbole_ext
     from recbole_ext.config import build_config
-
-    if (Path(recbole_ext.__file__).parent / "loading.py").is_file():
-        from recbole_ext.loading import load_dataset, make_loaders
-        from recbole_ext.training.trainers import trainer_class_for
-    else:  # a --baseline commit from before the layout of 2026-12-06 (commit 3390542)
-        from recbole_ext.pipeline import trainer_class_for
-        from recbole_ext.preparation import load_dataset, make_loaders
 
     overrides: dict[str, Any] = {"state": "ERROR", "show_progress": False, "seed": args.seed}
     if args.data_path:
@@ -202,7 +193,30 @@ def measure(model_name: str, preset: str, args: argparse.Namespace, precision: s
         owner, _, key = key.rpartition(":")
         if owner in ("", model_name):
             overrides[key] = value
-    config = build_config(model_name, args.dataset, [preset] if preset else [], overrides)
+    return build_config(model_name, args.dataset, [preset] if preset else [], overrides)
+
+
+def bf16_refused(model_name: str, preset: str, args: argparse.Namespace) -> str | None:
+    """Why this row's device (the one its float32 configuration trains on) cannot run bf16, or None."""
+    from recbole_ext.precision import unsupported
+
+    return unsupported("bf16", row_config(model_name, preset, args, "fp32")["device"])
+
+
+def measure(model_name: str, preset: str, args: argparse.Namespace, precision: str) -> dict[str, Any]:
+    """Time ``args.steps`` steps of one model by phase (and an epoch with ``--epoch``) in this process."""
+    from recbole.utils import init_seed
+
+    import recbole_ext
+
+    if (Path(recbole_ext.__file__).parent / "loading.py").is_file():
+        from recbole_ext.loading import load_dataset, make_loaders
+        from recbole_ext.training.trainers import trainer_class_for
+    else:  # a --baseline commit from before the layout of 2026-12-06 (commit 3390542)
+        from recbole_ext.pipeline import trainer_class_for
+        from recbole_ext.preparation import load_dataset, make_loaders
+
+    config = row_config(model_name, preset, args, precision)
     torch.set_num_threads(args.threads)
     init_seed(config["seed"], config["reproducibility"])
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
@@ -237,6 +251,10 @@ def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     for spec in args.models:
         model_name, _, preset = spec.partition("=")
         for precision in args.precision:
+            why_not = bf16_refused(model_name, preset, args) if precision == "bf16" else None
+            if why_not:
+                print(f"[bench_step] {model_name} ({preset or 'defaults'}): bf16 row left out: {why_not}", flush=True)
+                continue
             print(f"[bench_step] {model_name} ({preset or 'defaults'}), {precision} ...", flush=True)
             row = measure(model_name, preset, args, precision)
             row["code"] = "this commit"
@@ -496,14 +514,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--profile must be 0 (off) or a number of steps, not {args.profile}")
     load_before = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
-    if "bf16" in args.precision and not args.child_out:
-        from recbole_ext.precision import unsupported
-
-        why_not = unsupported("bf16", "cuda" if torch.cuda.is_available() and "device=cpu" not in args.set else "cpu")
-        if why_not:
-            print(f"[bench_step] bf16 rows left out: {why_not}", flush=True)
-            args.precision = [p for p in args.precision if p != "bf16"] or ["fp32"]
-
     if args.child_out:
         rows = measure_all(args)
         for row in rows:
@@ -520,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += baseline_rows(args.baseline, child_arguments(args))
         rounds.append(rows)
     rows = merge_rounds(rounds)
+    if not rows:
+        raise SystemExit("bench_step: no row to measure (every row was bf16 on a device without it); "
+                         "add --precision fp32.")
     device = rows[0]["device"]  # every row's: the runs take the machine's GPU where there is one (RecBole's choice)
     bandwidth = copy_bandwidth(device)
     peak_cache: dict[str, Any] = {}

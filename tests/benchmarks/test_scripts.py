@@ -143,6 +143,24 @@ def test_bench_step(data, tmp_path):
     assert "x roofline" in out and "Measured peak at each group's shape" in out
 
 
+def test_bench_step_asks_each_rows_device_for_bf16(data, tmp_path):
+    """A bf16 row runs where its device computes bfloat16 and is left out with its reason elsewhere."""
+    from recbole_ext.precision import computes_bf16
+
+    args = ["--dataset", "tiny", "--data_path", str(data), "--steps", "1", "--warmup", "0",
+            "--models", "GRU4RecPaper=gru4rec-ml1m", "--set", *SMALL_SEQ, "device=cpu"]
+    if computes_bf16("cpu"):
+        out = run_script("bench_step.py", *args, "--precision", "fp32", "bf16", cwd=tmp_path)
+        assert "| GRU4RecPaper | this commit | bf16 |" in out
+        return
+    out = run_script("bench_step.py", *args, "--precision", "fp32", "bf16", cwd=tmp_path)
+    assert "GRU4RecPaper (gru4rec-ml1m): bf16 row left out:" in out
+    assert "| GRU4RecPaper | this commit | fp32 |" in out and "| bf16 |" not in out
+    alone = subprocess.run([sys.executable, str(BENCHMARKS / "bench_step.py"), *args, "--precision", "bf16"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert alone.returncode == 1 and "no row to measure" in alone.stderr and "--precision fp32" in alone.stderr
+
+
 def test_bench_step_rounds_against_a_baseline(data, tmp_path):
     """--rounds 2 --baseline HEAD: this commit, then HEAD's package, twice; the ratios round by round."""
     out = run_script("bench_step.py", "--dataset", "tiny", "--data_path", str(data), "--steps", "1", "--warmup", "0",
@@ -177,6 +195,7 @@ def test_bench_peers(data, tmp_path):
     assert "recbole-ext (SASRecPaper)" in out and "RecBole 1.2.1 (SASRec)" in out
     assert out.count("the evaluator reproduces its run's own test_result") == 2
     assert "Preset `sasrec-ml1m-ce` (d 16, 2 blocks, 1 head(s), dropout 0.1, length 10, batch 64, lr 0.001;" in out
+    assert "What maps from the preset to each peer" in out and "| n_layers | n_layers | n_blocks | block_count |" in out
 
 
 def test_device_check_script_parses_and_says_how_to_use_it():
