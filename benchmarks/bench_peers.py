@@ -38,17 +38,21 @@ Libraries (``--libraries``):
   by ``benchmarks/peers/replay_sasrec.py`` with Lightning until the budget, every item of the
   dataset in its vocabulary (as ours); the last epoch's model; seen items masked before its top K.
 
-What maps from the preset (SASRecPaper key -> RecBole SASRec / RecTools SASRecModel / RePlay SasRec):
-n_layers -> n_layers / n_blocks / block_count; n_heads -> n_heads / n_heads / head_count; hidden_size
--> hidden_size (and inner_size) / n_factors / hidden_size; hidden_dropout_prob, attn_dropout_prob ->
-the same / dropout_rate / dropout_rate; MAX_ITEM_LIST_LENGTH -> the same / session_max_len /
-max_seq_len; loss_type CE -> CE / loss "softmax" / loss_type "CE"; learning_rate -> learning_rate / lr
-/ the optimizer factory's learning_rate (Adam in all five; RePlay's betas 0.9 / 0.98 as the paper);
-train_batch_size -> train_batch_size (prefix rows) / batch_size (users) / the loader's batch_size
-(users); FlatSASRecNet takes SASRecModel's names (its dropout for every dropout, Adam betas 0.9 / 0.98). What
-does not map: our pre-LayerNorm blocks, embedding scale and left padding (RecBole's
-SASRec is post-LN with GELU; RecTools' and RePlay's blocks are their own), bf16 training (ours only),
-and early stopping (the peers train to the budget).
+What maps from the preset (also published under each table: :func:`mapping_table`):
+
+| SASRecPaper (preset) | RecBole SASRec | RecTools SASRecModel, FlatSASRecNet | RePlay SasRec |
+|---|---|---|---|
+| n_layers | n_layers | n_blocks | block_count |
+| n_heads | n_heads | n_heads | head_count |
+| hidden_size (feed-forward as wide) | hidden_size, inner_size | n_factors (FlatSASRecNet's feed-forward 4x as wide) | hidden_size |
+| hidden_dropout_prob, attn_dropout_prob | the same | dropout_rate (one rate) | dropout_rate (one rate) |
+| MAX_ITEM_LIST_LENGTH | the same | session_max_len | max_seq_len |
+| loss_type CE | loss_type CE | loss "softmax" | loss_type "CE" |
+| learning_rate, Adam | learning_rate, Adam | lr, Adam (betas 0.9 / 0.98) | lr, Adam (betas 0.9 / 0.98) |
+| train_batch_size (users) | train_batch_size (prefix rows) | batch_size (users) | batch_size (users) |
+| pre-LayerNorm blocks, embedding scale, left padding | does not map: post-LN, GELU | does not map: their own blocks | does not map: its own blocks |
+| early stopping on validation NDCG@10 | the same | none: trains to the budget | none: trains to the budget |
+| precision auto (bf16 where the CPU computes it) | float32 | float32 | float32 |
 """
 
 from __future__ import annotations
@@ -234,7 +238,13 @@ def render(rows: list[dict], args: argparse.Namespace, config) -> str:
     notes = [f"{row['library']}: " + "; ".join(row["test_problems"]) for row in rows if row["test_problems"]]
     notes += [f"{row['library']}: the evaluator {'reproduces' if row['evaluator_matches_run'] else 'DIFFERS FROM'} its "
               "run's own test_result" for row in rows if "evaluator_matches_run" in row]
-    return "\n".join(lines + [""] + [f"- {note}" for note in notes])
+    return "\n".join(lines + [""] + [f"- {note}" for note in notes] + ["", mapping_table()])
+
+
+def mapping_table() -> str:
+    """The module docstring's table of what maps from the preset to each peer."""
+    rows = [line for line in __doc__.splitlines() if line.startswith("|")]
+    return "What maps from the preset to each peer (`benchmarks/bench_peers.py`):\n\n" + "\n".join(rows)
 
 
 if __name__ == "__main__":
