@@ -4,8 +4,8 @@ A benchmark script ends with :func:`publish` (``--publish``): its table replaces
 same name, between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``, under a caption with
 the date, the commit, the machine, the load average and the command. Nothing else in the page is
 touched, so the page is the latest measurement of each table. A section may carry headline rows
-(``headline``: what, value); ``python benchmarks/results_page.py`` collects them, in page order,
-into the README's headline table (between ``<!-- results:headline -->`` markers), each linking to
+(``headline``: what, value); ``python benchmarks/results_page.py`` collects them, the latest measured
+first, into the README's headline table (between ``<!-- results:headline -->`` markers), each linking to
 its section; :func:`publish` refreshes it whenever it writes the repository's page.
 """
 
@@ -75,13 +75,17 @@ def publish(name: str, title: str, body: str, load_before: float | None = None, 
 
 
 def headline_table(page: Path = PAGE, link_prefix: str = "docs/results.md") -> str:
-    """The headline rows of every section of ``page``, in page order, as one markdown table."""
-    lines = ["| result | value | measured |", "|---|---|---|"]
+    """The headline rows of every section of ``page`` as one markdown table, the latest measured first (a
+    section's rows in their own order; sections measured at the same minute in page order)."""
+    sections = []
     for name, body in re.findall(r"<!-- results:([\w-]+) -->(.*?)<!-- /results:\1 -->", page.read_text(), re.S):
-        date = re.search(r"\*\*Measured\*\* (\S+)", body)
-        for what, value in re.findall(r"<!-- headline: (.*?) \| (.*?) -->", body):
-            lines.append(f"| {what} | {value} | [{date.group(1) if date else 'how'}]({link_prefix}#{name}) |")
-    return "\n".join(lines)
+        measured = re.search(r"\*\*Measured\*\* (\S+ \S+)", body)
+        when = measured.group(1) if measured else ""
+        rows = [f"| {what} | {value} | [{when.split()[0] if when else 'how'}]({link_prefix}#{name}) |"
+                for what, value in re.findall(r"<!-- headline: (.*?) \| (.*?) -->", body)]
+        sections.append((when, rows))
+    sections.sort(key=lambda section: section[0], reverse=True)  # stable: equal times keep page order
+    return "\n".join(["| result | value | measured |", "|---|---|---|", *(row for _, rows in sections for row in rows)])
 
 
 def copy_headline(readme: Path, page: Path = PAGE) -> None:

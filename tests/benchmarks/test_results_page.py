@@ -29,6 +29,21 @@ def test_publish_replaces_only_its_own_section_and_captions_it(tmp_path):
     assert "| A on ml-100k | 0.3000 |" in table and "(docs/results.md#a)" in table and "0.1000" not in table
 
 
+def test_the_headline_lists_the_latest_measurement_first(tmp_path):
+    """A later table of the same model (a newer commit) comes before the older one; a section keeps its rows' order."""
+    page = tmp_path / "results.md"
+    sections = [("old", "2026-12-02 08:09", ["SASRecPaper 0.1285", "SASRec 0.0916"]),
+                ("new", "2026-12-07 15:53", ["SASRecPaper 0.1767"]),
+                ("mid", "2026-12-03 10:00", ["Caser 0.1617"])]
+    page.write_text("# Results\n" + "".join(
+        f"<!-- results:{name} -->\n**Measured** {when} UTC, commit x.\n"
+        + "".join(f"<!-- headline: {row.split()[0]} | {row.split()[1]} -->\n" for row in rows)
+        + f"<!-- /results:{name} -->\n" for name, when, rows in sections))
+    values = re.findall(r"^\| \w+ \| ([\d.]+) \| \[(\S+)\]", results_page.headline_table(page), re.M)
+    assert values == [("0.1767", "2026-12-07"), ("0.1617", "2026-12-03"), ("0.1285", "2026-12-02"),
+                      ("0.0916", "2026-12-02")]
+
+
 def test_copy_headline_fills_the_readme_block(tmp_path):
     page, readme = tmp_path / "docs" / "results.md", tmp_path / "README.md"
     results_page.publish("grid", "Grid", "body", page=page, headline=[("M on D, test NDCG@10", "0.1234")])
