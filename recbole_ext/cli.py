@@ -22,7 +22,8 @@ from pathlib import Path
 from recbole_ext import MODELS, RecboleExtError, run
 from recbole_ext.training.pipeline import resume
 from recbole_ext.config import DEFAULT_DATA_PATH, available_datasets
-from recbole_ext.torchrun import resume_command, this_rank
+from recbole_ext.compat import end_torchrun_rank
+from recbole_ext.torchrun import launched, resume_command, this_rank
 from recbole_ext.errors import (
     ConfigError, DataError, Interrupted, UnknownDatasetError, UnknownModelError, interrupt_on_signals,
 )
@@ -84,7 +85,16 @@ def parse_overrides(extra: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The command's exit status; under ``torchrun`` the rank ends here instead, with that status
+    (:func:`recbole_ext.compat.end_torchrun_rank`: torch 2.13's gloo threads can abort a rank that
+    finished while Python shuts down)."""
+    status = _main_with_errors(sys.argv[1:] if argv is None else argv)
+    if launched():
+        end_torchrun_rank(status)
+    return status
+
+
+def _main_with_errors(argv: list[str]) -> int:
     parser = build_parser(with_listing=any(a in ("-h", "--help") for a in argv))
     args, extra = parser.parse_known_args(either_style(parser, argv))
     # Under torchrun every rank runs this: a mistake known before training (a flag, a key, the data) is the

@@ -24,6 +24,11 @@ each patch has a test in ``tests/test_compat.py`` that fails without it):
 | Ray 2.60: ``ray start`` turns token authentication on when a      | :func:`ray_client_auth_like_ray_start` |
 |   token exists, ``ray.init(address=...)`` does not: joining such  |   (called before joining a cluster)    |
 |   a cluster is refused ("Authentication token is missing")        |                                        |
+| torch 2.13: after DDP, ``destroy_process_group`` leaves gloo's    | :func:`end_torchrun_rank` (the ``run`` |
+|   worker threads running; one may free a finished collective's    |   command's ranks end with             |
+|   tensors while Python shuts down and abort a rank that finished  |   ``os._exit`` once all is written and |
+|   ("terminate called without an active exception", SIGABRT):      |   flushed)                             |
+|   4 of ~280 two-rank runs on 2 loaded cores                       |                                        |
 
 ``pkg_resources`` (gone in setuptools >= 81) is needed by nothing we import: recbole 1.2.1 never
 imports it, hyperopt stopped at 0.2.7, and ``recbole.quick_start`` (which imports Ray at module level)
@@ -36,10 +41,13 @@ Importing :mod:`recbole_ext` imports this module first.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import types
 import warnings
 from importlib import metadata
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -271,6 +279,24 @@ def ray_client_auth_like_ray_start() -> None:
     except ImportError:
         return
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def end_torchrun_rank(status: int) -> NoReturn:
+    """End a ``torchrun`` rank with ``status`` without Python's shutdown (``run.py``'s ranks do).
+
+    With torch 2.13, a process group that ``DistributedDataParallel`` has used outlives
+    ``destroy_process_group`` (DDP keeps a reference to it), so gloo's worker threads keep running
+    until the process ends. A worker that releases a finished collective's tensors while the
+    interpreter shuts down needs the GIL it can no longer take, and the rank aborts (SIGABRT,
+    "terminate called without an active exception"); torchrun then reports a run that finished and
+    wrote all its files as failed. ``tests/test_compat.py`` checks that the worker threads outlive
+    the group, so this shim can go once a torch release joins them. Everything this process
+    buffers (logging's handlers, stdout, stderr) is flushed first; every file of the run was
+    written and closed before."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)
 
 
 def apply() -> None:

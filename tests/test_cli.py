@@ -37,3 +37,23 @@ def test_run_script_errors_are_one_clear_line(args, expected, capsys):
     assert run_script.main(args) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_under_torchrun_a_rank_ends_through_the_shim_with_its_status(monkeypatch, capsys):
+    ended = []
+
+    class Ended(Exception):
+        pass
+
+    def end_rank(status):
+        ended.append(status)
+        raise Ended
+
+    monkeypatch.setattr(run_script, "end_torchrun_rank", end_rank)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(Ended):
+        run_script.main(["--model", "SASRek", "--dataset", "ml-100k"])
+    assert ended == [2] and "Unknown model 'SASRek'" in capsys.readouterr().err
+    monkeypatch.delenv("WORLD_SIZE")
+    assert run_script.main(["--model", "SASRek", "--dataset", "ml-100k"]) == 2 and ended == [2]

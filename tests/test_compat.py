@@ -180,3 +180,46 @@ def test_joining_a_ray_cluster_uses_its_token_as_ray_start_does(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "token"
+
+
+GLOO_THREADS_AFTER_DESTROY = """
+import os, sys, torch, torch.distributed as dist
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:" + sys.argv[1], rank=0, world_size=1)
+if sys.argv[2] == "ddp":
+    torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 1))
+dist.destroy_process_group()
+names = [open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task")]
+print(names.count("pt_gloo_runloop"))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="thread names are read from Linux's /proc")
+@pytest.mark.parametrize("use", ["none", "ddp"])
+def test_gloo_worker_threads_outlive_the_group_once_ddp_used_it(use):
+    """Why the ``run`` command's torchrun ranks end with ``compat.end_torchrun_rank``: after DDP
+    (and only then) gloo's worker threads survive ``destroy_process_group`` and run into Python's
+    shutdown. When a torch release joins them, this fails and the shim can go."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-c", GLOO_THREADS_AFTER_DESTROY, str(port), use],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    surviving_workers = int(proc.stdout.split()[-1])
+    assert (surviving_workers > 0) == (use == "ddp")
+
+
+def test_a_torchrun_rank_ends_with_its_status_and_its_output_flushed(tmp_path):
+    script = ("import logging, sys\n"
+              "from recbole_ext.compat import end_torchrun_rank\n"
+              f"logging.basicConfig(filename={str(tmp_path / 'run.log')!r})\n"
+              "logging.warning('logged')\n"
+              "print('printed', end='')\n"
+              "sys.stderr.write('on stderr')\n"
+              "end_torchrun_rank(3)\n"
+              "print('never')\n")
+    buffered = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=buffered)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "printed", "on stderr")
+    assert "logged" in (tmp_path / "run.log").read_text()
