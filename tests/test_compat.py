@@ -184,7 +184,7 @@ def test_joining_a_ray_cluster_uses_its_token_as_ray_start_does(tmp_path):
 
 GLOO_THREADS_AFTER_DESTROY = """
 import os, sys, torch, torch.distributed as dist
-dist.init_process_group("gloo", init_method="tcp://127.0.0.1:" + sys.argv[1], rank=0, world_size=1)
+dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=0, world_size=1)
 if sys.argv[2] == "ddp":
     torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 1))
 dist.destroy_process_group()
@@ -195,15 +195,11 @@ print(names.count("pt_gloo_runloop"))
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="thread names are read from Linux's /proc")
 @pytest.mark.parametrize("use", ["none", "ddp"])
-def test_gloo_worker_threads_outlive_the_group_once_ddp_used_it(use):
+def test_gloo_worker_threads_outlive_the_group_once_ddp_used_it(use, tmp_path):
     """Why the ``run`` command's torchrun ranks end with ``compat.end_torchrun_rank``: after DDP
     (and only then) gloo's worker threads survive ``destroy_process_group`` and run into Python's
     shutdown. When a torch release joins them, this fails and the shim can go."""
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.run([sys.executable, "-c", GLOO_THREADS_AFTER_DESTROY, str(port), use],
+    proc = subprocess.run([sys.executable, "-c", GLOO_THREADS_AFTER_DESTROY, str(tmp_path / "store"), use],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     surviving_workers = int(proc.stdout.split()[-1])
